@@ -1,0 +1,22 @@
+// Bundles the extension and the `hdc` CLI into CommonJS files under dist/.
+// The devcontainers CLI stays in node_modules: it is spawned as its own Node process.
+import { build } from 'esbuild';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  // jsonc-parser's UMD build uses a dynamic require that bundlers cannot follow; its ESM build is fine.
+  mainFields: ['module', 'main'],
+  // import.meta.url has no CJS meaning; give it this file's URL so packageRoot() works.
+  define: { 'import.meta.url': '__hdcImportMetaUrl' },
+  banner: { js: 'const __hdcImportMetaUrl = require("url").pathToFileURL(__filename).href;' },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs', external: ['vscode'] }),
+  build({ ...common, entryPoints: ['src/cli/hdc.ts'], outfile: 'dist/hdc.cjs', banner: { js: `#!/usr/bin/env node\n${common.banner.js}` } }),
+]);

@@ -1,0 +1,118 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { down } from '../core/down';
+import { HdcError } from '../core/errors';
+import { runAttached } from '../core/runner';
+import { fileSource, parseRuntime, readSettings, readWorkspaceSettingsFile, type Settings } from '../core/settings';
+import { defaultStateRoot } from '../core/state';
+import { status } from '../core/status';
+import { up } from '../core/up';
+import { engineFor, openWorkspace, requireWorkspaceContainer } from '../core/workspace';
+
+const USAGE = `hdc: Hardened Dev Containers, headless.
+
+Usage:
+  hdc up     [FOLDER] [--runtime podman|docker] [--json]   create and start the hardened container
+  hdc down   [FOLDER] [--runtime podman|docker]            stop and remove it
+  hdc status [FOLDER] [--runtime podman|docker] [--json]   show its state
+  hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
+
+FOLDER defaults to the current directory. Settings come from FOLDER/.vscode/settings.json
+(hardenedDevcontainers.*); --runtime overrides hardenedDevcontainers.runtime.
+Environment: HDC_STATE_DIR (generated files), HDC_SHIM_LOG (log the podman shim's argv), HDC_VERBOSE=1.`;
+
+interface Invocation {
+  command: string;
+  folder: string;
+  json: boolean;
+  runtime?: string;
+  rest: string[];
+}
+
+function parse(argv: string[]): Invocation {
+  const dashdash = argv.indexOf('--');
+  const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+  const rest = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
+  const { values, positionals } = parseArgs({
+    args: own, allowPositionals: true, strict: true,
+    options: { runtime: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(values.help ? 0 : 2);
+  }
+  const [command, folder, ...extra] = positionals;
+  if (extra.length > 0) throw new HdcError(`unexpected argument ${JSON.stringify(extra[0])}`, { exitCode: 2, fix: 'see hdc --help' });
+  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, runtime: values.runtime, rest };
+}
+
+async function loadSettings(inv: Invocation): Promise<Settings> {
+  const { values } = await readWorkspaceSettingsFile(inv.folder);
+  const overrides: Partial<Settings> = inv.runtime !== undefined ? { runtime: parseRuntime(inv.runtime, '--runtime') } : {};
+  return readSettings(fileSource(values, overrides));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const inv = parse(argv);
+  const verbose = process.env.HDC_VERBOSE === '1';
+  const log = (line: string): void => {
+    if (verbose || line.startsWith('[') || line.startsWith('warning:')) process.stderr.write(`${line}\n`);
+  };
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+
+  switch (inv.command) {
+    case 'up': {
+      const settings = await loadSettings(inv);
+      const result = await up({
+        workspaceFolder: inv.folder, settings, stateRoot: defaultStateRoot(), log, signal: controller.signal,
+        shimLog: process.env.HDC_SHIM_LOG,
+      });
+      const summary = {
+        outcome: 'success', runtime: result.runtime, containerId: result.containerId, containerName: result.containerName,
+        remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
+        remoteUserIds: { uid: result.plan.remoteUser.uid, gid: result.plan.remoteUser.gid, source: result.plan.remoteUser.source },
+        warnings: result.warnings.map((w) => w.message),
+      };
+      process.stdout.write(inv.json ? `${JSON.stringify(summary)}\n` : `${JSON.stringify(summary, null, 2)}\n`);
+      return 0;
+    }
+    case 'down': {
+      const removed = await down(inv.folder, await loadSettings(inv), log, controller.signal);
+      process.stderr.write(removed.length ? `removed ${removed.map((id) => id.slice(0, 12)).join(', ')}\n` : 'no container to remove\n');
+      return 0;
+    }
+    case 'status': {
+      const report = await status(inv.folder, await loadSettings(inv), log);
+      process.stdout.write(`${JSON.stringify(report, null, inv.json ? undefined : 2)}\n`);
+      return report.container?.running ? 0 : 1;
+    }
+    case 'exec': {
+      if (inv.rest.length === 0) throw new HdcError('hdc exec needs a command after --', { exitCode: 2, fix: 'hdc exec -- id -un' });
+      const settings = await loadSettings(inv);
+      const ws = await openWorkspace(inv.folder);
+      const target = await requireWorkspaceContainer(await engineFor(settings), ws.workspaceFolder, ws.file, { log });
+      const tty = process.stdin.isTTY && process.stdout.isTTY;
+      const call = target.engine.exec(target.container.id, inv.rest, { user: target.remoteUser, workdir: target.remoteWorkspaceFolder, interactive: true, tty });
+      return runAttached(call, { log, signal: controller.signal });
+    }
+    default:
+      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status or exec (see hdc --help)' });
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof HdcError) {
+      process.stderr.write(`hdc: ${e.describe()}\n`);
+      if (process.env.HDC_VERBOSE === '1' && e.detail) process.stderr.write(`${e.detail}\n`);
+      process.exit(e.exitCode);
+    }
+    const err = e as Error;
+    process.stderr.write(`hdc: ${err.message}\n`);
+    if (err.name === 'TypeError' || process.env.HDC_VERBOSE === '1') process.stderr.write(`${err.stack ?? ''}\n`);
+    process.exit(err.name === 'TypeError' ? 70 : (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1);
+  },
+);

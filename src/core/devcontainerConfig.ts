@@ -1,0 +1,96 @@
+import { readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { InputError } from './errors';
+import { positionOf } from './jsonc';
+
+/** The parts of devcontainer.json we read. Everything else is carried through untouched. */
+export interface DevcontainerConfigRecord {
+  image?: string;
+  build?: { dockerfile?: string; context?: string };
+  dockerFile?: string;
+  dockerComposeFile?: string | string[];
+  remoteUser?: string;
+  containerUser?: string;
+  runArgs?: string[];
+  mounts?: unknown[];
+  workspaceFolder?: string;
+  updateRemoteUserUID?: boolean;
+  [key: string]: unknown;
+}
+
+export interface DevcontainerConfig {
+  /** Absolute path of the devcontainer.json that was read. */
+  file: string;
+  config: DevcontainerConfigRecord;
+}
+
+/** Where the Dev Containers extension looks, in its order. */
+export const CONFIG_CANDIDATES = [path.join('.devcontainer', 'devcontainer.json'), '.devcontainer.json'];
+
+export async function findConfigFile(workspaceFolder: string): Promise<string> {
+  for (const candidate of CONFIG_CANDIDATES) {
+    const file = path.join(workspaceFolder, candidate);
+    try {
+      if ((await stat(file)).isFile()) return file;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new InputError(`No devcontainer.json in ${workspaceFolder}.`,
+    `create ${CONFIG_CANDIDATES[0]} (or ${CONFIG_CANDIDATES[1]}) in the workspace, or pass the right folder`);
+}
+
+export async function readDevcontainerConfig(file: string): Promise<DevcontainerConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+  return { file, config: parseDevcontainerConfig(text, file) };
+}
+
+/** Parses JSONC the way the devcontainers CLI does, but stops at the first error with its position. */
+export function parseDevcontainerConfig(text: string, file: string): DevcontainerConfigRecord {
+  const errors: ParseError[] = [];
+  const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false }) as unknown;
+  if (errors.length > 0) {
+    const first = errors[0];
+    const { line, column } = positionOf(text, first.offset);
+    throw new InputError(`${file}:${line}:${column}: ${describeParseError(first)}; devcontainer.json is not valid JSON with comments.`,
+      'fix the syntax at that position (the file was not changed)');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InputError(`${file} must contain a JSON object, found ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}.`);
+  }
+  const config = value as DevcontainerConfigRecord;
+  checkTypes(config, file);
+  return config;
+}
+
+function describeParseError(error: ParseError): string {
+  return printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+}
+
+function checkTypes(config: DevcontainerConfigRecord, file: string): void {
+  for (const key of ['image', 'remoteUser', 'containerUser', 'workspaceFolder', 'dockerFile'] as const) {
+    if (config[key] !== undefined && typeof config[key] !== 'string') {
+      throw new InputError(`${file}: "${key}" must be a string.`);
+    }
+  }
+  if (config.runArgs !== undefined && !(Array.isArray(config.runArgs) && config.runArgs.every((a) => typeof a === 'string'))) {
+    throw new InputError(`${file}: "runArgs" must be an array of strings.`);
+  }
+  if (config.mounts !== undefined && !Array.isArray(config.mounts)) {
+    throw new InputError(`${file}: "mounts" must be an array.`);
+  }
+  if (config.dockerComposeFile !== undefined) {
+    throw new InputError(`${file}: Docker Compose configurations are not supported yet.`,
+      'use an "image" or "build" configuration for the hardened container');
+  }
+  if (config.image === undefined && config.build === undefined && config.dockerFile === undefined) {
+    throw new InputError(`${file}: neither "image" nor "build" is set, so there is nothing to run.`,
+      'add "image": "<name>" or "build": {"dockerfile": "Dockerfile"}');
+  }
+}

@@ -1,0 +1,133 @@
+import type { CliCall, ProcessOutput } from './runner';
+import { json, ok, text } from './runner';
+import type { Runtime } from './settings';
+
+/**
+ * Engine calls as data. Podman and Docker share this CLI surface; where they differ the
+ * call says so. Raw engine JSON types are `...Record`, cleaned models are `...Item`.
+ */
+export class EngineClient {
+  constructor(readonly runtime: Runtime, readonly path: string) {}
+
+  private call<T>(args: string[], parse: (r: ProcessOutput) => T, extra: Partial<CliCall<T>> = {}): CliCall<T> {
+    return { command: this.path, args, parse, ...extra };
+  }
+
+  version(): CliCall<string> {
+    return this.call(['version', '--format', '{{.Client.Version}}'], text);
+  }
+
+  /** Daemon/engine facts that preflight needs. */
+  info(): CliCall<EngineInfoItem> {
+    return this.runtime === 'podman'
+      ? this.call(['info', '--format', 'json'], (r) => podmanInfo(json<PodmanInfoRecord>(r)))
+      : this.call(['info', '--format', '{{json .}}'], (r) => dockerInfo(json<DockerInfoRecord>(r)));
+  }
+
+  imageInspect(image: string): CliCall<ImageItem | undefined> {
+    return this.call(['image', 'inspect', image], (r) => {
+      if (r.exitCode !== 0) return undefined;
+      const [rec] = json<ImageRecord[]>(r);
+      return rec ? { id: rec.Id, user: rec.Config?.User ?? '' } : undefined;
+    }, { acceptExitCodes: [1, 125] });
+  }
+
+  pull(image: string): CliCall<void> {
+    return this.call(['pull', image], () => undefined);
+  }
+
+  /** Reads files from an image without a shell: `cat` is the entrypoint, paths are argv. */
+  catFromImage(image: string, files: string[]): CliCall<string> {
+    return this.call(['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, ...files], (r) => r.stdout);
+  }
+
+  /** Containers carrying every one of these labels, running or not. */
+  findContainers(labels: Record<string, string>): CliCall<string[]> {
+    const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
+    return this.call(['ps', '-a', '-q', '--no-trunc', ...filters], (r) => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  }
+
+  containerInspect(id: string): CliCall<ContainerItem | undefined> {
+    return this.call(['container', 'inspect', id], (r) => {
+      if (r.exitCode !== 0) return undefined;
+      const [rec] = json<ContainerRecord[]>(r);
+      return rec ? containerItem(rec) : undefined;
+    }, { acceptExitCodes: [1, 125] });
+  }
+
+  removeContainer(id: string): CliCall<void> {
+    return this.call(['rm', '-f', id], () => undefined);
+  }
+
+  exec(id: string, command: string[], options: { user?: string; workdir?: string; interactive?: boolean; tty?: boolean } = {}): CliCall<ProcessOutput> {
+    const args = ['exec'];
+    if (options.interactive) args.push('-i');
+    if (options.tty) args.push('-t');
+    if (options.user) args.push('-u', options.user);
+    if (options.workdir) args.push('-w', options.workdir);
+    return this.call([...args, id, ...command], (r) => r, { acceptExitCodes: anyExit });
+  }
+
+  ok(args: string[]): CliCall<boolean> {
+    return this.call(args, ok, { acceptExitCodes: anyExit });
+  }
+}
+
+const anyExit = Array.from({ length: 255 }, (_, i) => i + 1);
+
+export interface EngineInfoItem {
+  rootless: boolean;
+  version: string;
+}
+
+interface PodmanInfoRecord {
+  host?: { security?: { rootless?: boolean } };
+  version?: { Version?: string };
+}
+interface DockerInfoRecord {
+  SecurityOptions?: string[];
+  ServerVersion?: string;
+}
+interface ImageRecord {
+  Id: string;
+  Config?: { User?: string };
+}
+export interface ImageItem {
+  id: string;
+  user: string;
+}
+interface ContainerRecord {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; Pid?: number };
+  Config: { Labels?: Record<string, string> | null; Image?: string };
+  ImageName?: string;
+  Mounts?: { Type?: string; Source: string; Destination: string; RW?: boolean }[];
+}
+export interface ContainerItem {
+  id: string;
+  name: string;
+  status: string;
+  running: boolean;
+  labels: Record<string, string>;
+  mounts: { source: string; destination: string; rw: boolean }[];
+}
+
+function podmanInfo(rec: PodmanInfoRecord): EngineInfoItem {
+  return { rootless: rec.host?.security?.rootless === true, version: rec.version?.Version ?? '' };
+}
+
+function dockerInfo(rec: DockerInfoRecord): EngineInfoItem {
+  return { rootless: (rec.SecurityOptions ?? []).some((o) => o.includes('rootless')), version: rec.ServerVersion ?? '' };
+}
+
+function containerItem(rec: ContainerRecord): ContainerItem {
+  return {
+    id: rec.Id,
+    name: rec.Name.replace(/^\//, ''),
+    status: rec.State.Status,
+    running: rec.State.Running,
+    labels: rec.Config.Labels ?? {},
+    mounts: (rec.Mounts ?? []).map((m) => ({ source: m.Source, destination: m.Destination, rw: m.RW !== false })),
+  };
+}

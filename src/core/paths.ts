@@ -1,0 +1,33 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cachedRoot: string | undefined;
+
+/**
+ * The extension's own folder: the repo when run from source, the unpacked VSIX when
+ * installed. Found by walking up to our package.json, so the bundle and the sources agree.
+ */
+export function packageRoot(): string {
+  if (cachedRoot) return cachedRoot;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'hardened-devcontainers') {
+      cachedRoot = dir;
+      return dir;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the hardened-devcontainers package root');
+    dir = parent;
+  }
+}
+
+/** The --docker-path shim for podman. */
+export const shimPath = (): string => path.join(packageRoot(), 'src', 'shim', 'podman-shim.sh');
+
+/** The devcontainers CLI from our own node_modules: never downloaded at run time. */
+export const devcontainerCliPath = (): string => path.join(packageRoot(), 'node_modules', '@devcontainers', 'cli', 'devcontainer.js');
+
+export const packageVersion = (): string =>
+  (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;

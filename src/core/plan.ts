@@ -1,0 +1,56 @@
+import type { DevcontainerConfigRecord } from './devcontainerConfig';
+import type { UserIds } from './remoteUser';
+import type { Runtime, Settings } from './settings';
+
+/** Labels we put on every container we create, next to the devcontainers CLI's own. */
+export const LABELS = {
+  managed: 'hardened-devcontainers.managed',
+  remoteUser: 'hardened-devcontainers.remote-user',
+  runtime: 'hardened-devcontainers.runtime',
+} as const;
+
+/** The devcontainers CLI finds "its" container by these two labels. */
+export const CLI_LABELS = {
+  localFolder: 'devcontainer.local_folder',
+  configFile: 'devcontainer.config_file',
+} as const;
+
+/** Everything `up` decided before it starts a process that changes anything. */
+export interface HardenedPlan {
+  workspaceFolder: string;
+  configFile: string;
+  config: DevcontainerConfigRecord;
+  runtime: Runtime;
+  /** Absolute path of the real engine, after preflight. */
+  enginePath: string;
+  settings: Settings;
+  remoteUser: UserIds;
+}
+
+/**
+ * The config handed to `devcontainer up --override-config`. The CLI reads it *instead of*
+ * the user's devcontainer.json (relative paths still resolve against the user's file), so
+ * it is the user's config plus our additions. Pure: tested without any engine.
+ */
+export function buildOverrideConfig(plan: HardenedPlan): DevcontainerConfigRecord {
+  const ours = [
+    '--label', `${LABELS.managed}=true`,
+    '--label', `${LABELS.remoteUser}=${plan.remoteUser.user}`,
+    '--label', `${LABELS.runtime}=${plan.runtime}`,
+  ];
+  const override: DevcontainerConfigRecord = {
+    ...plan.config,
+    runArgs: [...(plan.config.runArgs ?? []), ...ours],
+  };
+  if (plan.runtime === 'podman') {
+    // The shim's keep-id:uid=U,gid=G already gives the remote user the bind mount; a
+    // rebuilt "-uid" image would renumber the user and break that mapping.
+    override.updateRemoteUserUID = false;
+  }
+  return override;
+}
+
+/** Labels that identify this workspace's container, exactly as the CLI writes them. */
+export function workspaceLabels(workspaceFolder: string, configFile: string): Record<string, string> {
+  return { [CLI_LABELS.localFolder]: workspaceFolder, [CLI_LABELS.configFile]: configFile };
+}

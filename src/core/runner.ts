@@ -1,0 +1,89 @@
+import { execa } from 'execa';
+import { CancelledError, CommandFailedError, HdcError, TimeoutError } from './errors';
+
+/** One process to run: an argv, never a shell string, and how to read its output. */
+export interface CliCall<T> {
+  command: string;
+  args: string[];
+  parse: (result: ProcessOutput) => T;
+  /** Extra environment on top of the caller's. */
+  env?: Record<string, string>;
+  /** Text written to the process's stdin. */
+  input?: string;
+  /** A non-zero exit is an answer, not a failure (e.g. `image exists`). */
+  acceptExitCodes?: number[];
+  cwd?: string;
+}
+
+export interface ProcessOutput {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export type LogFn = (line: string) => void;
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Called with every line of stderr as it arrives (progress and logs). */
+  onStderrLine?: LogFn;
+  /** Called once before the process starts, with the argv for the log. */
+  log?: LogFn;
+}
+
+/** The one place that starts processes. Every call is data until it gets here. */
+export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promise<T> {
+  options.log?.(`$ ${call.command} ${call.args.map(quoteForLog).join(' ')}`);
+  const child = execa(call.command, call.args, {
+    env: call.env,
+    input: call.input,
+    cwd: call.cwd,
+    reject: false,
+    stripFinalNewline: false,
+    cancelSignal: options.signal,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: 5_000,
+    stdin: call.input === undefined ? 'ignore' : 'pipe',
+  });
+  if (options.onStderrLine) {
+    let pending = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) options.onStderrLine?.(line);
+    });
+    child.stderr?.on('end', () => pending && options.onStderrLine?.(pending));
+  }
+  const result = await child;
+  const out: ProcessOutput = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
+  if (result.isCanceled) throw new CancelledError(`${call.command} ${call.args[0] ?? ''}`.trim());
+  if (result.timedOut) {
+    throw new TimeoutError(`${call.command} ${call.args[0] ?? ''}`.trim(), Math.round((options.timeoutMs ?? 0) / 1000),
+      'raise hardenedDevcontainers.upTimeoutSeconds, or look in the log for the step that hangs');
+  }
+  if (result.failed && result.code === 'ENOENT') {
+    throw new HdcError(`cannot run ${call.command}: not found`, { exitCode: 3, fix: 'install it, or set its path in the settings' });
+  }
+  const accepted = out.exitCode === 0 || (call.acceptExitCodes ?? []).includes(out.exitCode);
+  if (!accepted) throw new CommandFailedError(call.command, call.args, result.exitCode, out.stdout, out.stderr, result.shortMessage);
+  return call.parse(out);
+}
+
+/** Only for log lines: shows an argv the way a person would retype it. */
+export function quoteForLog(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export const text = (r: ProcessOutput): string => r.stdout.trim();
+export const ok = (r: ProcessOutput): boolean => r.exitCode === 0;
+export const json = <T>(r: ProcessOutput): T => JSON.parse(r.stdout) as T;
+
+/** Runs a call with the terminal attached (`hdc exec`). Returns the exit code. */
+export async function runAttached(call: Pick<CliCall<unknown>, 'command' | 'args' | 'env'>, options: Pick<RunOptions, 'log' | 'signal'> = {}): Promise<number> {
+  options.log?.(`$ ${call.command} ${call.args.map(quoteForLog).join(' ')}`);
+  const result = await execa(call.command, call.args, { env: call.env, stdio: 'inherit', reject: false, cancelSignal: options.signal });
+  if (result.failed && result.code === 'ENOENT') throw new HdcError(`cannot run ${call.command}: not found`, { exitCode: 3 });
+  return result.exitCode ?? 1;
+}
