@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The full test suite (`npm test`): static checks, unit tests, integration tests against
+# real rootless podman and a real Docker engine, and the quick benchmark so it cannot rot.
+# Needs root (it drives the rootless test user and its own dockerd) and a host prepared by
+# scripts/setup-host.sh, which the README's first command and .ci/run both run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+mocha_run() {  # name, config: run a mocha suite, keep its output for the totals
+  local name=$1; shift
+  step "$name"
+  set +e; npx mocha "$@" 2>&1 | tee "$results/$name.log"; local rc=${PIPESTATUS[0]}; set -e
+  return "$rc"
+}
+
+step "lint + typecheck"
+npm run -s lint
+npm run -s typecheck
+step "build"
+npm run -s build
+
+status=0
+mocha_run unit --config .mocharc.unit.json || status=1
+if [ "$(id -u)" != 0 ]; then
+  echo "integration tests need root: they run podman as the rootless test user and start dockerd (sudo npm test)" >&2
+  exit 1
+fi
+mocha_run integration --config .mocharc.integration.json || status=1
+
+step "benchmark (quick)"
+npm run -s bench -- --quick || status=1
+
+passed=$(cat "$results"/*.log | sed -n 's/^ *\([0-9]\+\) passing.*/\1/p' | paste -sd+ | bc)
+failed=$(cat "$results"/*.log | sed -n 's/^ *\([0-9]\+\) failing.*/\1/p' | paste -sd+ | bc)
+printf '\n%s passed, %s failed\n' "${passed:-0}" "${failed:-0}"
+[ "${passed:-0}" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
+exit "$status"

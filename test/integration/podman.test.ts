@@ -1,0 +1,79 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
+import { upDownContract } from './upDown.shared';
+
+describe('rootless podman', function () {
+  before(async () => requireEngine('podman'));
+
+  upDownContract('podman');
+
+  describe('keep-id shim', () => {
+    let ws: string;
+    const log = `/tmp/hdc-it-shim-${process.pid}.log`;
+    before(async () => {
+      ws = makeWorkspace('podman');
+      rmSync(log, { force: true });
+      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log } });
+      assert.equal(r.exitCode, 0, r.stderr);
+    });
+    after(async () => {
+      await destroyWorkspace('podman', ws);
+      rmSync(log, { force: true });
+    });
+
+    // Each line of the shim log is one podman call: time, then argv, tab-separated.
+    const calls = (): string[][] => readFileSync(log, 'utf8').split('\n').filter((l) => /^\d+\t/.test(l)).map((l) => l.split('\t').slice(1));
+
+    it('hands podman --userns=keep-id:uid=1000,gid=1000 for the run', () => {
+      const run = calls().find((argv) => argv[0] === 'run');
+      assert.ok(run, 'the CLI ran the container through the shim');
+      assert.ok(run.includes('--userns=keep-id:uid=1000,gid=1000'), run.join(' '));
+      assert.ok(!run.includes('--userns=keep-id'), 'no bare keep-id is left');
+    });
+
+    it('never builds a uid-renumbered image', () => {
+      assert.deepEqual(calls().filter((argv) => argv[0] === 'build' || (argv[0] === 'buildx' && argv[1] === 'build')), []);
+    });
+
+    it('adds --since to the events watcher', () => {
+      const events = calls().find((argv) => argv[0] === 'events');
+      assert.ok(events && events.includes('--since'), events?.join(' '));
+    });
+
+    it('maps the container user onto the unprivileged host user (rootless keep-id)', async () => {
+      const [id] = await containersOf('podman', ws);
+      const pid = (await engine('podman', ['container', 'inspect', '--format', '{{.State.Pid}}', id])).stdout.trim();
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const [, realUid] = /^Uid:\s+(\d+)/m.exec(status) ?? [];
+      assert.equal(Number(realUid), TEST_UID, 'the container process runs as the test user on the host');
+      const inside = await hdc('podman', ['exec', ws, '--', 'id', '-u']);
+      assert.equal(inside.stdout.trim(), '1000');
+    });
+  });
+
+  describe('20 up/down cycles', () => {
+    const CYCLES = Number(process.env.HDC_CYCLES ?? 20);
+    const PER_STEP_MS = 90_000;
+    let ws: string;
+    before(() => {
+      ws = makeWorkspace('podman');
+    });
+    after(async () => destroyWorkspace('podman', ws));
+
+    it(`has no hang in ${CYCLES} cycles`, async function () {
+      this.timeout(CYCLES * 2 * PER_STEP_MS);
+      const hangs: number[] = [];
+      for (let i = 0; i < CYCLES; i++) {
+        const upResult = await hdc('podman', ['up', ws], { timeoutMs: PER_STEP_MS });
+        if (upResult.timedOut) hangs.push(i);
+        else assert.equal(upResult.exitCode, 0, `cycle ${i}: ${upResult.stderr}`);
+        const downResult = await hdc('podman', ['down', ws], { timeoutMs: PER_STEP_MS });
+        assert.equal(downResult.exitCode, 0, `cycle ${i} down: ${downResult.stderr}`);
+        rmSync(path.join(ws, '.postcreate-ran'), { force: true });
+      }
+      assert.deepEqual(hangs, [], `up hung in cycles ${hangs.join(', ')}`);
+    });
+  });
+});

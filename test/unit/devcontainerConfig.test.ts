@@ -1,0 +1,33 @@
+import { strict as assert } from 'node:assert';
+import { InputError } from '../../src/core/errors';
+import { parseDevcontainerConfig } from '../../src/core/devcontainerConfig';
+
+const FILE = '/w/.devcontainer/devcontainer.json';
+
+describe('devcontainer.json parsing', () => {
+  it('accepts comments and trailing commas', () => {
+    const config = parseDevcontainerConfig('{\n // c\n "image": "x", "runArgs": ["--a"],\n}', FILE);
+    assert.equal(config.image, 'x');
+    assert.deepEqual(config.runArgs, ['--a']);
+  });
+
+  it('names the file, line and column of a syntax error', () => {
+    assert.throws(() => parseDevcontainerConfig('{\n  "image": "x"\n  "remoteUser": "vscode"\n}', FILE),
+      (e: InputError) => e instanceof InputError && e.message.startsWith(`${FILE}:3:3: comma expected`) && /not changed/.test(e.fix ?? ''));
+    assert.throws(() => parseDevcontainerConfig('{"image": "x",', FILE), /devcontainer\.json:1:15:/);
+  });
+
+  it('requires an object with something to run', () => {
+    assert.throws(() => parseDevcontainerConfig('[]', FILE), /must contain a JSON object, found an array/);
+    assert.throws(() => parseDevcontainerConfig('{"name": "x"}', FILE), /neither "image" nor "build"/);
+  });
+
+  it('checks the types of the fields it uses', () => {
+    assert.throws(() => parseDevcontainerConfig('{"image": 5}', FILE), /"image" must be a string/);
+    assert.throws(() => parseDevcontainerConfig('{"image": "x", "runArgs": "--privileged"}', FILE), /"runArgs" must be an array of strings/);
+  });
+
+  it('says clearly that compose configurations are not supported', () => {
+    assert.throws(() => parseDevcontainerConfig('{"dockerComposeFile": "c.yml", "service": "a"}', FILE), /Docker Compose configurations are not supported/);
+  });
+});
