@@ -33,8 +33,9 @@ mocha_run integration --config .mocharc.integration.json || status=1
 step "benchmark (quick)"
 npm run -s bench -- --quick || status=1
 
-passed=$(cat "$results"/*.log | sed -n 's/^ *\([0-9]\+\) passing.*/\1/p' | paste -sd+ | bc)
-failed=$(cat "$results"/*.log | sed -n 's/^ *\([0-9]\+\) failing.*/\1/p' | paste -sd+ | bc)
+total() { awk -v word="$1" '$2 == word {n += $1} END {print n + 0}' "$results"/*.log; }
+passed=$(total passing)
+failed=$(total failing)
 printf '\n%s passed, %s failed\n' "${passed:-0}" "${failed:-0}"
 [ "${passed:-0}" -gt 0 ] || { echo "no test ran" >&2; exit 1; }
 exit "$status"

@@ -55,8 +55,10 @@ async function loadSettings(inv: Invocation): Promise<Settings> {
 async function main(argv: string[]): Promise<number> {
   const inv = parse(argv);
   const verbose = process.env.HDC_VERBOSE === '1';
+  const t0 = performance.now();
   const log = (line: string): void => {
-    if (verbose || line.startsWith('[') || line.startsWith('warning:')) process.stderr.write(`${line}\n`);
+    if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${line}\n`);
+    else if (line.startsWith('[') || line.startsWith('warning:')) process.stderr.write(`${line}\n`);
   };
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());

@@ -6,9 +6,13 @@ import { CommandFailedError, InputError } from './errors';
 import { FALLBACK_IDS, numericIds, pickRemoteUser, resolveUserIds, type UserIds } from './remoteUser';
 import { run, type LogFn, type RunOptions } from './runner';
 
-/** Makes sure the image is there (pulling it if not) and returns what we need of it. */
-export async function ensureImage(engine: EngineClient, image: string, configFile: string, options: RunOptions): Promise<ImageItem> {
-  const local = await run(engine.imageInspect(image), options);
+/**
+ * Makes sure the image is there (pulling it if not) and returns what we need of it.
+ * `local` is an inspect already made in parallel with preflight, when there is one.
+ */
+export async function ensureImage(engine: EngineClient, image: string, configFile: string, options: RunOptions,
+  local?: ImageItem | undefined | null): Promise<ImageItem> {
+  if (local === null || local === undefined) local = local === null ? undefined : await run(engine.imageInspect(image), options);
   if (local) return local;
   options.log?.(`image ${image} is not present locally; pulling it`);
   try {

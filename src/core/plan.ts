@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import type { DevcontainerConfigRecord } from './devcontainerConfig';
 import type { UserIds } from './remoteUser';
 import type { Runtime, Settings } from './settings';
@@ -33,7 +35,9 @@ export interface HardenedPlan {
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
 export function buildOverrideConfig(plan: HardenedPlan): DevcontainerConfigRecord {
+  const name = userContainerName(plan.config.runArgs) ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
+    ...name,
     '--label', `${LABELS.managed}=true`,
     '--label', `${LABELS.remoteUser}=${plan.remoteUser.user}`,
     '--label', `${LABELS.runtime}=${plan.runtime}`,
@@ -48,6 +52,25 @@ export function buildOverrideConfig(plan: HardenedPlan): DevcontainerConfigRecor
     override.updateRemoteUserUID = false;
   }
   return override;
+}
+
+/**
+ * A readable, stable name (`hdc-<folder>-<hash>`) unless runArgs name the container: it
+ * shows in `podman ps`, and `up` needs no extra inspect to learn it.
+ */
+export function defaultContainerName(workspaceFolder: string, configFile: string): string {
+  const base = path.basename(workspaceFolder).toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 40) || 'workspace';
+  const hash = createHash('sha256').update(`${workspaceFolder}\0${configFile}`).digest('hex').slice(0, 8);
+  return `hdc-${base}-${hash}`;
+}
+
+/** The name the container gets: ours, or undefined when the user's runArgs set one. */
+export function containerNameOf(plan: HardenedPlan): string | undefined {
+  return userContainerName(plan.config.runArgs) ? undefined : defaultContainerName(plan.workspaceFolder, plan.configFile);
+}
+
+function userContainerName(runArgs: string[] | undefined): boolean {
+  return (runArgs ?? []).some((a) => a === '--name' || a.startsWith('--name='));
 }
 
 /** Labels that identify this workspace's container, exactly as the CLI writes them. */

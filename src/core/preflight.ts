@@ -93,10 +93,9 @@ export function evaluateEngine(runtime: Runtime, info: EngineInfoItem): Finding[
 }
 
 /** Gathers the probes and evaluates them. Throws an EnvironmentError on the first error. */
-export async function preflight(runtime: Runtime, configuredPath: string, options: RunOptions = {}): Promise<PreflightReport> {
-  const enginePath = await resolveExecutable(configuredPath);
-  const engine = new EngineClient(runtime, enginePath);
-  // Checked before `podman info`, which itself fails without a range.
+export async function preflight(engine: EngineClient, options: RunOptions = {}): Promise<PreflightReport> {
+  const { runtime, path: enginePath } = engine;
+  // Checked before asking podman anything: rootless podman fails without a range.
   const { username, uid } = os.userInfo();
   const subIdFindings = runtime === 'podman' && uid !== 0
     ? evaluateSubIds({ user: username, uid, subuid: await readOr('/etc/subuid'), subgid: await readOr('/etc/subgid') })
@@ -104,7 +103,7 @@ export async function preflight(runtime: Runtime, configuredPath: string, option
   throwFirstError(subIdFindings);
   let info: EngineInfoItem;
   try {
-    info = await run(engine.info(), options);
+    info = await run(engine.info(uid), options);
   } catch (e) {
     if (e instanceof CommandFailedError) {
       throw new EnvironmentError(`${runtime} is installed (${enginePath}) but not usable: ${e.message}`,

@@ -1,15 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
-import { EngineClient } from './engine';
+import type { EngineClient } from './engine';
 import { ensureImage, resolveRemoteUser } from './imageUser';
 import { shimPath } from './paths';
-import { buildOverrideConfig, type HardenedPlan } from './plan';
+import { buildOverrideConfig, containerNameOf, type HardenedPlan } from './plan';
 import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
-import { findWorkspaceContainers, openWorkspace } from './workspace';
+import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
 export type UpStep = 'plan' | 'preflight' | 'container';
 
@@ -46,16 +46,18 @@ export async function up(req: UpRequest): Promise<UpResult> {
   const ws = await openWorkspace(req.workspaceFolder);
 
   step('preflight', `checking ${settings.runtime}`);
-  const report = await preflight(settings.runtime, settings.runtime === 'podman' ? settings.podmanPath : settings.dockerPath, options);
-  for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
-  const engine = new EngineClient(settings.runtime, report.enginePath);
-
+  const engine = await engineFor(settings);
   const stateDir = await workspaceStateDir(req.stateRoot, ws.workspaceFolder);
   const imageName = ws.config.image;
-  const [image, existing] = await Promise.all([
-    imageName ? ensureImage(engine, imageName, ws.file, options) : Promise.resolve(undefined),
+  // Independent read-only probes, in parallel: they are most of what we add to a plain up.
+  const [report, inspected, existing] = await Promise.all([
+    preflight(engine, options),
+    imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
     findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
   ]);
+  for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
+  // Pulling only starts once preflight has passed.
+  const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
   const remoteUser = await resolveRemoteUser({
     engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
   });
@@ -95,9 +97,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
     await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
     throw e;
   }
-  const inspected = await run(engine.containerInspect(result.containerId), options);
+  const containerName = containerNameOf(plan) ?? (await run(engine.containerInspect(result.containerId), options))?.name ?? result.containerId.slice(0, 12);
   return {
-    ...result, runtime: settings.runtime, containerName: inspected?.name ?? result.containerId.slice(0, 12),
+    ...result, runtime: settings.runtime, containerName,
     plan, warnings: report.findings, overrideFile,
   };
 }

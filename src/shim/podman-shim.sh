@@ -6,7 +6,8 @@
 #   HDC_SHIM_LOG  if set, append the argv passed on to podman here (a line per call)
 set -eu
 engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
-started=$(date +%s)
+started=   # the invocation time, read only when needed: a fork costs ~1 ms per call
+now() { [ -n "$started" ] || started=$(date +%s); }
 
 # The subcommand is the first argument that is not an option (`-v` has none).
 sub=
@@ -33,12 +34,12 @@ case $sub in
     # podman 4.3's file event logger does not replay events that happened before the
     # watcher was ready, so the CLI can miss the start event and wait forever.
     # --since makes podman read the log from the moment this call began.
-    set -- "$@" --since "$started" ;;
+    now; set -- "$@" --since "$started" ;;
 esac
 
 if [ -n "${HDC_SHIM_LOG:-}" ]; then
   # The argv podman really gets, tab-separated: time, then one field per argument.
-  { printf '%s' "$started"; printf '\t%s' "$@"; printf '\n'; } >>"$HDC_SHIM_LOG"
+  now; { printf '%s' "$started"; printf '\t%s' "$@"; printf '\n'; } >>"$HDC_SHIM_LOG"
 fi
 
 exec "$engine" "$@"

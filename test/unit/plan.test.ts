@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { buildOverrideConfig, LABELS, type HardenedPlan } from '../../src/core/plan';
+import { buildOverrideConfig, containerNameOf, defaultContainerName, LABELS, type HardenedPlan } from '../../src/core/plan';
 import { DEFAULT_SETTINGS } from '../../src/core/settings';
 
 function plan(runtime: 'podman' | 'docker', config: HardenedPlan['config'] = { image: 'img', runArgs: ['--cpus', '2'], postCreateCommand: 'make' }): HardenedPlan {
@@ -18,6 +18,18 @@ describe('override config', () => {
     assert.ok(override.runArgs?.includes(`${LABELS.managed}=true`));
     assert.ok(override.runArgs?.includes(`${LABELS.remoteUser}=vscode`));
     assert.ok(override.runArgs?.includes(`${LABELS.runtime}=podman`));
+  });
+
+  it('names the container hdc-<folder>-<hash> unless runArgs name it', () => {
+    const override = buildOverrideConfig(plan('podman'));
+    const at = override.runArgs?.indexOf('--name') ?? -1;
+    assert.match(override.runArgs?.[at + 1] ?? '', /^hdc-w-[0-9a-f]{8}$/);
+    assert.equal(containerNameOf(plan('podman')), override.runArgs?.[at + 1]);
+    const named = plan('podman', { image: 'i', runArgs: ['--name=mine'] });
+    assert.equal(buildOverrideConfig(named).runArgs?.filter((a) => a === '--name').length, 0);
+    assert.equal(containerNameOf(named), undefined);
+    assert.equal(defaultContainerName('/x/My Project!', '/c'), defaultContainerName('/x/My Project!', '/c'));
+    assert.match(defaultContainerName('/x/My Project!', '/c'), /^hdc-my-project--[0-9a-f]{8}$/);
   });
 
   it('turns off the uid-rebuilt image for podman only', () => {
