@@ -60,9 +60,16 @@ async function main(argv: string[]): Promise<number> {
     if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${line}\n`);
     else if (line.startsWith('[') || line.startsWith('warning:')) process.stderr.write(`${line}\n`);
   };
+  // A persistent listener: with `once`, execa's exit handler would see no listener left
+  // and re-raise the signal, killing us before the clean-up. A second Ctrl-C quits at once.
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  process.once('SIGTERM', () => controller.abort());
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('hdc: cancelling, cleaning up (Ctrl-C again to quit now)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   switch (inv.command) {
     case 'up': {

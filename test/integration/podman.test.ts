@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, rmSync } from 'node:fs';
+import { execa } from 'execa';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
+import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
 
 describe('rootless podman', function () {
@@ -50,6 +51,35 @@ describe('rootless podman', function () {
       assert.equal(Number(realUid), TEST_UID, 'the container process runs as the test user on the host');
       const inside = await hdc('podman', ['exec', ws, '--', 'id', '-u']);
       assert.equal(inside.stdout.trim(), '1000');
+    });
+  });
+
+  describe('cancellation', () => {
+    let ws: string;
+    before(() => {
+      ws = makeWorkspace('podman');
+      // A lifecycle command slow enough to interrupt once the container exists.
+      writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'),
+        JSON.stringify({ image: BASE_IMAGE, remoteUser: 'vscode', postCreateCommand: 'sleep 120' }));
+    });
+    after(async () => destroyWorkspace('podman', ws));
+
+    it('Ctrl-C during up stops the CLI and removes the container it created', async function () {
+      this.timeout(120_000);
+      const [cmd, args] = asUser([process.execPath, HDC, 'up', ws, '--runtime', 'podman']);
+      const child = execa(cmd, args, { reject: false, cwd: '/tmp', stdin: 'ignore' });
+      const deadline = Date.now() + 60_000;
+      while ((await containersOf('podman', ws)).length === 0) {
+        assert.ok(Date.now() < deadline, 'the container never appeared');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Signal hdc itself (the child of runuser), as a terminal's Ctrl-C would.
+      const hdcPid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]);
+      process.kill(hdcPid, 'SIGINT');
+      const result = await child;
+      assert.equal(result.exitCode, 130, String(result.stderr));
+      assert.match(String(result.stderr), /was cancelled/);
+      assert.deepEqual(await containersOf('podman', ws), []);
     });
   });
 
