@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
@@ -52,6 +52,21 @@ describe('rootless podman', function () {
       const inside = await hdc('podman', ['exec', ws, '--', 'id', '-u']);
       assert.equal(inside.stdout.trim(), '1000');
     });
+  });
+
+  it('a user without subuid/subgid ranges is told how to add them', async () => {
+    const ws = makeWorkspace('podman');
+    try {
+      chmodSync(ws, 0o755);
+      chmodSync(path.join(ws, '.devcontainer'), 0o755);
+      const r = await execa('runuser', ['-u', 'nobody', '--', 'env', '-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin', process.execPath, HDC, 'up', ws, '--runtime', 'podman'],
+        { reject: false, cwd: '/tmp', stdin: 'ignore' });
+      assert.equal(r.exitCode, 3, String(r.stderr));
+      assert.match(String(r.stderr), /No subuid range for user nobody \(uid 65534\) in \/etc\/subuid/);
+      assert.match(String(r.stderr), /Fix: as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody/);
+    } finally {
+      await destroyWorkspace('podman', ws);
+    }
   });
 
   describe('cancellation', () => {
