@@ -18,5 +18,6 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs', external: ['vscode'] }),
+  build({ ...common, entryPoints: ['src/firewall/agent.ts'], outfile: 'dist/firewall-agent.cjs' }),
   build({ ...common, entryPoints: ['src/cli/hdc.ts'], outfile: 'dist/hdc.cjs', banner: { js: `#!/usr/bin/env node\n${common.banner.js}` } }),
 ]);

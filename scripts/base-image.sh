@@ -7,7 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 engine=${1:?usage: base-image.sh podman|docker}
 
-pkgs=sudo,iptables,ipset,dnsutils,curl,ca-certificates,iproute2,procps
+# nftables and iputils-ping make the tamper and ICMP tests real; busybox-static (httpd)
+# and dnsmasq-base let the same image serve as the egress fixture's test hosts.
+pkgs=sudo,iptables,ipset,dnsutils,curl,ca-certificates,iproute2,procps,nftables,iputils-ping,busybox-static,dnsmasq-base
 key=$(printf '%s\n' "$pkgs" "$(cat "$0")" | sha256sum | cut -c1-12)
 tarball=$HDC_CACHE/base-bookworm-$key.tar
 

@@ -28,6 +28,8 @@ export interface UpArgs {
   extraArgs?: string[];
 }
 
+export type LifecycleArgs = Omit<UpArgs, 'noUidUpdate'>;
+
 /** Calls of the official devcontainers CLI, run with our own Node and its own JS file. */
 export const devcontainerCli = {
   up(a: UpArgs): CliCall<UpResultItem> {
@@ -42,6 +44,24 @@ export const devcontainerCli = {
     ];
     // exit 1 carries the error as JSON on stdout, which says more than stderr.
     return { command: process.execPath, args, env: a.env, parse: parseUpOutput, acceptExitCodes: [1] };
+  },
+
+  /** The lifecycle commands (onCreate … postAttach), run after `up --skip-post-create`. */
+  runUserCommands(a: LifecycleArgs): CliCall<void> {
+    const args = [
+      devcontainerCliPath(), 'run-user-commands',
+      '--workspace-folder', a.workspaceFolder,
+      '--docker-path', a.dockerPath,
+      '--override-config', a.overrideConfig,
+      '--log-format', 'json',
+      ...(a.extraArgs ?? []),
+    ];
+    return { command: process.execPath, args, env: a.env, acceptExitCodes: [1], parse: (out) => {
+      const record = lastJsonLine(out.stdout);
+      if (record?.outcome === 'success') return;
+      throw new HdcError(`A lifecycle command failed: ${record?.message ?? `devcontainer run-user-commands exit ${out.exitCode}`}`, {
+        fix: 'see the log for the command\'s output; fix the command in devcontainer.json and run up again' });
+    } };
   },
 };
 

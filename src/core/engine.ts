@@ -54,6 +54,10 @@ export class EngineClient {
     }, { acceptExitCodes: [1, 125] });
   }
 
+  stopContainer(id: string): CliCall<void> {
+    return this.call(['stop', '-t', '2', id], () => undefined);
+  }
+
   removeContainer(id: string): CliCall<void> {
     return this.call(['rm', '-f', id], () => undefined);
   }
@@ -104,6 +108,7 @@ export interface ContainerItem {
   name: string;
   status: string;
   running: boolean;
+  pid: number;
   labels: Record<string, string>;
   mounts: { source: string; destination: string; rw: boolean }[];
 }
@@ -118,6 +123,7 @@ function containerItem(rec: ContainerRecord): ContainerItem {
     name: rec.Name.replace(/^\//, ''),
     status: rec.State.Status,
     running: rec.State.Running,
+    pid: rec.State.Pid ?? 0,
     labels: rec.Config.Labels ?? {},
     mounts: (rec.Mounts ?? []).map((m) => ({ source: m.Source, destination: m.Destination, rw: m.RW !== false })),
   };

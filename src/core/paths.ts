@@ -31,3 +31,9 @@ export const devcontainerCliPath = (): string => path.join(packageRoot(), 'node_
 
 export const packageVersion = (): string =>
   (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The OCI hook script that podman runs on every start of a hardened workspace. */
+export const ociHookSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'oci-hook.sh');
+
+/** The firewall agent, bundled; run with Node inside the workspace's netns. */
+export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');

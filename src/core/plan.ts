@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { DevcontainerConfigRecord } from './devcontainerConfig';
+import { InputError } from './errors';
 import type { UserIds } from './remoteUser';
 import type { Runtime, Settings } from './settings';
+import type { FirewallPolicy } from '../firewall/policy';
 
 /** Labels we put on every container we create, next to the devcontainers CLI's own. */
 export const LABELS = {
@@ -27,6 +29,8 @@ export interface HardenedPlan {
   enginePath: string;
   settings: Settings;
   remoteUser: UserIds;
+  /** The validated allowlist; undefined when the firewall is turned off. */
+  firewall?: FirewallPolicy;
 }
 
 /**
@@ -34,13 +38,15 @@ export interface HardenedPlan {
  * the user's devcontainer.json (relative paths still resolve against the user's file), so
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
-export function buildOverrideConfig(plan: HardenedPlan): DevcontainerConfigRecord {
+export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []): DevcontainerConfigRecord {
   const name = userContainerName(plan.config.runArgs) ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
     ...name,
     '--label', `${LABELS.managed}=true`,
     '--label', `${LABELS.remoteUser}=${plan.remoteUser.user}`,
     '--label', `${LABELS.runtime}=${plan.runtime}`,
+    // Last, so that nothing in the user's runArgs can undo them (e.g. a --cap-add).
+    ...hardening,
   ];
   const override: DevcontainerConfigRecord = {
     ...plan.config,
@@ -76,4 +82,30 @@ function userContainerName(runArgs: string[] | undefined): boolean {
 /** Labels that identify this workspace's container, exactly as the CLI writes them. */
 export function workspaceLabels(workspaceFolder: string, configFile: string): Record<string, string> {
   return { [CLI_LABELS.localFolder]: workspaceFolder, [CLI_LABELS.configFile]: configFile };
+}
+
+/**
+ * runArgs that would undo the hardening are refused, not silently overridden: they give the
+ * workspace the means to change its own firewall or to leave its network namespace.
+ */
+export function checkRunArgs(runArgs: string[] | undefined, file: string): void {
+  const args = runArgs ?? [];
+  const valueOf = (i: number): string => (args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1] ?? '');
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i].split('=')[0];
+    let why: string | undefined;
+    if (flag === '--privileged') why = 'gives the workspace every capability, NET_ADMIN included';
+    if (flag === '--cap-add') {
+      const caps = valueOf(i).toUpperCase().replace(/CAP_/g, '').split(',');
+      const bad = caps.filter((c) => ['ALL', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'].includes(c));
+      if (bad.length) why = `adds ${bad.join(', ')}, which would let the workspace change its own firewall`;
+    }
+    if ((flag === '--network' || flag === '--net') && /^(host|container:|ns:|pasta)/.test(valueOf(i))) {
+      why = `puts the workspace in the network namespace "${valueOf(i)}", outside its firewall`;
+    }
+    if (why) {
+      throw new InputError(`${file}: runArgs "${args[i]}${args[i].includes('=') ? '' : ` ${args[i + 1] ?? ''}`}" ${why}.`,
+        'remove it from runArgs; the hardened container does not allow it');
+    }
+  }
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { InputError } from './errors';
 import { positionOf } from './jsonc';
+import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from '../firewall/defaults';
 
 export const RUNTIMES = ['podman', 'docker'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
@@ -13,7 +14,23 @@ export interface Settings {
   podmanPath: string;
   dockerPath: string;
   upTimeoutSeconds: number;
+  firewall: FirewallSettings;
 }
+
+export interface FirewallSettings {
+  enabled: boolean;
+  allowedDomains: string[];
+  allowedCidrs: string[];
+  /** "host:port" that must answer after the firewall is up; "" = first allowlisted name, port 443. */
+  verifyAllowedTarget: string;
+  /** "ip:port" (or "gateway:port") that must be refused. */
+  verifyBlockedTarget: string;
+}
+
+/** The keys, as they appear after `hardenedDevcontainers.` in settings.json. */
+export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
+  | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.allowedCidrs'
+  | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget';
 
 export const SECTION = 'hardenedDevcontainers';
 
@@ -22,10 +39,17 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   podmanPath: 'podman',
   dockerPath: 'docker',
   upTimeoutSeconds: 600,
-});
+  firewall: Object.freeze({
+    enabled: true,
+    allowedDomains: [...DEFAULT_ALLOWED_DOMAINS],
+    allowedCidrs: [],
+    verifyAllowedTarget: '',
+    verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
+  }),
+}) as Readonly<Settings>;
 
 /** Reads one setting by key; VS Code's configuration and a settings.json file both fit. */
-export type SettingSource = (key: keyof Settings) => unknown;
+export type SettingSource = (key: SettingKey) => unknown;
 
 /** Builds typed settings from any source, rejecting values of the wrong type or range. */
 export function readSettings(source: SettingSource): Settings {
@@ -34,7 +58,34 @@ export function readSettings(source: SettingSource): Settings {
     podmanPath: stringSetting(source, 'podmanPath'),
     dockerPath: stringSetting(source, 'dockerPath'),
     upTimeoutSeconds: numberSetting(source, 'upTimeoutSeconds', 10),
+    firewall: {
+      enabled: booleanSetting(source, 'firewall.enabled', DEFAULT_SETTINGS.firewall.enabled),
+      allowedDomains: stringArraySetting(source, 'firewall.allowedDomains', DEFAULT_SETTINGS.firewall.allowedDomains),
+      allowedCidrs: stringArraySetting(source, 'firewall.allowedCidrs', DEFAULT_SETTINGS.firewall.allowedCidrs),
+      verifyAllowedTarget: plainString(source, 'firewall.verifyAllowedTarget', DEFAULT_SETTINGS.firewall.verifyAllowedTarget),
+      verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),
+    },
   };
+}
+
+function booleanSetting(source: SettingSource, key: SettingKey, fallback: boolean): boolean {
+  const value = source(key) ?? fallback;
+  if (typeof value !== 'boolean') throw new InputError(`${SECTION}.${key} must be true or false, got ${JSON.stringify(value)}.`);
+  return value;
+}
+
+function stringArraySetting(source: SettingSource, key: SettingKey, fallback: readonly string[]): string[] {
+  const value = source(key) ?? fallback;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new InputError(`${SECTION}.${key} must be an array of strings, got ${JSON.stringify(value)}.`);
+  }
+  return [...value];
+}
+
+function plainString(source: SettingSource, key: SettingKey, fallback: string): string {
+  const value = source(key) ?? fallback;
+  if (typeof value !== 'string') throw new InputError(`${SECTION}.${key} must be a string, got ${JSON.stringify(value)}.`);
+  return value;
 }
 
 export function parseRuntime(value: unknown, where = 'runtime'): Runtime {
@@ -91,6 +142,6 @@ export async function readWorkspaceSettingsFile(workspaceFolder: string): Promis
 }
 
 /** A SettingSource over a flat settings.json object ("hardenedDevcontainers.runtime": ...). */
-export function fileSource(values: Record<string, unknown>, overrides: Partial<Settings> = {}): SettingSource {
+export function fileSource(values: Record<string, unknown>, overrides: Partial<Record<SettingKey, unknown>> = {}): SettingSource {
   return (key) => (key in overrides ? overrides[key] : values[`${SECTION}.${key}`]);
 }

@@ -1,17 +1,21 @@
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { agentCall, checkVerification, firewallRunArgs, installOciHook, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/podmanFirewall';
+import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
+import type { AgentResult } from '../firewall/agent';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
 import type { EngineClient } from './engine';
+import { EnvironmentError, HdcError } from './errors';
 import { ensureImage, resolveRemoteUser } from './imageUser';
 import { shimPath } from './paths';
-import { buildOverrideConfig, containerNameOf, type HardenedPlan } from './plan';
+import { buildOverrideConfig, checkRunArgs, containerNameOf, type HardenedPlan } from './plan';
 import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
-export type UpStep = 'plan' | 'preflight' | 'container';
+export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'lifecycle';
 
 export interface UpRequest {
   workspaceFolder: string;
@@ -31,9 +35,14 @@ export interface UpResult extends UpResultItem {
   plan: HardenedPlan;
   warnings: Finding[];
   overrideFile: string;
+  firewall?: AgentResult;
+  notes: string[];
 }
 
-/** The whole `up`: plan, preflight, container. On failure nothing new is left running. */
+/**
+ * The whole `up`: plan, preflight, container, firewall, lifecycle. The lifecycle commands
+ * run only once the firewall is verified. On failure nothing new is left running.
+ */
 export async function up(req: UpRequest): Promise<UpResult> {
   const { settings, log } = req;
   const step = (s: UpStep, detail: string): void => {
@@ -41,9 +50,19 @@ export async function up(req: UpRequest): Promise<UpResult> {
     req.onStep?.(s, detail);
   };
   const options: RunOptions = { signal: req.signal, log };
+  const notes: string[] = [];
 
   step('plan', `reading devcontainer.json in ${req.workspaceFolder}`);
   const ws = await openWorkspace(req.workspaceFolder);
+  checkRunArgs(ws.config.runArgs, ws.file);
+  const policy: FirewallPolicy | undefined = settings.firewall.enabled
+    ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
+  const verify = policy && verifyTargets(settings.firewall, policy);
+  if (!policy) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
+  if (policy && settings.runtime === 'docker') {
+    throw new EnvironmentError('The egress firewall is not available for the docker runtime yet.',
+      'use hardenedDevcontainers.runtime = "podman", or set hardenedDevcontainers.firewall.enabled to false for an unhardened docker container');
+  }
 
   step('preflight', `checking ${settings.runtime}`);
   const engine = await engineFor(settings);
@@ -54,6 +73,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     preflight(engine, options),
     imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
     findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
+    policy ? installOciHook() : Promise.resolve(undefined),
   ]);
   for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
   // Pulling only starts once preflight has passed.
@@ -65,42 +85,66 @@ export async function up(req: UpRequest): Promise<UpResult> {
 
   const plan: HardenedPlan = {
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
-    runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser,
+    runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
   };
+  const firewallDir = path.join(stateDir, 'firewall');
+  if (policy) await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
   const overrideFile = path.join(stateDir, 'devcontainer.override.json');
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan), null, 2), { mode: 0o600 });
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, policy ? firewallRunArgs(firewallDir) : []), null, 2), { mode: 0o600 });
 
   step('container', `devcontainer up (${settings.runtime})`);
   const podman = settings.runtime === 'podman';
-  const call = devcontainerCli.up({
+  const cliArgs = {
     workspaceFolder: ws.workspaceFolder,
     dockerPath: podman ? shimPath() : report.enginePath,
     overrideConfig: overrideFile,
-    noUidUpdate: podman,
     env: podman
       ? { HDC_ENGINE: report.enginePath, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
       : {},
-  });
+  };
+  const cliRunOptions: RunOptions = {
+    ...options,
+    timeoutMs: settings.upTimeoutSeconds * 1000,
+    onStderrLine: (line) => {
+      const rendered = renderCliLogLine(line);
+      if (!rendered) return;
+      log(rendered.text);
+      if (rendered.step) req.onStep?.('container', rendered.step);
+    },
+  };
   let result: UpResultItem;
+  let firewall: AgentResult | undefined;
   try {
-    result = await run(call, {
-      ...options,
-      timeoutMs: settings.upTimeoutSeconds * 1000,
-      onStderrLine: (line) => {
-        const rendered = renderCliLogLine(line);
-        if (!rendered) return;
-        log(rendered.text);
-        if (rendered.step) req.onStep?.('container', rendered.step);
-      },
-    });
+    // Lifecycle commands wait until the firewall is up and verified.
+    result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: ['--skip-post-create'] }), cliRunOptions);
+    if (policy && verify) {
+      step('firewall', `resolving ${policy.domains.length} names and verifying`);
+      const container = await run(engine.containerInspect(result.containerId), options);
+      if (!container?.running || !container.pid) throw new HdcError(`The container ${result.containerId.slice(0, 12)} is not running after up.`);
+      firewall = await run(agentCall(engine, container.pid, { policy, verify }), options);
+      log(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 entries; resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
+        + `resolve ${firewall.ms.resolve} ms, load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
+      try {
+        notes.push(...checkVerification(firewall, { policy, verify }));
+      } catch (e) {
+        await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
+        throw e;
+      }
+      // The next start (by hand too) loads what was just resolved.
+      await writeFirewallFiles(firewallDir, policy, firewall.resolved);
+    }
+    step('lifecycle', 'running the lifecycle commands');
+    await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
   } catch (e) {
-    await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
+    if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed/.test(e.message))) {
+      await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
+    }
     throw e;
   }
+  for (const n of notes) log(n);
   const containerName = containerNameOf(plan) ?? (await run(engine.containerInspect(result.containerId), options))?.name ?? result.containerId.slice(0, 12);
   return {
-    ...result, runtime: settings.runtime, containerName,
-    plan, warnings: report.findings, overrideFile,
+    ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, notes,
   };
 }
 

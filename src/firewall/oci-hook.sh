@@ -1,0 +1,34 @@
+#!/bin/sh
+# Hardened Dev Containers: OCI createRuntime hook. Loads the egress firewall into a
+# workspace's network namespace before the workspace's first process runs, on every start
+# (hdc up, podman start, podman restart). podman runs it as root of the rootless user
+# namespace, with the container state JSON on stdin. Any failure exits non-zero, and podman
+# then refuses to start the container: fail-closed.
+set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+fail() { echo "hardened-devcontainers firewall hook: $*; the container was not started" >&2; exit 1; }
+
+state=$(cat)
+field() { printf '%s' "$state" | sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
+pid=$(field pid)
+bundle=$(field bundle)
+# Set by hdc when it creates the workspace; the workspace cannot change its annotations.
+dir=$(field 'dev\.hardened-devcontainers\.firewall')
+case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
+case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
+for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
+
+net() { nsenter -t "$pid" -n -- "$@"; }   # the host's tools, inside the workspace's netns
+
+# DNS is pinned to the resolvers in the resolv.conf podman generated for *this* start
+# (rewritten on every start, so an edit made inside the workspace does not survive).
+resolv=$(grep -o '"destination":"/etc/resolv.conf","type":"bind","source":"[^"]*"' "$bundle/config.json" | sed 's/.*"source":"//; s/"$//') || true
+{
+  cat "$dir/ipset.restore"
+  if [ -n "$resolv" ] && [ -r "$resolv" ]; then
+    sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/add hdc-dns4 \1 -exist/p
+            s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/add hdc-dns6 \1 -exist/p' "$resolv"
+  fi
+} | net ipset restore || fail "ipset restore failed"
+net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
+net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"

@@ -1,0 +1,187 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { InputError } from '../core/errors';
+
+/**
+ * The egress policy: validation of what users type, and the batched payloads that
+ * `ipset restore`, `iptables-restore` and `ip6tables-restore` apply in one call each.
+ * Pure: no process is started here, so every rule is unit-tested.
+ */
+
+export interface FirewallPolicy {
+  /** Lower-case host names, deduplicated, validated (RFC 1123). */
+  domains: string[];
+  /** Normalised IPv4 and IPv6 networks ("a.b.c.d/n", "x::/n"). */
+  cidrs4: string[];
+  cidrs6: string[];
+}
+
+/** Set names inside the workspace netns. The rules only ever refer to these. */
+export const SETS = {
+  allow4: 'hdc-allow4',
+  allow6: 'hdc-allow6',
+  dns4: 'hdc-dns4',
+  dns6: 'hdc-dns6',
+} as const;
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Validates one host name; returns it normalised (lower case, no trailing dot). */
+export function validateDomain(raw: unknown): string {
+  if (typeof raw !== 'string') throw new InputError(`Allowed domain ${JSON.stringify(raw)} is not a string.`);
+  const name = raw.trim().toLowerCase().replace(/\.$/, '');
+  const shown = JSON.stringify(raw);
+  if (name.includes('*')) {
+    throw new InputError(`Allowed domain ${shown} is a wildcard. The firewall allows IP addresses, resolved from names when it is applied, so a wildcard cannot be enforced.`,
+      'list each host name you need (e.g. "api.example.com", "objects.example.com")');
+  }
+  if (name === '' || name.length > 253) throw new InputError(`Allowed domain ${shown} must be 1 to 253 characters long.`);
+  for (const label of name.split('.')) {
+    if (label === '') throw new InputError(`Allowed domain ${shown} has an empty label (two dots in a row, or a leading dot).`);
+    if (label.length > 63) throw new InputError(`Allowed domain ${shown} has a label of ${label.length} characters; at most 63 are allowed (RFC 1123).`);
+    if (!LABEL.test(label)) {
+      throw new InputError(`Allowed domain ${shown} is not a valid host name: "${label}" may only hold letters, digits and inner hyphens (RFC 1123).`,
+        'use a plain host name such as "api.example.com"');
+    }
+  }
+  if (/^\d+$/.test(name.split('.').pop() ?? '')) {
+    throw new InputError(`Allowed domain ${shown} looks like an IP address.`, 'put addresses in hardenedDevcontainers.firewall.allowedCidrs');
+  }
+  return name;
+}
+
+/** Validates "a.b.c.d[/n]" or "x::[/n]"; returns the family and the normalised network. */
+export function validateCidr(raw: unknown): { family: 4 | 6; cidr: string } {
+  if (typeof raw !== 'string') throw new InputError(`Allowed CIDR ${JSON.stringify(raw)} is not a string.`);
+  const shown = JSON.stringify(raw);
+  const [address, prefixText, extra] = raw.trim().split('/');
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : 0;
+  if (family === 0 || extra !== undefined) {
+    throw new InputError(`Allowed CIDR ${shown} is not an IPv4 or IPv6 address or network.`, 'write it as 203.0.113.0/24, 203.0.113.7 or 2001:db8::/32');
+  }
+  const max = family === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) {
+    throw new InputError(`Allowed CIDR ${shown} has prefix length /${prefixText}; an IPv${family} prefix must be 0 to ${max}.`);
+  }
+  if (prefix === 0) {
+    throw new InputError(`Allowed CIDR ${shown} would allow every address.`, 'set hardenedDevcontainers.firewall.enabled to false instead, if that is really what you want');
+  }
+  return { family, cidr: `${family === 4 ? maskV4(address, prefix) : address.toLowerCase()}/${prefix}` };
+}
+
+function maskV4(address: string, prefix: number): string {
+  const n = address.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+  const masked = prefix === 32 ? n : (n & (~0 << (32 - prefix))) >>> 0;
+  return [24, 16, 8, 0].map((s) => (masked >>> s) & 255).join('.');
+}
+
+/** Builds a policy from settings values. Every bad entry is reported; duplicates are not errors. */
+export function buildPolicy(domains: unknown, cidrs: unknown): FirewallPolicy {
+  if (!Array.isArray(domains)) throw new InputError('hardenedDevcontainers.firewall.allowedDomains must be an array of host names.');
+  if (!Array.isArray(cidrs)) throw new InputError('hardenedDevcontainers.firewall.allowedCidrs must be an array of CIDRs.');
+  const problems: string[] = [];
+  const names = new Set<string>();
+  const nets4 = new Set<string>();
+  const nets6 = new Set<string>();
+  for (const d of domains) {
+    try {
+      names.add(validateDomain(d));
+    } catch (e) {
+      problems.push((e as InputError).describe());
+    }
+  }
+  for (const c of cidrs) {
+    try {
+      const { family, cidr } = validateCidr(c);
+      (family === 4 ? nets4 : nets6).add(cidr);
+    } catch (e) {
+      problems.push((e as InputError).describe());
+    }
+  }
+  if (problems.length > 0) {
+    throw new InputError(`The firewall allowlist is invalid; nothing was applied.\n- ${problems.join('\n- ')}`);
+  }
+  return { domains: [...names].sort(), cidrs4: [...nets4].sort(), cidrs6: [...nets6].sort() };
+}
+
+/** Resolved addresses of the allowlisted names, merged with the CIDRs: what the sets hold. */
+export interface AllowSet {
+  v4: string[];
+  v6: string[];
+}
+
+export function allowSet(policy: FirewallPolicy, resolved: AllowSet): AllowSet {
+  const uniq = (xs: string[]): string[] => [...new Set(xs)].sort();
+  return { v4: uniq([...policy.cidrs4, ...resolved.v4.filter(isIPv4)]), v6: uniq([...policy.cidrs6, ...resolved.v6.filter(isIPv6)]) };
+}
+
+/**
+ * `ipset restore` input that creates the four sets (if missing) and loads the allowlist
+ * atomically: it is filled under a temporary name and swapped in, so a live update never
+ * shows an empty set. With `resetDns` (the start-time file the hook loads) the resolver
+ * sets are emptied too; the hook then adds the resolvers of this start. A live refresh
+ * leaves them alone.
+ */
+export function ipsetPayload(allow: AllowSet, options: { resetDns: boolean }): string {
+  const lines: string[] = [];
+  const load = (set: string, type: string, family: 'inet' | 'inet6', members: string[]): void => {
+    lines.push(`create ${set}-next ${type} family ${family} -exist`, `flush ${set}-next`);
+    for (const m of members) lines.push(`add ${set}-next ${m} -exist`);
+    lines.push(`swap ${set}-next ${set}`, `destroy ${set}-next`);
+  };
+  for (const [set, type, family] of [[SETS.allow4, 'hash:net', 'inet'], [SETS.allow6, 'hash:net', 'inet6'], [SETS.dns4, 'hash:ip', 'inet'], [SETS.dns6, 'hash:ip', 'inet6']] as const) {
+    lines.push(`create ${set} ${type} family ${family} -exist`);
+  }
+  load(SETS.allow4, 'hash:net', 'inet', allow.v4);
+  load(SETS.allow6, 'hash:net', 'inet6', allow.v6);
+  if (options.resetDns) lines.push(`flush ${SETS.dns4}`, `flush ${SETS.dns6}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The members of the resolver sets, from `ipset save` output. */
+export function parseSetMembers(save: string, set: string): string[] {
+  return save.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === 'add' && f[1] === set).map((f) => f[2]);
+}
+
+/** The filter table for one family. One comment per rule says why it is there. */
+export function rulesPayload(family: 4 | 6): string {
+  const v6 = family === 6;
+  const allow = v6 ? SETS.allow6 : SETS.allow4;
+  const dns = v6 ? SETS.dns6 : SETS.dns4;
+  const unreachable = v6 ? 'icmp6-adm-prohibited' : 'icmp-admin-prohibited';
+  const rules: [string, string][] = [
+    ['loopback: local services and the devcontainers CLI', '-A OUTPUT -o lo -j ACCEPT'],
+    ['', '-A INPUT -i lo -j ACCEPT'],
+    ['replies to connections that an allowed rule let out', '-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'],
+    ['', '-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'],
+    ...(v6 ? [
+      ['IPv6 neighbour discovery (link-local only; no route off the link)', '-A OUTPUT -p ipv6-icmp --icmpv6-type 133 -m hl --hl-eq 255 -j ACCEPT'],
+      ['', '-A OUTPUT -p ipv6-icmp --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT'],
+      ['', '-A OUTPUT -p ipv6-icmp --icmpv6-type 136 -m hl --hl-eq 255 -j ACCEPT'],
+      ['', '-A INPUT -p ipv6-icmp -m hl --hl-eq 255 -j ACCEPT'],
+    ] as [string, string][] : []),
+    ['DNS only to the container\'s own resolvers (pinned from its resolv.conf)', `-A OUTPUT -p udp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`],
+    ['', `-A OUTPUT -p tcp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`],
+    ['no other DNS server, even an allowlisted host: names resolve only through the pinned resolvers', '-A OUTPUT -p udp --dport 53 -j REJECT --reject-with ' + unreachable],
+    ['', '-A OUTPUT -p tcp --dport 53 -j REJECT --reject-with tcp-reset'],
+    ['the allowlist: resolved domains and configured CIDRs, any port and protocol', `-A OUTPUT -m set --match-set ${allow} dst -j ACCEPT`],
+    ['everything else is refused at once, not left to time out', '-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset'],
+    ['', `-A OUTPUT -j REJECT --reject-with ${unreachable}`],
+  ];
+  const body = rules.map(([why, rule]) => (why ? `# ${why}\n${rule}` : rule)).join('\n');
+  return `# Hardened Dev Containers: IPv${family} egress policy (default deny)\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n${body}\nCOMMIT\n`;
+}
+
+/** Nameservers from a resolv.conf, validated as addresses (anything else is ignored). */
+export function parseNameservers(resolvConf: string): AllowSet {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const line of resolvConf.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const addr = m[1].replace(/%.*$/, '');
+    if (isIPv4(addr)) v4.push(addr);
+    else if (isIPv6(addr)) v6.push(addr);
+  }
+  return { v4: [...new Set(v4)], v6: [...new Set(v6)] };
+}
