@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { buildOverrideConfig, containerNameOf, defaultContainerName, LABELS, type HardenedPlan } from '../../src/core/plan';
+import { InputError } from '../../src/core/errors';
+import { buildOverrideConfig, checkRunArgs, containerNameOf, defaultContainerName, LABELS, type HardenedPlan } from '../../src/core/plan';
 import { DEFAULT_SETTINGS } from '../../src/core/settings';
 
 function plan(runtime: 'podman' | 'docker', config: HardenedPlan['config'] = { image: 'img', runArgs: ['--cpus', '2'], postCreateCommand: 'make' }): HardenedPlan {
@@ -42,5 +43,19 @@ describe('override config', () => {
     const frozen = JSON.stringify(config);
     buildOverrideConfig(plan('podman', config));
     assert.equal(JSON.stringify(config), frozen);
+  });
+});
+
+describe('runArgs that would undo the hardening', () => {
+  const FILE = '/w/.devcontainer/devcontainer.json';
+  for (const args of [['--privileged'], ['--cap-add', 'NET_ADMIN'], ['--cap-add=net_raw'], ['--cap-add', 'CAP_SYS_ADMIN'], ['--cap-add=ALL'], ['--network', 'host'], ['--net=container:abc'], ['--network=ns:/proc/1/ns/net']]) {
+    it(`refuses ${args.join(' ')}`, () => {
+      assert.throws(() => checkRunArgs(['--cpus', '2', ...args], FILE), (e: InputError) =>
+        e instanceof InputError && e.message.startsWith(`${FILE}: runArgs "${args.join(' ')}`) && /remove it/.test(e.fix ?? ''));
+    });
+  }
+  it('allows the rest', () => {
+    checkRunArgs(['--cpus', '2', '--cap-add', 'SYS_PTRACE', '--network', 'mynet', '--label', 'privileged=yes'], FILE);
+    checkRunArgs(undefined, FILE);
   });
 });

@@ -1,0 +1,30 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS, SECTION } from '../../src/core/settings';
+
+const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
+const props: Record<string, { default: unknown; markdownDescription?: string; scope?: string }> = manifest.contributes.configuration.properties;
+
+/** package.json is what VS Code shows; the core's defaults are what hdc uses. They must agree. */
+describe('extension manifest', () => {
+  const flat: Record<string, unknown> = {
+    runtime: DEFAULT_SETTINGS.runtime, podmanPath: DEFAULT_SETTINGS.podmanPath, dockerPath: DEFAULT_SETTINGS.dockerPath,
+    upTimeoutSeconds: DEFAULT_SETTINGS.upTimeoutSeconds,
+    ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.firewall).map(([k, v]) => [`firewall.${k}`, v])),
+  };
+
+  it('contributes every setting with the core default, a description and a scope', () => {
+    assert.deepEqual(Object.keys(props).sort(), Object.keys(flat).map((k) => `${SECTION}.${k}`).sort());
+    for (const [key, value] of Object.entries(flat)) {
+      const prop = props[`${SECTION}.${key}`];
+      assert.deepEqual(prop.default, value, key);
+      assert.ok(prop.markdownDescription && prop.scope, `${key} has a description and a scope`);
+    }
+  });
+
+  it('targets VS Code 1.100 and ships the hdc binary', () => {
+    assert.equal(manifest.engines.vscode, '^1.100.0');
+    assert.equal(manifest.bin.hdc, './dist/hdc.cjs');
+  });
+});

@@ -1,0 +1,119 @@
+import { strict as assert } from 'node:assert';
+import { InputError } from '../../src/core/errors';
+import { defaultGateway } from '../../src/firewall/agent';
+import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers, rulesPayload, SETS, validateCidr, validateDomain } from '../../src/firewall/policy';
+import { checkVerification, dropInContent, firewallRunArgs, hookJson, parseTarget } from '../../src/firewall/podmanFirewall';
+
+describe('firewall policy', () => {
+  describe('validation: the message names the value, and nothing is applied', () => {
+    const rejects = (value: string, pattern: RegExp): void => {
+      assert.throws(() => buildPolicy([value], []), (e: InputError) =>
+        e instanceof InputError && e.message.includes(JSON.stringify(value)) && pattern.test(e.message) && /nothing was applied/.test(e.message));
+    };
+    it('rejects shell metacharacters', () => rejects('evil.com;rm -rf /', /not a valid host name/));
+    it('rejects empty labels', () => rejects('a..b', /empty label/));
+    it('rejects a 64-character label', () => rejects(`${'a'.repeat(64)}.example.com`, /label of 64 characters; at most 63/));
+    it('rejects wildcards and explains why', () => rejects('*.example.com', /wildcard.*cannot be enforced/));
+    it('rejects a bad IPv4 prefix', () => {
+      assert.throws(() => buildPolicy([], ['10.0.0.0/33']), /"10\.0\.0\.0\/33" has prefix length \/33; an IPv4 prefix must be 0 to 32/);
+    });
+    it('reports every bad entry at once', () => {
+      assert.throws(() => buildPolicy(['ok.example', 'bad_name', '$(id)'], ['300.1.1.1', 'fd00::/129']), (e: InputError) =>
+        ['bad_name', '$(id)', '300.1.1.1', 'fd00::/129'].every((v) => e.message.includes(JSON.stringify(v))));
+    });
+    it('rejects /0, IP addresses given as domains, and non-strings', () => {
+      assert.throws(() => validateCidr('0.0.0.0/0'), /would allow every address/);
+      assert.throws(() => validateDomain('10.0.0.1'), /looks like an IP address/);
+      assert.throws(() => validateDomain(7), /is not a string/);
+      assert.throws(() => buildPolicy('github.com', []), /must be an array/);
+    });
+  });
+
+  it('normalises and deduplicates; a duplicate is never an error', () => {
+    const p = buildPolicy(['GitHub.com.', 'github.com', 'api.github.com'], ['10.1.2.3/8', '10.0.0.0/8', '192.0.2.7', '2001:DB8::/32', '2001:db8::/32']);
+    assert.deepEqual(p.domains, ['api.github.com', 'github.com']);
+    assert.deepEqual(p.cidrs4, ['10.0.0.0/8', '192.0.2.7/32']);
+    assert.deepEqual(p.cidrs6, ['2001:db8::/32']);
+  });
+
+  it('merges resolved addresses with the CIDRs, dropping duplicates and non-addresses', () => {
+    const p = buildPolicy([], ['10.0.0.0/8']);
+    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4', '1.2.3.4', 'junk'], v6: ['fd00::1', '1.2.3.4'] }), { v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00::1'] });
+  });
+
+  it('loads the allowlist in one batched ipset payload, swapped in atomically', () => {
+    const text = ipsetPayload({ v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00::1'] }, { resetDns: true });
+    const lines = text.trim().split('\n');
+    for (const set of Object.values(SETS)) assert.ok(lines.includes(`create ${set} ${set.includes('dns') ? 'hash:ip' : 'hash:net'} family ${set.endsWith('6') ? 'inet6' : 'inet'} -exist`), set);
+    assert.ok(lines.includes(`add ${SETS.allow4}-next 1.2.3.4 -exist`));
+    assert.ok(lines.includes(`add ${SETS.allow6}-next fd00::1 -exist`));
+    assert.ok(lines.indexOf(`swap ${SETS.allow4}-next ${SETS.allow4}`) > lines.indexOf(`add ${SETS.allow4}-next 10.0.0.0/8 -exist`));
+    assert.ok(lines.includes(`flush ${SETS.dns4}`));
+    assert.ok(!ipsetPayload({ v4: [], v6: [] }, { resetDns: false }).includes(`flush ${SETS.dns4}\n`), 'a live refresh keeps the pinned resolvers');
+  });
+
+  describe('rules', () => {
+    for (const family of [4, 6] as const) {
+      it(`IPv${family}: default deny, loopback, replies, pinned DNS, allowlist, fast reject`, () => {
+        const rules = rulesPayload(family);
+        const lines = rules.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'));
+        assert.deepEqual(lines.slice(0, 3), [':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT DROP [0:0]']);
+        const allow = family === 4 ? SETS.allow4 : SETS.allow6;
+        const dns = family === 4 ? SETS.dns4 : SETS.dns6;
+        const at = (rule: string): number => {
+          const i = lines.indexOf(rule);
+          assert.ok(i >= 0, `missing: ${rule}`);
+          return i;
+        };
+        const dnsOk = at(`-A OUTPUT -p udp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`);
+        const dnsReject = at('-A OUTPUT -p tcp --dport 53 -j REJECT --reject-with tcp-reset');
+        const allowed = at(`-A OUTPUT -m set --match-set ${allow} dst -j ACCEPT`);
+        const tcpReset = at('-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset');
+        assert.ok(dnsOk < dnsReject && dnsReject < allowed && allowed < tcpReset, 'DNS is pinned before the allowlist; the reject comes last');
+        assert.ok(at('-A OUTPUT -o lo -j ACCEPT') < allowed);
+        assert.ok(lines.every((l) => !/--dport 22\b/.test(l)), 'no blanket port 22');
+        assert.ok(lines.every((l) => !/\/24\b/.test(l)), 'no blanket host /24');
+        assert.equal(rules.trim().split('\n').pop(), 'COMMIT');
+        // Every rule that starts a group carries a comment saying why.
+        assert.ok(rules.split('\n').filter((l) => l.startsWith('# ')).length >= 6);
+      });
+    }
+  });
+
+  it('reads nameservers and set members', () => {
+    assert.deepEqual(parseNameservers('# c\nnameserver 10.0.2.3\nnameserver fe80::1%eth0\nnameserver bogus\nsearch x\n'), { v4: ['10.0.2.3'], v6: ['fe80::1'] });
+    assert.deepEqual(parseSetMembers('create hdc-dns4 hash:ip family inet\nadd hdc-dns4 10.0.2.3\nadd hdc-dns4 1.1.1.1\n', 'hdc-dns4'), ['10.0.2.3', '1.1.1.1']);
+  });
+
+  it('finds the default gateway in /proc/net/route', () => {
+    const route = 'Iface\tDestination\tGateway \tFlags\nTap0\t0002000A\t00000000\t0001\ntap0\t00000000\t0202000A\t0003\n';
+    assert.equal(defaultGateway(route), '10.0.2.2');
+    assert.equal(defaultGateway('Iface\tDestination\tGateway\n'), undefined);
+  });
+
+  it('parses verification targets', () => {
+    assert.deepEqual(parseTarget('allowed.test:80', 's', 'allowed'), { host: 'allowed.test', port: 80 });
+    assert.deepEqual(parseTarget('[fd00::20]:443', 's', 'blocked'), { host: 'fd00::20', port: 443 });
+    assert.deepEqual(parseTarget('gateway:9', 's', 'blocked'), { host: 'gateway', port: 9 });
+    assert.throws(() => parseTarget('blocked.test:80', 'x.verifyBlockedTarget', 'blocked'), /x\.verifyBlockedTarget "blocked\.test:80" is not an "ip:port"/);
+    assert.throws(() => parseTarget('a;b:80', 's', 'allowed'), /is not a "host:port"/);
+  });
+
+  it('fails verification when a blocked target is reachable or an allowed one is silent', () => {
+    const base = { dns: { v4: [], v6: [] }, resolved: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, ms: { resolve: 0, load: 0, verify: 0 } };
+    const request = { policy: buildPolicy(['allowed.test'], []) };
+    assert.throws(() => checkVerification({ ...base, verify: { blocked: { target: '10.0.0.20:80', ok: false, detail: 'CONNECTED', ms: 1 } } }, request),
+      /Firewall verification failed: blocked target 10\.0\.0\.20:80 was not refused/);
+    assert.throws(() => checkVerification({ ...base, verify: { allowed: { target: 'allowed.test:80', ok: false, detail: 'did not answer: ETIMEDOUT', ms: 1 } } }, request),
+      /allowed target allowed\.test:80 did not answer/);
+    assert.deepEqual(checkVerification({ ...base, unresolved: [{ name: 'x.test', error: 'ENOTFOUND' }], verify: {} }, request), ['warning: x.test did not resolve (ENOTFOUND); it is not reachable until it does']);
+  });
+
+  it('marks the workspace for the hook and drops its network capabilities', () => {
+    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', 'dev.hardened-devcontainers.firewall=/s/fw', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW']);
+    const hook = JSON.parse(hookJson('/h/oci-hook.sh'));
+    assert.deepEqual(hook.stages, ['createRuntime']);
+    assert.deepEqual(Object.keys(hook.when.annotations), ['^dev\\.hardened-devcontainers\\.firewall$']);
+    assert.match(dropInContent('/h/oci-hooks.d'), /hooks_dir = \["\/usr\/share\/containers\/oci\/hooks\.d", "\/etc\/containers\/oci\/hooks\.d", "\/h\/oci-hooks\.d"\]/);
+  });
+});
