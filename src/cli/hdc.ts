@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { changeAllowlist } from '../core/allowlist';
 import { down } from '../core/down';
 import { HdcError } from '../core/errors';
 import { runAttached } from '../core/runner';
@@ -16,6 +17,8 @@ Usage:
   hdc down   [FOLDER] [--runtime podman|docker]            stop and remove it
   hdc status [FOLDER] [--runtime podman|docker] [--json]   show its state
   hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
+  hdc allow  DOMAIN|CIDR [FOLDER] [--runtime …]             allow a destination, live and in settings
+  hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again
 
 FOLDER defaults to the current directory. Settings come from FOLDER/.vscode/settings.json
 (hardenedDevcontainers.*); --runtime overrides hardenedDevcontainers.runtime.
@@ -27,6 +30,7 @@ interface Invocation {
   json: boolean;
   runtime?: string;
   rest: string[];
+  entry?: string;
 }
 
 function parse(argv: string[]): Invocation {
@@ -41,9 +45,13 @@ function parse(argv: string[]): Invocation {
     process.stdout.write(`${USAGE}\n`);
     process.exit(values.help ? 0 : 2);
   }
-  const [command, folder, ...extra] = positionals;
+  const [command, ...operands] = positionals;
+  // allow/deny take the entry first: `hdc allow example.com [FOLDER]`.
+  const entry = command === 'allow' || command === 'deny' ? operands.shift() : undefined;
+  if ((command === 'allow' || command === 'deny') && !entry) throw new HdcError(`hdc ${command} needs a domain or CIDR`, { exitCode: 2, fix: `hdc ${command} api.example.com` });
+  const [folder, ...extra] = operands;
   if (extra.length > 0) throw new HdcError(`unexpected argument ${JSON.stringify(extra[0])}`, { exitCode: 2, fix: 'see hdc --help' });
-  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, runtime: values.runtime, rest };
+  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, runtime: values.runtime, rest, entry };
 }
 
 async function loadSettings(inv: Invocation): Promise<Settings> {
@@ -82,7 +90,10 @@ async function main(argv: string[]): Promise<number> {
         outcome: 'success', runtime: result.runtime, containerId: result.containerId, containerName: result.containerName,
         remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
         remoteUserIds: { uid: result.plan.remoteUser.uid, gid: result.plan.remoteUser.gid, source: result.plan.remoteUser.source },
-        warnings: result.warnings.map((w) => w.message),
+        firewall: result.firewall
+          ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
+          : { enabled: false },
+        warnings: [...result.warnings.map((w) => w.message), ...result.notes],
       };
       process.stdout.write(inv.json ? `${JSON.stringify(summary)}\n` : `${JSON.stringify(summary, null, 2)}\n`);
       return 0;
@@ -106,8 +117,18 @@ async function main(argv: string[]): Promise<number> {
       const call = target.engine.exec(target.container.id, inv.rest, { user: target.remoteUser, workdir: target.remoteWorkspaceFolder, interactive: true, tty });
       return runAttached(call, { log, signal: controller.signal });
     }
+    case 'allow':
+    case 'deny': {
+      const change = await changeAllowlist(inv.folder, await loadSettings(inv), defaultStateRoot(), inv.entry ?? '', inv.command, log);
+      const summary = {
+        [inv.command === 'allow' ? 'allowed' : 'denied']: change.entry, kind: change.kind, settingsFile: change.settingsFile,
+        live: change.live ? { resolved: change.live.resolved, unresolved: change.live.unresolved, ms: change.live.ms } : 'no running container: takes effect on the next up',
+      };
+      process.stdout.write(`${JSON.stringify(summary, null, inv.json ? undefined : 2)}\n`);
+      return 0;
+    }
     default:
-      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status or exec (see hdc --help)' });
+      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow or deny (see hdc --help)' });
   }
 }
 

@@ -1,0 +1,54 @@
+import * as path from 'node:path';
+import { agentCall, checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/podmanFirewall';
+import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
+import type { AgentResult } from '../firewall/agent';
+import { HdcError } from './errors';
+import { run, type LogFn } from './runner';
+import type { Settings } from './settings';
+import { writeWorkspaceSetting } from './settingsFile';
+import { workspaceStateDir } from './state';
+import { engineFor, getWorkspaceContainer, openWorkspace } from './workspace';
+
+export interface AllowlistChange {
+  entry: string;
+  kind: 'domain' | 'cidr';
+  settingsFile: string;
+  /** The live result, when a container was running; undefined otherwise. */
+  live?: AgentResult;
+}
+
+/** "10.0.0.0/8", "2001:db8::1" → cidr; anything else must be a valid host name. */
+export function classifyEntry(raw: string): { kind: 'domain' | 'cidr'; value: string } {
+  if (/^[\d.]+(\/\d+)?$/.test(raw.trim()) || raw.includes(':')) return { kind: 'cidr', value: validateCidr(raw).cidr };
+  return { kind: 'domain', value: validateDomain(raw) };
+}
+
+/**
+ * `hdc allow` / `hdc deny`: validates the entry, persists it to the workspace settings, and
+ * when the workspace runs, swaps the new allowlist into its netns at once (no restart).
+ */
+export async function changeAllowlist(workspaceFolder: string, settings: Settings, stateRoot: string, raw: string, action: 'allow' | 'deny', log: LogFn): Promise<AllowlistChange> {
+  const { kind, value } = classifyEntry(raw);
+  const ws = await openWorkspace(workspaceFolder);
+  const key = kind === 'domain' ? 'firewall.allowedDomains' : 'firewall.allowedCidrs';
+  const list = kind === 'domain' ? settings.firewall.allowedDomains : settings.firewall.allowedCidrs;
+  const normalised = (s: string): string => (kind === 'domain' ? validateDomain(s) : validateCidr(s).cidr);
+  const next = action === 'allow'
+    ? (list.some((e) => normalised(e) === value) ? list : [...list, value])
+    : list.filter((e) => normalised(e) !== value);
+  const updated: Settings = { ...settings, firewall: { ...settings.firewall, [kind === 'domain' ? 'allowedDomains' : 'allowedCidrs']: next } };
+  const policy = buildPolicy(updated.firewall.allowedDomains, updated.firewall.allowedCidrs);
+  const settingsFile = await writeWorkspaceSetting(ws.workspaceFolder, key, next);
+  log(`${action === 'allow' ? 'added' : 'removed'} ${value} ${action === 'allow' ? 'to' : 'from'} ${key} in ${settingsFile}`);
+
+  if (!settings.firewall.enabled) return { entry: value, kind, settingsFile };
+  const engine = await engineFor(settings);
+  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, { log });
+  if (!found?.container.running) return { entry: value, kind, settingsFile };
+  if (settings.runtime !== 'podman') throw new HdcError('Live allowlist changes need the podman runtime for now.');
+  const verify = { blocked: verifyTargets(updated.firewall, policy)?.blocked };
+  const live = await run(agentCall(engine, found.container.pid, { policy, verify }), { log });
+  checkVerification(live, { policy, verify });
+  await writeFirewallFiles(path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), policy, live.resolved);
+  return { entry: value, kind, settingsFile, live };
+}
