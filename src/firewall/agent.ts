@@ -28,6 +28,8 @@ export interface Target {
 
 export interface ProbeResult {
   target: string;
+  /** The address actually probed (after resolving a name or "gateway"). */
+  address?: string;
   ok: boolean;
   skipped?: boolean;
   detail: string;
@@ -106,10 +108,10 @@ async function probe(target: Target, resolver: Resolver, expectOpen: boolean): P
     }
   }
   const r = await tryConnect(host, target.port, expectOpen ? 3000 : 1500);
-  if (expectOpen) return { target: label, ok: r.connected, detail: r.connected ? `answered (${host})` : `did not answer: ${r.code}`, ms: r.ms };
+  if (expectOpen) return { target: label, address: host, ok: r.connected, detail: r.connected ? `answered (${host})` : `did not answer: ${r.code}`, ms: r.ms };
   // Blocked traffic must be refused at once by our REJECT rules, not merely time out.
   const refused = ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES', 'EPERM'].includes(r.code);
-  return { target: label, ok: refused, detail: r.connected ? `CONNECTED to ${host}: the firewall is open` : refused ? `refused (${r.code})` : `not refused: ${r.code}`, ms: r.ms };
+  return { target: label, address: host, ok: refused, detail: r.connected ? `CONNECTED to ${host}: the firewall is open` : refused ? `refused (${r.code})` : `not refused: ${r.code}`, ms: r.ms };
 }
 
 /** Resolvers come from the sets the hook filled from podman's own resolv.conf, not from the workspace. */

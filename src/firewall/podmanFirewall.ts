@@ -141,7 +141,11 @@ export function checkVerification(result: AgentResult, request: AgentRequest): s
   for (const u of result.unresolved) notes.push(`warning: ${u.name} did not resolve (${u.error}); it is not reachable until it does`);
   const { allowed, blocked } = result.verify;
   const problems: string[] = [];
-  if (blocked && !blocked.ok) problems.push(`blocked target ${blocked.target} was not refused: ${blocked.detail}`);
+  const allowlisted = (address: string | undefined): boolean => !!address
+    && (result.resolved.v4.includes(address) || result.resolved.v6.includes(address) || request.policy.cidrs4.includes(`${address}/32`));
+  if (blocked && !blocked.ok && allowlisted(blocked.address)) {
+    notes.push(`warning: the verification target ${blocked.target} is allowlisted now, so it cannot show that blocking works; choose another hardenedDevcontainers.firewall.verifyBlockedTarget`);
+  } else if (blocked && !blocked.ok) problems.push(`blocked target ${blocked.target} was not refused: ${blocked.detail}`);
   if (allowed && !allowed.ok) {
     // An allowlisted name that resolves nowhere is a warning above, not a broken firewall.
     const unresolvedTarget = result.unresolved.some((u) => u.name === request.verify?.allowed?.host) && !request.verify?.allowed?.host.match(/^\d/);

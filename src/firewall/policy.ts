@@ -110,9 +110,15 @@ export interface AllowSet {
   v6: string[];
 }
 
+/**
+ * IPv6 is opt-in: there is an IPv6 allowlist only when allowedCidrs holds an IPv6 entry.
+ * Then the names' AAAA records join it; otherwise every IPv6 destination but loopback is
+ * refused, whatever AAAA records the names have.
+ */
 export function allowSet(policy: FirewallPolicy, resolved: AllowSet): AllowSet {
   const uniq = (xs: string[]): string[] => [...new Set(xs)].sort();
-  return { v4: uniq([...policy.cidrs4, ...resolved.v4.filter(isIPv4)]), v6: uniq([...policy.cidrs6, ...resolved.v6.filter(isIPv6)]) };
+  const v6 = policy.cidrs6.length > 0 ? uniq([...policy.cidrs6, ...resolved.v6.filter(isIPv6)]) : [];
+  return { v4: uniq([...policy.cidrs4, ...resolved.v4.filter(isIPv4)]), v6 };
 }
 
 /**

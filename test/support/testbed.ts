@@ -89,7 +89,7 @@ export function makeWorkspace(runtime: Runtime, example = 'hello'): string {
   return dir;
 }
 
-function chownTree(dir: string, uid: number, gid: number): void {
+export function chownTree(dir: string, uid = TEST_UID, gid = TEST_UID): void {
   chownSync(dir, uid, gid);
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);

@@ -37,8 +37,13 @@ describe('firewall policy', () => {
   });
 
   it('merges resolved addresses with the CIDRs, dropping duplicates and non-addresses', () => {
-    const p = buildPolicy([], ['10.0.0.0/8']);
-    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4', '1.2.3.4', 'junk'], v6: ['fd00::1', '1.2.3.4'] }), { v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00::1'] });
+    const p = buildPolicy([], ['10.0.0.0/8', 'fd00:1::/64']);
+    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4', '1.2.3.4', 'junk'], v6: ['fd00::1', '1.2.3.4'] }), { v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00:1::/64', 'fd00::1'] });
+  });
+
+  it('keeps IPv6 closed, AAAA records included, unless an IPv6 CIDR is configured', () => {
+    const p = buildPolicy(['allowed.test'], ['10.0.0.0/8']);
+    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4'], v6: ['fd00::10'] }).v6, []);
   });
 
   it('loads the allowlist in one batched ipset payload, swapped in atomically', () => {

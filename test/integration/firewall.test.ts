@@ -1,0 +1,257 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
+import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, type Result } from '../support/testbed';
+import { execa } from 'execa';
+
+/**
+ * The egress firewall on real rootless podman, against the fixture's internal network
+ * (allowed.test, blocked.test, a rogue DNS server). Every blocked case has a positive
+ * control in egressFixture.test.ts, so "blocked" means the firewall, not a dead host.
+ */
+describe('egress firewall (rootless podman)', function () {
+  let fx: EgressFixture;
+  let ws: string;
+  let id: string;
+
+  /** A workspace on the fixture network with the allowlist [allowed.test]. */
+  function firewalledWorkspace(extra: Record<string, unknown> = {}, settings: Record<string, unknown> = {}): string {
+    const dir = makeWorkspace('podman');
+    writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({
+      image: BASE_IMAGE, remoteUser: 'vscode',
+      runArgs: ['--network', fx.network, '--dns', fx.dns],
+      // Lifecycle commands run under the firewall: this one must get through, the next must not.
+      postCreateCommand: 'curl -sS -m 3 -o .allowed-from-postcreate http://allowed.test/ && ! curl -sS -m 3 http://blocked.test/ 2>.blocked-from-postcreate',
+      ...extra,
+    }));
+    mkdirSync(path.join(dir, '.vscode'), { recursive: true });
+    writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
+      'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
+      'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80`,
+      ...settings,
+    }, null, 2));
+    chownTree(dir);
+    return dir;
+  }
+
+  /** Runs a command in the workspace as the remote user. */
+  const inside = (args: string[]): Promise<Result> => hdc('podman', ['exec', ws, '--', ...args], { timeoutMs: 30_000 });
+  const asRoot = (args: string[]): Promise<Result> => engine('podman', ['exec', '-u', 'root', id, ...args]);
+  const curl = (url: string, ...flags: string[]): Promise<Result> => inside(['curl', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', ...flags, url]);
+
+  async function assertBlocked(what: string): Promise<void> {
+    const r = await curl('http://blocked.test/');
+    assert.notEqual(r.exitCode, 0, `${what}: blocked.test answered ${r.stdout}`);
+  }
+
+  before(async function () {
+    this.timeout(300_000);
+    await requireEngine('podman');
+    await removeStaleEgressFixtures('podman');
+    fx = await startEgressFixture('podman');
+    ws = firewalledWorkspace();
+    const r = await hdc('podman', ['up', ws, '--json']);
+    assert.equal(r.exitCode, 0, `hdc up failed:\n${r.stderr}`);
+    [id] = await containersOf('podman', ws);
+  });
+  after(async function () {
+    this.timeout(120_000);
+    if (ws) await destroyWorkspace('podman', ws);
+    await fx?.stop();
+  });
+
+  describe('allowed and blocked traffic', () => {
+    it('lets allowed.test answer 200', async () => {
+      const r = await curl('http://allowed.test/');
+      assert.equal(r.stdout, '200', r.stderr);
+    });
+
+    it('ran the lifecycle commands under the firewall', () => {
+      assert.equal(readFileSync(path.join(ws, '.allowed-from-postcreate'), 'utf8').trim(), 'allowed');
+      assert.match(readFileSync(path.join(ws, '.blocked-from-postcreate'), 'utf8'), /Failed to connect|Connection refused|Couldn't connect/);
+    });
+
+    it('refuses blocked.test at once (a reject, not a time-out)', async () => {
+      const r = await inside(['curl', '-sS', '-m', '2', '-o', '/dev/null', '-w', '%{time_total}', 'http://blocked.test/']);
+      assert.equal(r.exitCode, 7, `curl exit 7 is "could not connect"; got ${r.exitCode}: ${r.stderr}`);
+      assert.match(r.stderr, /Couldn't connect to server|Connection refused/);
+    });
+
+    it('refuses the blocked host by raw IP and on port 22', async () => {
+      assert.notEqual((await curl(`http://${fx.blocked.ip4}/`)).exitCode, 0);
+      const ssh = await inside(['curl', '-sS', '-m', '2', `http://${fx.blocked.ip4}:22/`]);
+      assert.notEqual(ssh.exitCode, 0, 'port 22 is not open by default');
+    });
+
+    it('refuses ICMP to the blocked host (ping from the same netns, with NET_RAW)', async () => {
+      const ping = (ip: string): Promise<Result> => engine('podman', ['run', '--rm', '--network', `container:${id}`, '--cap-add', 'NET_RAW', BASE_IMAGE, 'ping', '-c', '1', '-W', '1', ip]);
+      const allowed = await ping(fx.allowed.ip4);
+      assert.equal(allowed.exitCode, 0, `control: ICMP to the allowed host works: ${allowed.stdout}${allowed.stderr}`);
+      const blocked = await ping(fx.blocked.ip4);
+      assert.notEqual(blocked.exitCode, 0, blocked.stdout);
+    });
+
+    it('refuses every IPv6 destination when no IPv6 is allowlisted', async () => {
+      for (const ip6 of [fx.allowed.ip6, fx.blocked.ip6]) {
+        const r = await curl(`http://[${ip6}]/`, '-6');
+        assert.notEqual(r.exitCode, 0, `IPv6 ${ip6} answered`);
+      }
+    });
+
+    it('sends DNS only to the pinned resolver: the rogue server is refused over UDP and TCP', async () => {
+      const ok = await inside(['dig', '+short', '+time=2', '+tries=1', `@${fx.dns}`, 'allowed.test']);
+      assert.equal(ok.stdout.trim(), fx.allowed.ip4, 'control: the pinned resolver answers');
+      for (const transport of ['+notcp', '+tcp']) {
+        const r = await inside(['dig', '+short', '+time=2', '+tries=1', transport, `@${fx.rogueDns}`, 'allowed.test']);
+        assert.ok(r.exitCode !== 0 || r.stdout.trim() === '' || /refused|unreachable|timed out/i.test(r.stdout), `${transport}: rogue DNS answered ${r.stdout}`);
+        assert.doesNotMatch(r.stdout, /^\d+\.\d+\.\d+\.\d+$/m);
+      }
+    });
+  });
+
+  describe('the workspace cannot loosen it', () => {
+    it('has neither NET_ADMIN nor NET_RAW in its effective capabilities', async () => {
+      const r = await asRoot(['cat', '/proc/1/status']);
+      const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(r.stdout)?.[1] ?? 'x'}`);
+      const NET_ADMIN = 1n << 12n;
+      const NET_RAW = 1n << 13n;
+      assert.equal(capEff & NET_ADMIN, 0n, 'NET_ADMIN');
+      assert.equal(capEff & NET_RAW, 0n, 'NET_RAW');
+    });
+
+    for (const attempt of [['iptables', '-F'], ['iptables', '-P', 'OUTPUT', 'ACCEPT'], ['nft', 'flush', 'ruleset'], ['ipset', 'flush'], ['ip6tables', '-P', 'OUTPUT', 'ACCEPT']]) {
+      it(`root inside cannot run: ${attempt.join(' ')}`, async () => {
+        const r = await asRoot(attempt);
+        assert.notEqual(r.exitCode, 0, `${attempt.join(' ')} succeeded: ${r.stdout}`);
+        assert.match(r.stderr, /Permission denied|not permitted|you must be root/i);
+      });
+    }
+
+    it('still blocks blocked.test after all the tampering', async () => assertBlocked('after tampering'));
+  });
+
+  describe('fail-closed on every start path', () => {
+    it('still blocks after `podman restart` by hand, and the allowlist is back at once', async () => {
+      const r = await engine('podman', ['restart', '-t', '1', id]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      await assertBlocked('after restart');
+      assert.equal((await curl('http://allowed.test/')).stdout, '200', 'the last resolution was reloaded by the hook');
+    });
+
+    it('still blocks after `podman stop` + `podman start` by hand', async () => {
+      assert.equal((await engine('podman', ['stop', '-t', '1', id])).exitCode, 0);
+      assert.equal((await engine('podman', ['start', id])).exitCode, 0);
+      await assertBlocked('after stop + start');
+    });
+
+    it('a main process that probes from its first instant never reaches the blocked host', async function () {
+      this.timeout(300_000);
+      const image = 'localhost/hardened-devcontainers/test-probe:latest';
+      const [cmd, args] = asUser(['podman', 'build', '-q', '-t', image, path.join(REPO, 'test', 'fixtures', 'probe')]);
+      const built = await execa(cmd, args, { reject: false, cwd: '/tmp' });
+      assert.equal(built.exitCode, 0, String(built.stderr));
+      const probeWs = firewalledWorkspace({
+        image, overrideCommand: false, postCreateCommand: undefined,
+        workspaceMount: 'source=${localWorkspaceFolder},target=/workspace,type=bind', workspaceFolder: '/workspace',
+        containerEnv: { PROBE_BLOCKED: `${fx.blocked.ip4}`, PROBE_ALLOWED: `${fx.allowed.ip4}` },
+      }, { 'hardenedDevcontainers.firewall.allowedCidrs': [`${fx.allowed.ip4}/32`] });
+      try {
+        const up = await hdc('podman', ['up', probeWs]);
+        assert.equal(up.exitCode, 0, up.stderr);
+        const [probeId] = await containersOf('podman', probeWs);
+        await new Promise((r) => setTimeout(r, 3_500));
+        assert.equal((await engine('podman', ['restart', '-t', '1', probeId])).exitCode, 0);
+        await new Promise((r) => setTimeout(r, 3_500));
+        const logs = readdirSync(path.join(probeWs, 'probe')).sort();
+        assert.equal(logs.length, 2, 'one log per start');
+        for (const log of logs) {
+          const lines = readFileSync(path.join(probeWs, 'probe', log), 'utf8').trim().split('\n');
+          const count = (s: string): number => lines.filter((l) => l === s).length;
+          assert.ok(lines.length >= 20, `${log}: the probe ran (${lines.length} attempts)`);
+          assert.equal(count('blocked ok'), 0, `${log}: the blocked host was reached`);
+          assert.ok(count('allowed ok') > 0, `${log}: control: the allowed CIDR was reachable from the first start`);
+        }
+      } finally {
+        await destroyWorkspace('podman', probeWs);
+        await engine('podman', ['rmi', '-f', image]);
+      }
+    });
+
+    it('when the rules cannot be applied the workspace does not run, and says why', async () => {
+      const dir = (await engine('podman', ['container', 'inspect', '--format', '{{index .Config.Annotations "dev.hardened-devcontainers.firewall"}}', id])).stdout.trim();
+      const rules = path.join(dir, 'rules.v4');
+      const good = readFileSync(rules, 'utf8');
+      writeFileSync(rules, '*filter\n-A OUTPUT -j NO_SUCH_TARGET\nCOMMIT\n');
+      try {
+        const r = await engine('podman', ['restart', '-t', '1', id]);
+        assert.notEqual(r.exitCode, 0);
+        assert.match(r.stderr, /hardened-devcontainers firewall hook: iptables-restore failed; the container was not started/);
+        const state = await engine('podman', ['container', 'inspect', '--format', '{{.State.Running}}', id]);
+        assert.equal(state.stdout.trim(), 'false');
+      } finally {
+        writeFileSync(rules, good);
+      }
+      const again = await hdc('podman', ['up', ws]);
+      assert.equal(again.exitCode, 0, again.stderr);
+      await assertBlocked('after recovery');
+    });
+  });
+
+  describe('bad input is rejected before anything is applied', () => {
+    for (const bad of [['evil.com;rm -rf /', 'allowedDomains'], ['a..b', 'allowedDomains'], [`${'x'.repeat(64)}.test`, 'allowedDomains'], ['10.0.0.0/33', 'allowedCidrs'], ['*.example.com', 'allowedDomains']]) {
+      it(`${bad[1]}: ${bad[0].slice(0, 30)}`, async () => {
+        const dir = firewalledWorkspace({}, { [`hardenedDevcontainers.firewall.${bad[1]}`]: [bad[0]] });
+        try {
+          const r = await hdc('podman', ['up', dir]);
+          assert.equal(r.exitCode, 2);
+          assert.ok(r.stderr.includes(JSON.stringify(bad[0])), r.stderr);
+          assert.match(r.stderr, /nothing was applied/);
+          assert.deepEqual(await containersOf('podman', dir), []);
+        } finally {
+          await destroyWorkspace('podman', dir);
+        }
+      });
+    }
+
+    it('hdc allow rejects a hostile value and leaves the settings file as it was', async () => {
+      const file = path.join(ws, '.vscode', 'settings.json');
+      const before = readFileSync(file, 'utf8');
+      const r = await hdc('podman', ['allow', 'evil.com;rm -rf /', ws]);
+      assert.equal(r.exitCode, 2);
+      assert.match(r.stderr, /"evil\.com;rm -rf \/" is not a valid host name/);
+      assert.equal(readFileSync(file, 'utf8'), before);
+    });
+  });
+
+  describe('live allow and deny', () => {
+    it('hdc allow blocked.test makes it reachable at once, with no restart, and persists it', async () => {
+      const startedBefore = (await engine('podman', ['container', 'inspect', '--format', '{{.State.StartedAt}}', id])).stdout;
+      const r = await hdc('podman', ['allow', 'blocked.test', ws, '--json']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal((await curl('http://blocked.test/')).stdout, '200');
+      const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
+      assert.deepEqual(settings['hardenedDevcontainers.firewall.allowedDomains'], ['allowed.test', 'blocked.test']);
+      const startedAfter = (await engine('podman', ['container', 'inspect', '--format', '{{.State.StartedAt}}', id])).stdout;
+      assert.equal(startedAfter, startedBefore, 'the container was not restarted');
+    });
+
+    it('hdc deny blocked.test takes it away again', async () => {
+      const r = await hdc('podman', ['deny', 'blocked.test', ws]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      await assertBlocked('after deny');
+      const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
+      assert.deepEqual(settings['hardenedDevcontainers.firewall.allowedDomains'], ['allowed.test']);
+    });
+
+    it('IPv6 opens only when asked: hdc allow of an IPv6 address, then deny', async () => {
+      const r = await hdc('podman', ['allow', fx.allowed.ip6, ws]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal((await curl(`http://[${fx.allowed.ip6}]/`, '-6')).stdout, '200', 'the allowed IPv6 host answers');
+      assert.notEqual((await curl(`http://[${fx.blocked.ip6}]/`, '-6')).exitCode, 0, 'other IPv6 stays refused');
+      assert.equal((await hdc('podman', ['deny', fx.allowed.ip6, ws])).exitCode, 0);
+      assert.notEqual((await curl(`http://[${fx.allowed.ip6}]/`, '-6')).exitCode, 0, 'closed again');
+    });
+  });
+});
