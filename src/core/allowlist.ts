@@ -1,9 +1,9 @@
 import * as path from 'node:path';
-import { agentCall, checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/podmanFirewall';
+import { firewallBackend } from '../firewall/backend';
+import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
-import { HdcError } from './errors';
-import { run, type LogFn } from './runner';
+import type { LogFn } from './runner';
 import type { Settings } from './settings';
 import { writeWorkspaceSetting } from './settingsFile';
 import { workspaceStateDir } from './state';
@@ -45,10 +45,14 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   const engine = await engineFor(settings);
   const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, { log });
   if (!found?.container.running) return { entry: value, kind, settingsFile };
-  if (settings.runtime !== 'podman') throw new HdcError('Live allowlist changes need the podman runtime for now.');
   const verify = { blocked: verifyTargets(updated.firewall, policy)?.blocked };
-  const live = await run(agentCall(engine, found.container.pid, { policy, verify }), { log });
+  const firewallDir = path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall');
+  const backend = firewallBackend(engine, {
+    firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
+    workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage, containerName: found.container.name,
+  });
+  const live = await backend.agent(found.container.id, { policy, verify }, { log });
   checkVerification(live, { policy, verify });
-  await writeFirewallFiles(path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), policy, live.resolved);
+  await writeFirewallFiles(firewallDir, policy, live.resolved);
   return { entry: value, kind, settingsFile, live };
 }

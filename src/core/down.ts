@@ -1,3 +1,4 @@
+import { removeGuards } from '../firewall/dockerGuard';
 import type { LogFn } from './runner';
 import { run } from './runner';
 import type { Settings } from './settings';
@@ -9,5 +10,7 @@ export async function down(workspaceFolder: string, settings: Settings, log: Log
   const engine = await engineFor(settings);
   const ids = await findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, { log, signal });
   for (const id of ids) await run(engine.removeContainer(id), { log, signal });
+  // The docker firewall guard goes after the workspace that joined its namespace.
+  if (engine.runtime === 'docker') ids.push(...await removeGuards(engine, ws.workspaceFolder, log));
   return ids;
 }

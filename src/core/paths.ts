@@ -37,3 +37,6 @@ export const ociHookSourcePath = (): string => path.join(packageRoot(), 'src', '
 
 /** The firewall agent, bundled; run with Node inside the workspace's netns. */
 export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');
+
+/** Entrypoint of the docker guard container that owns a workspace's netns. */
+export const guardScriptSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'guard.sh');

@@ -38,7 +38,7 @@ export interface HardenedPlan {
  * the user's devcontainer.json (relative paths still resolve against the user's file), so
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
-export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []): DevcontainerConfigRecord {
+export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs): DevcontainerConfigRecord {
   const name = userContainerName(plan.config.runArgs) ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
     ...name,
@@ -50,7 +50,7 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
   ];
   const override: DevcontainerConfigRecord = {
     ...plan.config,
-    runArgs: [...(plan.config.runArgs ?? []), ...ours],
+    runArgs: [...(userRunArgs ?? []), ...ours],
   };
   if (plan.runtime === 'podman') {
     // The shim's keep-id:uid=U,gid=G already gives the remote user the bind mount; a

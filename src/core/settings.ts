@@ -25,12 +25,14 @@ export interface FirewallSettings {
   verifyAllowedTarget: string;
   /** "ip:port" (or "gateway:port") that must be refused. */
   verifyBlockedTarget: string;
+  /** docker only: image of the guard container that owns the netns; "" = the workspace image. */
+  guardImage: string;
 }
 
 /** The keys, as they appear after `hardenedDevcontainers.` in settings.json. */
 export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
   | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.allowedCidrs'
-  | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget';
+  | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage';
 
 export const SECTION = 'hardenedDevcontainers';
 
@@ -45,6 +47,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
     allowedCidrs: [],
     verifyAllowedTarget: '',
     verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
+    guardImage: '',
   }),
 }) as Readonly<Settings>;
 
@@ -64,6 +67,7 @@ export function readSettings(source: SettingSource): Settings {
       allowedCidrs: stringArraySetting(source, 'firewall.allowedCidrs', DEFAULT_SETTINGS.firewall.allowedCidrs),
       verifyAllowedTarget: plainString(source, 'firewall.verifyAllowedTarget', DEFAULT_SETTINGS.firewall.verifyAllowedTarget),
       verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),
+      guardImage: plainString(source, 'firewall.guardImage', DEFAULT_SETTINGS.firewall.guardImage),
     },
   };
 }

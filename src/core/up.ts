@@ -1,14 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { agentCall, checkVerification, firewallRunArgs, installOciHook, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/podmanFirewall';
+import { firewallBackend, type FirewallBackend } from '../firewall/backend';
+import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
 import type { EngineClient } from './engine';
-import { EnvironmentError, HdcError } from './errors';
+import { HdcError, InputError } from './errors';
 import { ensureImage, resolveRemoteUser } from './imageUser';
 import { shimPath } from './paths';
-import { buildOverrideConfig, checkRunArgs, containerNameOf, type HardenedPlan } from './plan';
+import { buildOverrideConfig, checkRunArgs, containerNameOf, defaultContainerName, type HardenedPlan } from './plan';
 import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
@@ -59,9 +60,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
     ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
   const verify = policy && verifyTargets(settings.firewall, policy);
   if (!policy) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
-  if (policy && settings.runtime === 'docker') {
-    throw new EnvironmentError('The egress firewall is not available for the docker runtime yet.',
-      'use hardenedDevcontainers.runtime = "podman", or set hardenedDevcontainers.firewall.enabled to false for an unhardened docker container');
+  if (policy && settings.runtime === 'docker' && ws.config.appPort !== undefined) {
+    throw new InputError(`${ws.file}: "appPort" publishes ports, which docker cannot do for a workspace that joins its firewall guard's network.`,
+      'use "forwardPorts" (forwarded through the editor), or put -p in runArgs: it is moved to the guard');
   }
 
   step('preflight', `checking ${settings.runtime}`);
@@ -73,7 +74,6 @@ export async function up(req: UpRequest): Promise<UpResult> {
     preflight(engine, options),
     imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
     findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
-    policy ? installOciHook() : Promise.resolve(undefined),
   ]);
   for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
   // Pulling only starts once preflight has passed.
@@ -88,9 +88,21 @@ export async function up(req: UpRequest): Promise<UpResult> {
     runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
   };
   const firewallDir = path.join(stateDir, 'firewall');
-  if (policy) await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
+  let backend: FirewallBackend | undefined;
+  let hardening: string[] = [];
+  let userRunArgs = ws.config.runArgs;
+  if (policy) {
+    step('firewall', 'preparing the rules that load before the container starts');
+    await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
+    backend = firewallBackend(engine, {
+      firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
+      workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
+      containerName: containerNameOf(plan) ?? defaultContainerName(ws.workspaceFolder, ws.file),
+    });
+    ({ hardening, userRunArgs } = await backend.prepare(options));
+  }
   const overrideFile = path.join(stateDir, 'devcontainer.override.json');
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, policy ? firewallRunArgs(firewallDir) : []), null, 2), { mode: 0o600 });
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, hardening, userRunArgs), null, 2), { mode: 0o600 });
 
   step('container', `devcontainer up (${settings.runtime})`);
   const podman = settings.runtime === 'podman';
@@ -117,11 +129,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
   try {
     // Lifecycle commands wait until the firewall is up and verified.
     result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: ['--skip-post-create'] }), cliRunOptions);
-    if (policy && verify) {
+    if (policy && verify && backend) {
       step('firewall', `resolving ${policy.domains.length} names and verifying`);
-      const container = await run(engine.containerInspect(result.containerId), options);
-      if (!container?.running || !container.pid) throw new HdcError(`The container ${result.containerId.slice(0, 12)} is not running after up.`);
-      firewall = await run(agentCall(engine, container.pid, { policy, verify }), options);
+      firewall = await backend.agent(result.containerId, { policy, verify }, options);
       log(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 entries; resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
         + `resolve ${firewall.ms.resolve} ms, load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
       try {
@@ -138,6 +148,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
   } catch (e) {
     if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed/.test(e.message))) {
       await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
+      await backend?.discard({ log });
     }
     throw e;
   }

@@ -16,7 +16,7 @@ import { allowSet, ipsetPayload, parseSetMembers, SETS, type AllowSet, type Fire
 
 export interface AgentRequest {
   policy: FirewallPolicy;
-  verify?: { allowed?: Target; blocked?: Target };
+  verify?: { allowed?: Target; blocked?: Target; allowedExplicit?: boolean };
   /** Only resolve and report; do not touch the sets (used by `status`). */
   dryRun?: boolean;
 }

@@ -78,6 +78,9 @@ export async function requireEngine(runtime: Runtime): Promise<void> {
   }
 }
 
+/** Who owns a workspace on the host: the test user (keep-id maps vscode onto it) or uid 1000. */
+export const workspaceOwner = (runtime: Runtime): number => (runtime === 'podman' ? TEST_UID : 1000);
+
 /** A private copy of an example workspace, owned by whoever the container user maps to. */
 export function makeWorkspace(runtime: Runtime, example = 'hello'): string {
   const dir = mkdtempSync(path.join('/tmp', `hdc-it-${runtime}-`));
@@ -100,9 +103,12 @@ export function chownTree(dir: string, uid = TEST_UID, gid = TEST_UID): void {
 
 /** Removes every container made for a workspace (even if hdc itself is broken), then the folder. */
 export async function destroyWorkspace(runtime: Runtime, dir: string): Promise<void> {
-  const ids = await engine(runtime, ['ps', '-a', '-q', '--filter', `label=devcontainer.local_folder=${dir}`]);
-  const list = ids.stdout.split('\n').filter(Boolean);
-  if (list.length) await engine(runtime, ['rm', '-f', ...list]);
+  // The workspace first, then a docker firewall guard whose namespace it joined.
+  for (const label of [`devcontainer.local_folder=${dir}`, `hardened-devcontainers.guard-for=${dir}`]) {
+    const ids = await engine(runtime, ['ps', '-a', '-q', '--filter', `label=${label}`]);
+    const list = ids.stdout.split('\n').filter(Boolean);
+    if (list.length) await engine(runtime, ['rm', '-f', ...list]);
+  }
   if (runtime === 'docker') {
     // The CLI's per-workspace "-uid" images (docker only; podman runs never build them).
     const images = await engine(runtime, ['images', '-q', '--filter', `reference=vsc-${path.basename(dir)}-*`]);

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { InputError } from '../../src/core/errors';
 import { defaultGateway } from '../../src/firewall/agent';
 import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers, rulesPayload, SETS, validateCidr, validateDomain } from '../../src/firewall/policy';
-import { checkVerification, dropInContent, firewallRunArgs, hookJson, parseTarget } from '../../src/firewall/podmanFirewall';
+import { checkVerification, parseTarget } from '../../src/firewall/firewall';
+import { dropInContent, firewallRunArgs, hookJson } from '../../src/firewall/podmanHook';
 
 describe('firewall policy', () => {
   describe('validation: the message names the value, and nothing is applied', () => {

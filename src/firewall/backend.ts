@@ -1,0 +1,62 @@
+import type { EngineClient } from '../core/engine';
+import { HdcError } from '../core/errors';
+import { run, type RunOptions } from '../core/runner';
+import type { AgentRequest, AgentResult } from './agent';
+import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
+import { agentCall, firewallRunArgs, installOciHook } from './podmanHook';
+
+/** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
+export interface FirewallBackend {
+  /** Before the workspace exists: returns our runArgs and what stays of the user's runArgs. */
+  prepare(options: RunOptions): Promise<{ hardening: string[]; userRunArgs: string[] }>;
+  /** Runs the agent in the workspace's network namespace, from outside the workspace. */
+  agent(containerId: string, request: AgentRequest, options: RunOptions): Promise<AgentResult>;
+  /** After a failed up: removes what prepare created. */
+  discard(options: RunOptions): Promise<void>;
+}
+
+export interface BackendContext {
+  firewallDir: string;
+  workspaceFolder: string;
+  configFile: string;
+  userRunArgs: string[] | undefined;
+  workspaceImage: string | undefined;
+  guardImageSetting: string;
+  /** The workspace container's name; the guard is named after it. */
+  containerName: string;
+}
+
+export const guardNameFor = (containerName: string): string => `${containerName}-fw`;
+
+export function firewallBackend(engine: EngineClient, ctx: BackendContext): FirewallBackend {
+  if (engine.runtime === 'podman') {
+    return {
+      async prepare() {
+        await installOciHook();
+        return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
+      },
+      async agent(containerId, request, options) {
+        const container = await run(engine.containerInspect(containerId), options);
+        if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
+        return run(agentCall(engine, container.pid, request), options);
+      },
+      async discard() {},
+    };
+  }
+  const guard = guardNameFor(ctx.containerName);
+  let created = false;
+  return {
+    async prepare(options) {
+      const { guard: networkArgs, workspace } = splitNetworkArgs(ctx.userRunArgs);
+      const image = guardImage(ctx.guardImageSetting, ctx.workspaceImage, ctx.configFile);
+      ({ created } = await ensureGuard(engine, { name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs }, options));
+      return { hardening: guardWorkspaceArgs(guard), userRunArgs: workspace };
+    },
+    async agent(_containerId, request, options) {
+      return run(dockerAgentCall(engine, guard, request), options);
+    },
+    async discard(options) {
+      if (created) await run(engine.removeContainer(guard), options).catch(() => undefined);
+    },
+  };
+}

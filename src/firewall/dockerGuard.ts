@@ -1,0 +1,160 @@
+import { readFile, realpath } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import * as path from 'node:path';
+import type { EngineClient } from '../core/engine';
+import { HdcError, InputError } from '../core/errors';
+import { firewallAgentPath, guardScriptSourcePath } from '../core/paths';
+import { run, type CliCall, type LogFn, type RunOptions } from '../core/runner';
+import type { AgentRequest, AgentResult } from './agent';
+import { writeIfChanged } from './firewall';
+import { parseNameservers, type AllowSet } from './policy';
+
+/**
+ * The egress firewall's start-time mechanism on docker, which has no OCI hooks: a guard
+ * container owns the workspace's network namespace and loads the rules in its entrypoint
+ * (guard.sh) before it reports ready; the workspace joins with `--network container:GUARD`
+ * and holds no network capability. Docker refuses to start a container whose namespace
+ * owner is not running, so a guard that failed to load the rules keeps the workspace down.
+ */
+
+export const GUARD_LABEL = 'hardened-devcontainers.guard-for';
+const READY = 'hdc-guard-ready';
+const MOUNT = '/hdc-firewall';
+
+/** runArgs that configure a network namespace: with a guard they belong to the guard. */
+const NETWORK_FLAGS = new Set(['--network', '--net', '--dns', '--dns-search', '--dns-option', '--dns-opt', '--add-host',
+  '--ip', '--ip6', '--mac-address', '--hostname', '-h', '--publish', '-p', '--expose', '--network-alias', '--link']);
+
+/** Splits the user's runArgs into the guard's (network) and the workspace's (the rest). Pure. */
+export function splitNetworkArgs(runArgs: string[] = []): { guard: string[]; workspace: string[] } {
+  const guard: string[] = [];
+  const workspace: string[] = [];
+  for (let i = 0; i < runArgs.length; i++) {
+    const arg = runArgs[i];
+    const flag = arg.startsWith('--') ? arg.split('=')[0] : arg.slice(0, 2);
+    if (!NETWORK_FLAGS.has(flag)) {
+      workspace.push(arg);
+    } else if (arg === flag) {
+      guard.push(arg, runArgs[++i] ?? '');
+    } else {
+      guard.push(arg); // --flag=value or -pVALUE
+    }
+  }
+  return { guard, workspace };
+}
+
+export interface GuardSpec {
+  name: string;
+  image: string;
+  firewallDir: string;
+  workspaceFolder: string;
+  networkArgs: string[];
+}
+
+/** The guard's `docker run`: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
+export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
+  return [
+    'run', '-d', '--name', spec.name, '--label', `${GUARD_LABEL}=${spec.workspaceFolder}`,
+    // iptables-restore needs NET_RAW as well as NET_ADMIN; the guard runs only our script.
+    '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH',
+    '--security-opt', 'no-new-privileges',
+    '-v', `${spec.firewallDir}:${MOUNT}:ro`,
+    // The agent: the host's own Node and our bundle, read-only, for `docker exec`.
+    '-v', `${await realpath(process.execPath)}:/hdc/node:ro`,
+    '-v', `${path.dirname(firewallAgentPath())}:/hdc/dist:ro`,
+    ...spec.networkArgs,
+    '--entrypoint', '/bin/sh', spec.image, `${MOUNT}/guard.sh`,
+  ];
+}
+
+async function waitReady(engine: EngineClient, name: string, options: RunOptions): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const logs = await run({ command: engine.path, args: ['logs', name], parse: (r) => `${r.stdout}${r.stderr}`, acceptExitCodes: [1] }, options);
+    if (logs.includes(READY)) return;
+    const item = await run(engine.containerInspect(name), options);
+    if (!item?.running || Date.now() > deadline) {
+      throw new HdcError(`The firewall guard ${name} did not load the rules, so the workspace cannot start: ${logs.trim().split('\n').pop() || (item?.running ? 'timed out' : `it exited (${item?.status})`)}`,
+        { fix: 'the guard image needs sh, iptables and ipset (set hardenedDevcontainers.firewall.guardImage); see `docker logs ' + name + '`' });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Makes sure the guard runs with the rules loaded. Returns whether this call created it.
+ * At its first start no workspace has joined yet, so its resolv.conf is the engine's own:
+ * the resolvers are recorded then (dns.txt) and pinned from that file on every later start.
+ */
+export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options: RunOptions): Promise<{ created: boolean }> {
+  await writeIfChanged(path.join(spec.firewallDir, 'guard.sh'), await readFile(guardScriptSourcePath(), 'utf8'), 0o755);
+  const existing = await run(engine.containerInspect(spec.name), options);
+  if (existing?.running) return { created: false };
+  if (existing) {
+    await run({ command: engine.path, args: ['start', spec.name], parse: () => undefined }, options);
+    await waitReady(engine, spec.name, options);
+    return { created: false };
+  }
+  await run({ command: engine.path, args: await guardRunArgs(spec), parse: () => undefined }, options);
+  try {
+    await waitReady(engine, spec.name, options);
+    const resolv = await run(engine.exec(spec.name, ['cat', '/etc/resolv.conf']), options);
+    const dns = parseNameservers(resolv.stdout);
+    // On a user-defined network the resolver is docker's embedded DNS (127.0.0.11), and
+    // dockerd sends its upstream queries from inside this namespace: pin those servers too.
+    if (dns.v4.includes(EMBEDDED_DNS)) {
+      const upstream = await embeddedDnsUpstream(engine, spec.name, options);
+      dns.v4.push(...upstream.v4);
+      dns.v6.push(...upstream.v6);
+      for (const ip of [...upstream.v4, ...upstream.v6]) {
+        await run(engine.exec(spec.name, ['ipset', 'add', isIPv4(ip) ? 'hdc-dns4' : 'hdc-dns6', ip, '-exist']), options);
+      }
+    }
+    await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...new Set([...dns.v4, ...dns.v6])].map((a) => `nameserver ${a}\n`).join(''), 0o644);
+  } catch (e) {
+    await run(engine.removeContainer(spec.name), options).catch(() => undefined);
+    throw e;
+  }
+  return { created: true };
+}
+
+const EMBEDDED_DNS = '127.0.0.11';
+
+/** Where docker's embedded DNS forwards: the container's --dns, else the host's own resolvers. */
+async function embeddedDnsUpstream(engine: EngineClient, name: string, options: RunOptions): Promise<AllowSet> {
+  const configured = await run({ command: engine.path, args: ['container', 'inspect', '--format', '{{json .HostConfig.Dns}}', name], parse: (r) => JSON.parse(r.stdout) as string[] | null }, options);
+  const servers = configured?.length ? configured.map((d) => `nameserver ${d}`).join('\n') : await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  const found = parseNameservers(servers);
+  const notLoopback = (ip: string): boolean => !ip.startsWith('127.') && ip !== '::1';
+  return { v4: found.v4.filter(notLoopback), v6: found.v6.filter(notLoopback) };
+}
+
+/** The agent inside the guard (same netns as the workspace), with the guard's NET_ADMIN. */
+export function dockerAgentCall(engine: EngineClient, guard: string, request: AgentRequest): CliCall<AgentResult> {
+  return {
+    command: engine.path,
+    args: ['exec', '-i', '-e', 'ELECTRON_RUN_AS_NODE=1', guard, '/hdc/node', '/hdc/dist/firewall-agent.cjs'],
+    input: JSON.stringify(request),
+    parse: (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult,
+  };
+}
+
+export function guardWorkspaceArgs(guard: string): string[] {
+  return ['--network', `container:${guard}`, '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW'];
+}
+
+/** The guard image: the setting, else the workspace's own image. */
+export function guardImage(setting: string, workspaceImage: string | undefined, configFile: string): string {
+  const image = setting || workspaceImage;
+  if (!image) {
+    throw new InputError(`${configFile} builds its image, so the docker firewall guard has no image to run.`,
+      'set hardenedDevcontainers.firewall.guardImage to an image with sh, iptables and ipset');
+  }
+  return image;
+}
+
+export async function removeGuards(engine: EngineClient, workspaceFolder: string, log: LogFn): Promise<string[]> {
+  const ids = await run(engine.findContainers({ [GUARD_LABEL]: workspaceFolder }), { log });
+  for (const id of ids) await run(engine.removeContainer(id), { log });
+  return ids;
+}

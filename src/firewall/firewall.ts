@@ -1,0 +1,83 @@
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+import { HdcError, InputError } from '../core/errors';
+import type { FirewallSettings } from '../core/settings';
+import type { AgentRequest, AgentResult, Target } from './agent';
+import { allowSet, ipsetPayload, rulesPayload, type AllowSet, type FirewallPolicy } from './policy';
+
+/**
+ * What both engines share: the per-workspace files that the start-time mechanism loads (the
+ * podman OCI hook, or the docker guard's entrypoint), and how verification is judged.
+ */
+
+export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<void> {
+  const current = await readFile(file, 'utf8').catch(() => undefined);
+  if (current === content) return;
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, content, { mode });
+  await chmod(`${file}.tmp`, mode);
+  await rename(`${file}.tmp`, file);
+}
+
+/** The files loaded at each start. `resolved` is the last resolution, if any. */
+export async function writeFirewallFiles(dir: string, policy: FirewallPolicy, resolved: AllowSet = { v4: [], v6: [] }): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeIfChanged(path.join(dir, 'policy.json'), `${JSON.stringify({ policy, resolved }, null, 2)}\n`, 0o600);
+  await writeIfChanged(path.join(dir, 'ipset.restore'), ipsetPayload(allowSet(policy, resolved), { resetDns: true }), 0o600);
+  await writeIfChanged(path.join(dir, 'rules.v4'), rulesPayload(4), 0o600);
+  await writeIfChanged(path.join(dir, 'rules.v6'), rulesPayload(6), 0o600);
+}
+
+export async function readLastResolved(dir: string): Promise<AllowSet | undefined> {
+  try {
+    return (JSON.parse(await readFile(path.join(dir, 'policy.json'), 'utf8')) as { resolved: AllowSet }).resolved;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "host:port" → Target; `blocked` also takes "gateway:port". */
+export function parseTarget(text: string, setting: string, kind: 'allowed' | 'blocked'): Target {
+  const m = /^(.+):(\d{1,5})$/.exec(text.trim());
+  const host = m?.[1].replace(/^\[(.*)\]$/, '$1') ?? '';
+  const port = Number(m?.[2]);
+  const hostOk = kind === 'blocked' ? host === 'gateway' || isIP(host) !== 0 : isIP(host) !== 0 || /^[a-z0-9.-]+$/i.test(host);
+  if (!m || !hostOk || port < 1 || port > 65535) {
+    throw new InputError(`${setting} ${JSON.stringify(text)} is not ${kind === 'blocked' ? 'an "ip:port" or "gateway:port"' : 'a "host:port"'}.`);
+  }
+  return { host, port };
+}
+
+/** What the agent is asked to verify, from the settings and the policy. */
+export function verifyTargets(fw: FirewallSettings, policy: FirewallPolicy): AgentRequest['verify'] {
+  const blocked = parseTarget(fw.verifyBlockedTarget, 'hardenedDevcontainers.firewall.verifyBlockedTarget', 'blocked');
+  const allowedText = fw.verifyAllowedTarget || (policy.domains[0] ? `${policy.domains[0]}:443` : '');
+  const allowed = allowedText ? parseTarget(allowedText, 'hardenedDevcontainers.firewall.verifyAllowedTarget', 'allowed') : undefined;
+  return { allowed, blocked, allowedExplicit: fw.verifyAllowedTarget !== '' };
+}
+
+/** Turns an agent result into the verification verdict; throws when the firewall is not right. */
+export function checkVerification(result: AgentResult, request: AgentRequest): string[] {
+  const notes: string[] = [];
+  for (const u of result.unresolved) notes.push(`warning: ${u.name} did not resolve (${u.error}); it is not reachable until it does`);
+  const { allowed, blocked } = result.verify;
+  const problems: string[] = [];
+  const allowlisted = (address: string | undefined): boolean => !!address
+    && (result.resolved.v4.includes(address) || result.resolved.v6.includes(address) || request.policy.cidrs4.includes(`${address}/32`));
+  if (blocked && !blocked.ok && allowlisted(blocked.address)) {
+    notes.push(`warning: the verification target ${blocked.target} is allowlisted now, so it cannot show that blocking works; choose another hardenedDevcontainers.firewall.verifyBlockedTarget`);
+  } else if (blocked && !blocked.ok) problems.push(`blocked target ${blocked.target} was not refused: ${blocked.detail}`);
+  if (allowed && !allowed.ok) {
+    // The default target (first allowlisted name) may not resolve on this network: a
+    // warning. A target the user configured must answer.
+    const unresolvedDefault = !request.verify?.allowedExplicit && result.unresolved.some((u) => u.name === request.verify?.allowed?.host);
+    if (unresolvedDefault) notes.push(`warning: could not check an allowed target: ${allowed.target} ${allowed.detail}`);
+    else problems.push(`allowed target ${allowed.target} ${allowed.detail}`);
+  }
+  if (problems.length > 0) {
+    throw new HdcError(`Firewall verification failed: ${problems.join('; ')}.`, {
+      fix: 'the container was stopped; check hardenedDevcontainers.firewall.* and run with HDC_VERBOSE=1 for the rules applied' });
+  }
+  return notes;
+}

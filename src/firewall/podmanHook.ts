@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { EngineClient } from '../core/engine';
+import { EnvironmentError } from '../core/errors';
+import { firewallAgentPath, ociHookSourcePath } from '../core/paths';
+import { resolveExecutable } from '../core/preflight';
+import type { CliCall } from '../core/runner';
+import type { AgentRequest, AgentResult } from './agent';
+import { writeIfChanged } from './firewall';
+
+/**
+ * The egress firewall's start-time mechanism on rootless podman: an OCI createRuntime hook.
+ * Podman runs it before the workspace's first process, on every start, as root of the
+ * rootless user namespace; it loads the workspace's firewall files (see firewall.ts). The
+ * agent enters the same netns from outside with `podman unshare nsenter`.
+ */
+
+/** Annotation that marks a hardened workspace and names its firewall directory. */
+export const FIREWALL_ANNOTATION = 'dev.hardened-devcontainers.firewall';
+
+/** The tools the hook and the agent run on the host, inside the workspace netns. */
+const HOST_TOOLS = ['nsenter', 'ipset', 'iptables-restore', 'ip6tables-restore'];
+export const HOOK_PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** One hooks directory per user, shared by the extension and `hdc` (their state roots differ). */
+export function hooksHome(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.XDG_DATA_HOME || path.join(env.HOME || os.homedir(), '.local', 'share'), 'hardened-devcontainers');
+}
+
+export function containersConfDropIn(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config'), 'containers', 'containers.conf.d', '99-hardened-devcontainers.conf');
+}
+
+/** The hooks_dir drop-in: podman's defaults plus ours, so `podman start` by hand runs the hook too. */
+/** Drop-ins are read in name order and the last hooks_dir wins: "99-" keeps ours last. */
+export function dropInContent(hooksDir: string): string {
+  return `# Written by Hardened Dev Containers: lets podman run the firewall hook on every start of a\n`
+    + `# hardened workspace, including podman start/restart run by hand. Remove it to uninstall.\n`
+    + `[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d", ${JSON.stringify(hooksDir)}]\n`;
+}
+
+export function hookJson(hookScript: string): string {
+  return `${JSON.stringify({
+    version: '1.0.0',
+    hook: { path: hookScript, args: ['hardened-devcontainers-oci-hook'] },
+    when: { annotations: { [`^${FIREWALL_ANNOTATION.replace(/\./g, '\\.')}$`]: '^/.+' } },
+    stages: ['createRuntime'],
+  }, null, 2)}\n`;
+}
+
+/** Checks the host tools and installs the hook, its hooks dir and the podman drop-in (idempotent). */
+export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Promise<{ hooksDir: string; dropIn: string }> {
+  for (const tool of HOST_TOOLS) {
+    try {
+      await resolveExecutable(tool, HOOK_PATH_ENV);
+    } catch {
+      throw new EnvironmentError(`The firewall needs ${tool} on the host (searched ${HOOK_PATH_ENV}).`,
+        'install it: apt-get install iptables ipset util-linux (or turn the firewall off, which is not recommended)');
+    }
+  }
+  const home = hooksHome(env);
+  const script = path.join(home, 'bin', 'oci-hook.sh');
+  const hooksDir = path.join(home, 'oci-hooks.d');
+  await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
+  await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
+  const dropIn = containersConfDropIn(env);
+  await writeIfChanged(dropIn, dropInContent(hooksDir));
+  return { hooksDir, dropIn };
+}
+
+/** runArgs that make a workspace hardened: the hook's annotation and no network capabilities. */
+export function firewallRunArgs(dir: string): string[] {
+  return ['--annotation', `${FIREWALL_ANNOTATION}=${dir}`, '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW'];
+}
+
+/** The agent, run as root of the rootless user namespace inside the workspace's netns. */
+export function agentCall(engine: EngineClient, pid: number, request: AgentRequest): CliCall<AgentResult> {
+  return {
+    command: engine.path,
+    args: ['unshare', 'nsenter', '-t', String(pid), '-n', '--', process.execPath, firewallAgentPath()],
+    env: { PATH: HOOK_PATH_ENV, ELECTRON_RUN_AS_NODE: '1' },
+    input: JSON.stringify(request),
+    parse: (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult,
+  };
+}
+

@@ -1,0 +1,3 @@
+import { firewallContract } from './firewall.shared';
+
+describe('firewall on rootless podman', () => firewallContract('podman'));
