@@ -7,7 +7,11 @@ import { execa } from 'execa';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { devcontainerCliPath, shimPath } from '../src/core/paths';
-import { asUser, destroyWorkspace, HDC, makeWorkspace, REPO } from '../test/support/testbed';
+import { agentCall } from '../src/firewall/podmanHook';
+import type { AgentResult } from '../src/firewall/agent';
+import { EngineClient } from '../src/core/engine';
+import { removeStaleEgressFixtures, startEgressFixture } from '../test/support/egressFixture';
+import { asUser, BASE_IMAGE, chownTree, destroyWorkspace, HDC, makeWorkspace, REPO } from '../test/support/testbed';
 
 const quick = process.argv.includes('--quick');
 
@@ -91,10 +95,68 @@ async function upVsPlain(): Promise<Figure> {
   }
 }
 
+/**
+ * Firewall apply + verify for 10, 50 and 200 names served by the fixture DNS, as `hdc` does
+ * it (one agent run in the netns: resolve all, one ipset restore, two probes), against the
+ * reference script's per-name loop (dig, then ipset add) in the same netns and resolver.
+ */
+async function firewallVsSequential(): Promise<Figure[]> {
+  await removeStaleEgressFixtures('podman');
+  const fx = await startEgressFixture('podman');
+  const ws = makeWorkspace('podman');
+  const figures: Figure[] = [];
+  try {
+    writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
+      image: BASE_IMAGE, remoteUser: 'vscode', runArgs: ['--network', fx.network, '--dns', fx.dns] }));
+    mkdirSync(path.join(ws, '.vscode'), { recursive: true });
+    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
+      'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
+      'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80` }));
+    chownTree(ws);
+    const [upCmd, upArgs] = asUser([process.execPath, HDC, 'up', ws, '--runtime', 'podman']);
+    await timed(upCmd, upArgs);
+    const [psCmd, psArgs] = asUser(['podman', 'ps', '-q', '--filter', `label=devcontainer.local_folder=${ws}`]);
+    const id = String((await execa(psCmd, psArgs, { cwd: '/tmp' })).stdout).trim();
+    const [inCmd, inArgs] = asUser(['podman', 'inspect', '--format', '{{.State.Pid}}', id]);
+    const pid = Number(String((await execa(inCmd, inArgs, { cwd: '/tmp' })).stdout).trim());
+    const runs = quick ? 1 : 5;
+    for (const n of [10, 50, 200]) {
+      const names = Array.from({ length: n }, (_, i) => `n${i + 1}.bench.test`);
+      const call = agentCall(new EngineClient('podman', 'podman'), pid, {
+        policy: { domains: names, cidrs4: [], cidrs6: [] },
+        verify: { allowed: { host: 'n1.bench.test', port: 80 }, blocked: { host: fx.blocked.ip4, port: 80 }, allowedExplicit: true },
+      });
+      const [cmd, args] = asUser([call.command, ...call.args], call.env);
+      const ours: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = await execa(cmd, args, { input: call.input, cwd: '/tmp', reject: false });
+        ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const result = JSON.parse(String(r.stdout)) as AgentResult;
+        if (!result.verify.allowed?.ok || !result.verify.blocked?.ok || result.loaded.v4 !== 1 || result.unresolved.length) {
+          throw new Error(`firewall bench: the agent did not apply and verify ${n} names: ${String(r.stdout)}${String(r.stderr)}`);
+        }
+      }
+      const [bCmd, bArgs] = asUser(['podman', 'unshare', 'nsenter', '-t', String(pid), '-n', '--', 'sh', path.join(REPO, 'scripts', 'bench-baseline.sh'), fx.dns, ...names]);
+      const base: number[] = [];
+      for (let i = 0; i < (quick ? 1 : 3); i++) base.push(await timed(bCmd, bArgs));
+      const ratio = median(base) / median(ours);
+      figures.push({ name: `firewall apply+verify, ${n} names (N=${runs})`, unit: 'x', median: median(ours), min: Math.min(...ours), max: Math.max(...ours),
+        baseline: { name: 'per-name dig + ipset add', median: median(base) }, value: ratio,
+        target: n === 200 ? '≤ 300 ms and ≥ 20×' : 'report', met: n === 200 ? median(ours) <= 300 && ratio >= 20 : true });
+    }
+  } finally {
+    await destroyWorkspace('podman', ws);
+    await fx.stop();
+  }
+  return figures;
+}
+
 function print(figures: Figure[]): void {
   const rows = figures.map((f) => [
     f.name, `${f.median.toFixed(1)} ms`, `${f.min.toFixed(1)}–${f.max.toFixed(1)}${f.unit === 'ms' && f.name.includes('overhead') ? ' ms (per-run diff)' : ' ms'}`,
-    f.baseline ? `${f.baseline.name}: ${f.baseline.median.toFixed(1)} ms` : '', f.unit === 'x' ? `${f.value.toFixed(3)}×` : `${f.value.toFixed(2)} ms`, f.target, f.met ? 'met' : 'MISSED',
+    f.baseline ? `${f.baseline.name}: ${f.baseline.median.toFixed(1)} ms` : '', f.unit === 'x' ? `${f.value.toFixed(f.value >= 10 ? 1 : 3)}×` : `${f.value.toFixed(2)} ms`, f.target, f.met ? 'met' : 'MISSED',
   ]);
   const head = ['figure', 'median', 'min–max', 'baseline (same run)', 'result', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -106,7 +168,7 @@ function print(figures: Figure[]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (it drives the rootless test user): sudo npm run bench');
-  const figures = [await shimOverhead(), await upVsPlain()];
+  const figures = [await shimOverhead(), await upVsPlain(), ...await firewallVsSequential()];
   print(figures);
   const out = path.join(REPO, '.bench');
   mkdirSync(out, { recursive: true });

@@ -114,17 +114,20 @@ async function probe(target: Target, resolver: Resolver, expectOpen: boolean): P
   return { target: label, address: host, ok: refused, detail: r.connected ? `CONNECTED to ${host}: the firewall is open` : refused ? `refused (${r.code})` : `not refused: ${r.code}`, ms: r.ms };
 }
 
-/** Resolvers come from the sets the hook filled from podman's own resolv.conf, not from the workspace. */
+/**
+ * Resolvers come from the sets the hook filled from podman's own resolv.conf (or the guard
+ * from dns.txt), never from the workspace. One `ipset save` answers both questions: did the
+ * start-time mechanism run (all four sets exist), and which resolvers did it pin?
+ */
 async function pinnedResolvers(): Promise<AllowSet> {
-  const names = String((await execa('ipset', ['list', '-n'])).stdout).split('\n');
-  const missing = Object.values(SETS).filter((s) => !names.includes(s));
+  const save = String((await execa('ipset', ['save'])).stdout);
+  const created = new Set(save.split('\n').filter((l) => l.startsWith('create ')).map((l) => l.split(/\s+/)[1]));
+  const missing = Object.values(SETS).filter((set) => !created.has(set));
   if (missing.length > 0) {
     throw new Error(`the start-time firewall hook did not run in this container (no ${missing.join(', ')} set). `
       + 'podman did not use the hardened-devcontainers hooks dir: another containers.conf.d drop-in or CONTAINERS_CONF may override hooks_dir');
   }
-  const [v4, v6] = await Promise.all([SETS.dns4, SETS.dns6].map(async (set) =>
-    parseSetMembers(String((await execa('ipset', ['save', set])).stdout), set)));
-  return { v4, v6 };
+  return { v4: parseSetMembers(save, SETS.dns4), v6: parseSetMembers(save, SETS.dns6) };
 }
 
 export async function runAgent(req: AgentRequest): Promise<AgentResult> {
