@@ -127,8 +127,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
   let result: UpResultItem;
   let firewall: AgentResult | undefined;
   try {
-    // Lifecycle commands wait until the firewall is up and verified.
-    result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: ['--skip-post-create'] }), cliRunOptions);
+    // With the firewall on, the lifecycle commands wait until it is up and verified: the
+    // container comes up without them, and they run once the agent has verified.
+    result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions);
     if (policy && verify && backend) {
       step('firewall', `resolving ${policy.domains.length} names and verifying`);
       firewall = await backend.agent(result.containerId, { policy, verify }, options);
@@ -143,8 +144,10 @@ export async function up(req: UpRequest): Promise<UpResult> {
       // The next start (by hand too) loads what was just resolved.
       await writeFirewallFiles(firewallDir, policy, firewall.resolved);
     }
-    step('lifecycle', 'running the lifecycle commands');
-    await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
+    if (policy) {
+      step('lifecycle', 'running the lifecycle commands under the firewall');
+      await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
+    }
   } catch (e) {
     if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed/.test(e.message))) {
       await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);

@@ -48,21 +48,33 @@ export interface AgentResult {
 
 const ms = (t0: number): number => Math.round(performance.now() - t0);
 
-async function resolveAll(names: string[], dns: AllowSet): Promise<{ resolved: AllowSet; unresolved: AgentResult['unresolved'] }> {
+/**
+ * At most this many names in flight: a burst of hundreds of UDP queries at once loses some
+ * at the resolver, and c-ares then waits out a whole timeout before it retries (~2 s).
+ */
+const MAX_IN_FLIGHT = 32;
+
+async function resolveAll(names: string[], dns: AllowSet, withAaaa: boolean): Promise<{ resolved: AllowSet; unresolved: AgentResult['unresolved'] }> {
   const servers = [...dns.v4, ...dns.v6];
   const resolver = new Resolver({ timeout: 1500, tries: 2 });
   if (servers.length > 0) resolver.setServers(servers);
   const v4: string[] = [];
   const v6: string[] = [];
   const unresolved: AgentResult['unresolved'] = [];
-  await Promise.all(names.map(async (name) => {
-    const [a, aaaa] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
+  const one = async (name: string): Promise<void> => {
+    // AAAA only when IPv6 is open (an IPv6 CIDR is configured); otherwise it is discarded.
+    const [a, aaaa] = await Promise.allSettled([resolver.resolve4(name), withAaaa ? resolver.resolve6(name) : Promise.reject(new Error('skipped'))]);
     if (a.status === 'fulfilled') v4.push(...a.value);
     if (aaaa.status === 'fulfilled') v6.push(...aaaa.value);
     if (a.status === 'rejected' && aaaa.status === 'rejected') {
       unresolved.push({ name, error: (a.reason as NodeJS.ErrnoException).code ?? String(a.reason) });
     }
-  }));
+  };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) await one(names[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, names.length) }, worker));
   return { resolved: { v4, v6 }, unresolved };
 }
 
@@ -133,7 +145,7 @@ async function pinnedResolvers(): Promise<AllowSet> {
 export async function runAgent(req: AgentRequest): Promise<AgentResult> {
   let t0 = performance.now();
   const dns = await pinnedResolvers();
-  const { resolved, unresolved } = await resolveAll(req.policy.domains, dns);
+  const { resolved, unresolved } = await resolveAll(req.policy.domains, dns, req.policy.cidrs6.length > 0);
   const tResolve = ms(t0);
   const set = allowSet(req.policy, resolved);
   t0 = performance.now();

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
 import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, workspaceOwner, type Result, type Runtime } from '../support/testbed';
@@ -230,6 +230,25 @@ describe(`egress firewall (${runtime})`, function () {
       const again = await hdc(runtime, ['up', ws]);
       assert.equal(again.exitCode, 0, again.stderr);
       await assertBlocked('after recovery');
+    });
+  });
+
+  describe('verification', () => {
+    it('a failed verification stops the container and exits non-zero with the reason', async () => {
+      // allowed.test is allowlisted, but nothing listens on port 81: the allowed probe fails.
+      const dir = firewalledWorkspace({ postCreateCommand: 'touch .lifecycle-ran' }, { 'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:81' });
+      try {
+        const r = await hdc(runtime, ['up', dir]);
+        assert.equal(r.exitCode, 1, r.stderr);
+        assert.match(r.stderr, /Firewall verification failed: allowed target allowed\.test:81 did not answer/);
+        assert.match(r.stderr, /the container was stopped/);
+        const [cid] = await containersOf(runtime, dir);
+        assert.ok(cid, 'the container is kept for inspection');
+        assert.equal((await engine(runtime, ['container', 'inspect', '--format', '{{.State.Running}}', cid])).stdout.trim(), 'false');
+        assert.ok(!existsSync(path.join(dir, '.lifecycle-ran')), 'no lifecycle command ran without a verified firewall');
+      } finally {
+        await destroyWorkspace(runtime, dir);
+      }
     });
   });
 
