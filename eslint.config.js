@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // The core never touches the editor: it is shared with the headless `hdc` CLI.
-    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/firewall/**/*.ts', 'src/sidecar/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/firewall/**/*.ts', 'src/hardening/**/*.ts', 'src/sidecar/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [
         { name: 'vscode', message: 'src/core must not import vscode; put editor code in src/vscode' },

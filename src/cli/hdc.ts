@@ -6,7 +6,7 @@ import { HdcError } from '../core/errors';
 import { runAttached } from '../core/runner';
 import { fileSource, parseRuntime, readSettings, readWorkspaceSettingsFile, type Settings } from '../core/settings';
 import { defaultStateRoot } from '../core/state';
-import { status } from '../core/status';
+import { status, type StatusReport } from '../core/status';
 import { up } from '../core/up';
 import { engineFor, openWorkspace, requireWorkspaceContainer } from '../core/workspace';
 
@@ -60,6 +60,14 @@ async function loadSettings(inv: Invocation): Promise<Settings> {
   return readSettings(fileSource(values, overrides));
 }
 
+/** The hardening report for a terminal: one line per guarantee, with its evidence. */
+function renderReport(report: StatusReport): string {
+  const lines = [`${report.workspaceFolder} (${report.runtime}): ${report.container ? `${report.container.name} ${report.container.status}` : 'no container'}`];
+  for (const c of report.checks) lines.push(`  ${c.ok ? (c.warning ? '!' : '✓') : '✗'} ${c.name.padEnd(16)} ${c.evidence}`);
+  if (report.container?.running) lines.push(report.ok ? 'hardened: every check passed' : 'NOT hardened: see the ✗ lines');
+  return `${lines.join('\n')}\n`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const inv = parse(argv);
   const verbose = process.env.HDC_VERBOSE === '1';
@@ -90,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
         outcome: 'success', runtime: result.runtime, containerId: result.containerId, containerName: result.containerName,
         remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
         remoteUserIds: { uid: result.plan.remoteUser.uid, gid: result.plan.remoteUser.gid, source: result.plan.remoteUser.source },
+        sudo: result.sudo ? result.sudo.evidence : 'not revoked',
+        readOnly: result.readOnly,
         firewall: result.firewall
           ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
           : { enabled: false },
@@ -104,9 +114,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'status': {
-      const report = await status(inv.folder, await loadSettings(inv), log);
-      process.stdout.write(`${JSON.stringify(report, null, inv.json ? undefined : 2)}\n`);
-      return report.container?.running ? 0 : 1;
+      const report = await status(inv.folder, await loadSettings(inv), defaultStateRoot(), log);
+      if (inv.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else process.stdout.write(renderReport(report));
+      return report.ok ? 0 : 1;
     }
     case 'exec': {
       if (inv.rest.length === 0) throw new HdcError('hdc exec needs a command after --', { exitCode: 2, fix: 'hdc exec -- id -un' });

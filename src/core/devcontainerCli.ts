@@ -46,6 +46,25 @@ export const devcontainerCli = {
     return { command: process.execPath, args, env: a.env, parse: parseUpOutput, acceptExitCodes: [1] };
   },
 
+  /** Where the CLI will mount the workspace (it mounts the git root by default). */
+  readConfiguration(a: LifecycleArgs): CliCall<{ workspaceFolder: string; workspaceMount: string }> {
+    const args = [
+      devcontainerCliPath(), 'read-configuration',
+      '--workspace-folder', a.workspaceFolder,
+      '--docker-path', a.dockerPath,
+      '--override-config', a.overrideConfig,
+      '--log-format', 'json',
+    ];
+    return { command: process.execPath, args, env: a.env, parse: (out) => {
+      const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}';
+      const workspace = (JSON.parse(line) as { workspace?: { workspaceFolder?: string; workspaceMount?: string } }).workspace;
+      if (!workspace?.workspaceFolder || !workspace.workspaceMount) {
+        throw new HdcError('devcontainer read-configuration did not say where the workspace is mounted.', { detail: out.stdout });
+      }
+      return { workspaceFolder: workspace.workspaceFolder, workspaceMount: workspace.workspaceMount };
+    } };
+  },
+
   /** The lifecycle commands (onCreate … postAttach), run after `up --skip-post-create`. */
   runUserCommands(a: LifecycleArgs): CliCall<void> {
     const args = [

@@ -102,6 +102,7 @@ interface ContainerRecord {
   Config: { Labels?: Record<string, string> | null; Image?: string };
   ImageName?: string;
   Mounts?: { Type?: string; Source: string; Destination: string; RW?: boolean }[];
+  HostConfig?: { PidsLimit?: number | null; NanoCpus?: number; Memory?: number; CapDrop?: string[] | null; SecurityOpt?: string[] | null };
 }
 export interface ContainerItem {
   id: string;
@@ -111,6 +112,8 @@ export interface ContainerItem {
   pid: number;
   labels: Record<string, string>;
   mounts: { source: string; destination: string; rw: boolean }[];
+  limits: { pids: number; nanoCpus: number; memory: number };
+  securityOpt: string[];
 }
 
 function dockerInfo(rec: DockerInfoRecord): EngineInfoItem {
@@ -126,5 +129,7 @@ function containerItem(rec: ContainerRecord): ContainerItem {
     pid: rec.State.Pid ?? 0,
     labels: rec.Config.Labels ?? {},
     mounts: (rec.Mounts ?? []).map((m) => ({ source: m.Source, destination: m.Destination, rw: m.RW !== false })),
+    limits: { pids: rec.HostConfig?.PidsLimit ?? 0, nanoCpus: rec.HostConfig?.NanoCpus ?? 0, memory: rec.HostConfig?.Memory ?? 0 },
+    securityOpt: rec.HostConfig?.SecurityOpt ?? [],
   };
 }

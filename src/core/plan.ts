@@ -38,7 +38,7 @@ export interface HardenedPlan {
  * the user's devcontainer.json (relative paths still resolve against the user's file), so
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
-export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs): DevcontainerConfigRecord {
+export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs, readOnly: string[] = []): DevcontainerConfigRecord {
   const name = userContainerName(plan.config.runArgs) ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
     ...name,
@@ -51,6 +51,8 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
   const override: DevcontainerConfigRecord = {
     ...plan.config,
     runArgs: [...(userRunArgs ?? []), ...ours],
+    // After the user's mounts, so that they lie over the workspace mount and anything else.
+    ...(readOnly.length ? { mounts: [...(plan.config.mounts ?? []), ...readOnly] } : {}),
   };
   if (plan.runtime === 'podman') {
     // The shim's keep-id:uid=U,gid=G already gives the remote user the bind mount; a
@@ -97,8 +99,8 @@ export function checkRunArgs(runArgs: string[] | undefined, file: string): void 
     if (flag === '--privileged') why = 'gives the workspace every capability, NET_ADMIN included';
     if (flag === '--cap-add') {
       const caps = valueOf(i).toUpperCase().replace(/CAP_/g, '').split(',');
-      const bad = caps.filter((c) => ['ALL', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'].includes(c));
-      if (bad.length) why = `adds ${bad.join(', ')}, which would let the workspace change its own firewall`;
+      const bad = caps.filter((c) => ['ALL', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'].includes(c));
+      if (bad.length) why = `adds ${bad.join(', ')}, which the hardened container drops (it would let the workspace change its firewall, escape, or trace other processes)`;
     }
     if ((flag === '--network' || flag === '--net') && /^(host|container:|ns:|pasta)/.test(valueOf(i))) {
       why = `puts the workspace in the network namespace "${valueOf(i)}", outside its firewall`;

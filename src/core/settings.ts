@@ -15,6 +15,20 @@ export interface Settings {
   dockerPath: string;
   upTimeoutSeconds: number;
   firewall: FirewallSettings;
+  /** Revoke the remote user's sudo after the lifecycle commands, and verify it. */
+  revokeSudo: boolean;
+  /** Adds --security-opt no-new-privileges: sudo and setuid never work, lifecycle included. */
+  noNewPrivileges: boolean;
+  limits: LimitSettings;
+}
+
+export interface LimitSettings {
+  /** "" = engine default; otherwise a number of CPUs, e.g. "2" or "1.5". */
+  cpus: string;
+  /** "" = engine default; otherwise an amount, e.g. "4g" or "512m". */
+  memory: string;
+  /** 0 = no limit. */
+  pids: number;
 }
 
 export interface FirewallSettings {
@@ -32,7 +46,8 @@ export interface FirewallSettings {
 /** The keys, as they appear after `hardenedDevcontainers.` in settings.json. */
 export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
   | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.allowedCidrs'
-  | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage';
+  | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage'
+  | 'revokeSudo' | 'noNewPrivileges' | 'limits.cpus' | 'limits.memory' | 'limits.pids';
 
 export const SECTION = 'hardenedDevcontainers';
 
@@ -49,6 +64,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
     verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
     guardImage: '',
   }),
+  revokeSudo: true,
+  noNewPrivileges: false,
+  limits: Object.freeze({ cpus: '', memory: '', pids: 4096 }),
 }) as Readonly<Settings>;
 
 /** Reads one setting by key; VS Code's configuration and a settings.json file both fit. */
@@ -69,7 +87,30 @@ export function readSettings(source: SettingSource): Settings {
       verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),
       guardImage: plainString(source, 'firewall.guardImage', DEFAULT_SETTINGS.firewall.guardImage),
     },
+    revokeSudo: booleanSetting(source, 'revokeSudo', DEFAULT_SETTINGS.revokeSudo),
+    noNewPrivileges: booleanSetting(source, 'noNewPrivileges', DEFAULT_SETTINGS.noNewPrivileges),
+    limits: {
+      cpus: patternSetting(source, 'limits.cpus', /^(\d+(\.\d+)?)?$/, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
+      memory: patternSetting(source, 'limits.memory', /^(\d+[bkmg]?)?$/i, 'an amount such as "4g" or "512m", or "" for no limit'),
+      pids: integerSetting(source, 'limits.pids', DEFAULT_SETTINGS.limits.pids),
+    },
   };
+}
+
+function patternSetting(source: SettingSource, key: 'limits.cpus' | 'limits.memory', pattern: RegExp, what: string): string {
+  const value = source(key) ?? '';
+  if (typeof value !== 'string' || !pattern.test(value.trim())) {
+    throw new InputError(`${SECTION}.${key} must be ${what}, got ${JSON.stringify(value)}.`);
+  }
+  return value.trim();
+}
+
+function integerSetting(source: SettingSource, key: 'limits.pids', fallback: number): number {
+  const value = source(key) ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InputError(`${SECTION}.${key} must be a whole number (0 for no limit), got ${JSON.stringify(value)}.`);
+  }
+  return value;
 }
 
 function booleanSetting(source: SettingSource, key: SettingKey, fallback: boolean): boolean {

@@ -1,8 +1,25 @@
-import type { LogFn } from './runner';
+import * as path from 'node:path';
+import { firewallBackend } from '../firewall/backend';
+import { verifyTargets } from '../firewall/firewall';
+import { buildPolicy } from '../firewall/policy';
+import { checkSudoRevoked, DROPPED_CAPS, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
+import type { EngineClient, ContainerItem } from './engine';
+import { preflight } from './preflight';
+import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
-import { engineFor, getWorkspaceContainer, openWorkspace } from './workspace';
+import { workspaceStateDir } from './state';
+import { engineFor, getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from './workspace';
 
-/** What `hdc status --json` prints. Later checks (firewall, sudo) extend it. */
+/** One guarantee, checked live, with what was seen. */
+export interface Check {
+  name: 'firewall' | 'capabilities' | 'sudo' | 'read-only config' | 'limits' | 'rootless engine';
+  ok: boolean;
+  /** Passed, but worth knowing (as preflight warns): a rootful engine. */
+  warning?: boolean;
+  evidence: string;
+}
+
+/** What `hdc status --json` prints; `ok` is true only when every check passed. */
 export interface StatusReport {
   workspaceFolder: string;
   configFile: string;
@@ -15,23 +32,99 @@ export interface StatusReport {
     remoteUser: string;
     remoteWorkspaceFolder: string;
   };
+  checks: Check[];
+  ok: boolean;
 }
 
-export async function status(workspaceFolder: string, settings: Settings, log: LogFn): Promise<StatusReport> {
+/** Capability numbers, for reading CapBnd. */
+const CAP_BITS: Record<(typeof DROPPED_CAPS)[number], number> = { NET_ADMIN: 12, NET_RAW: 13, SYS_ADMIN: 21, SYS_PTRACE: 19, MKNOD: 27 };
+
+async function firewallCheck(engine: EngineClient, found: WorkspaceContainer, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions): Promise<Check> {
+  if (!settings.firewall.enabled) return { name: 'firewall', ok: false, evidence: 'turned off (hardenedDevcontainers.firewall.enabled = false)' };
+  try {
+    const policy = buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs);
+    const verify = { blocked: verifyTargets(settings.firewall, policy)?.blocked };
+    const backend = firewallBackend(engine, {
+      firewallDir: path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), workspaceFolder: ws.workspaceFolder,
+      configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
+      containerName: found.container.name,
+    });
+    const r = await backend.agent(found.container.id, { policy, verify, dryRun: true }, options);
+    const blocked = r.verify.blocked;
+    const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);
+    return { name: 'firewall', ok, evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; pinned resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+  } catch (e) {
+    return { name: 'firewall', ok: false, evidence: (e as Error).message.split('\n')[0] };
+  }
+}
+
+async function capabilityCheck(found: WorkspaceContainer, options: RunOptions): Promise<Check> {
+  const r = await run(found.engine.exec(found.container.id, ['cat', '/proc/1/status']), options);
+  const hex = /^CapBnd:\s+([0-9a-f]+)/m.exec(r.stdout)?.[1];
+  if (!hex) return { name: 'capabilities', ok: false, evidence: `cannot read /proc/1/status: ${r.stderr.trim()}` };
+  const bnd = BigInt(`0x${hex}`);
+  const present = DROPPED_CAPS.filter((c) => (bnd >> BigInt(CAP_BITS[c])) & 1n);
+  return { name: 'capabilities', ok: present.length === 0, evidence: present.length ? `still in the bounding set: ${present.join(', ')}` : `none of ${DROPPED_CAPS.join(', ')} in the bounding set (CapBnd ${hex})` };
+}
+
+function readOnlyCheck(container: ContainerItem, remoteWorkspaceFolder: string): Check {
+  const protectedNames = ['.devcontainer', '.devcontainer.json', '.vscode', path.posix.join('.git', 'hooks')];
+  const mounts = container.mounts.filter((m) => protectedNames.some((n) => m.destination.endsWith(`/${n}`)));
+  const writable = mounts.filter((m) => m.rw);
+  const ok = mounts.length > 0 && writable.length === 0;
+  return { name: 'read-only config', ok, evidence: mounts.length === 0 ? `no read-only config mount over ${remoteWorkspaceFolder}` : mounts.map((m) => `${m.destination} ${m.rw ? 'WRITABLE' : 'read-only'}`).join('; ') };
+}
+
+function limitsCheck(container: ContainerItem, settings: Settings, enforceable: boolean): Check {
+  if (!enforceable) return { name: 'limits', ok: true, warning: true, evidence: LIMITS_NOT_ENFORCED };
+  const want = settings.limits;
+  const seen = container.limits;
+  const problems: string[] = [];
+  if (want.pids > 0 && seen.pids !== want.pids) problems.push(`pids ${seen.pids} (want ${want.pids})`);
+  if (want.cpus && seen.nanoCpus !== Math.round(Number(want.cpus) * 1e9)) problems.push(`cpus ${seen.nanoCpus / 1e9} (want ${want.cpus})`);
+  if (want.memory && seen.memory === 0) problems.push(`memory unlimited (want ${want.memory})`);
+  if (settings.noNewPrivileges && !container.securityOpt.some((o) => o.startsWith('no-new-privileges'))) problems.push('no-new-privileges missing');
+  const evidence = `pids-limit ${seen.pids || 'none'}, cpus ${seen.nanoCpus ? seen.nanoCpus / 1e9 : 'unlimited'}, memory ${seen.memory ? `${seen.memory} bytes` : 'unlimited'}`;
+  return { name: 'limits', ok: problems.length === 0, evidence: problems.length ? `${problems.join('; ')} — ${evidence}` : evidence };
+}
+
+/** `hdc status`: every guarantee checked on the running container, with its evidence. */
+export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn): Promise<StatusReport> {
   const ws = await openWorkspace(workspaceFolder);
   const engine = await engineFor(settings);
-  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, { log });
-  return {
-    workspaceFolder: ws.workspaceFolder,
-    configFile: ws.file,
-    runtime: settings.runtime,
+  const options: RunOptions = { log };
+  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
+  const report: StatusReport = {
+    workspaceFolder: ws.workspaceFolder, configFile: ws.file, runtime: settings.runtime,
     container: found ? {
-      id: found.container.id,
-      name: found.container.name,
-      status: found.container.status,
-      running: found.container.running,
-      remoteUser: found.remoteUser,
-      remoteWorkspaceFolder: found.remoteWorkspaceFolder,
+      id: found.container.id, name: found.container.name, status: found.container.status, running: found.container.running,
+      remoteUser: found.remoteUser, remoteWorkspaceFolder: found.remoteWorkspaceFolder,
     } : null,
+    checks: [],
+    ok: false,
   };
+  if (!found?.container.running) return report;
+  const sudo = async (): Promise<Check> => {
+    if (!settings.revokeSudo) return { name: 'sudo', ok: false, evidence: 'not revoked (hardenedDevcontainers.revokeSudo = false)' };
+    const c = await checkSudoRevoked(engine, found.container.id, found.remoteUser, options);
+    return { name: 'sudo', ok: c.ok, evidence: c.evidence };
+  };
+  const rootless = async (): Promise<Check> => {
+    const p = await preflight(engine, options).catch((e: Error) => e);
+    if (p instanceof Error) return { name: 'rootless engine', ok: false, evidence: p.message };
+    // Rootful is a warning, as in preflight: the workspace's own guarantees still hold, but an
+    // escape from the container would land as root on the host.
+    const rootless = p.info?.rootless ?? false;
+    return { name: 'rootless engine', ok: true, warning: !rootless, evidence: `${settings.runtime} ${p.info?.version} ${rootless ? 'rootless' : 'runs as root: a container escape would be root on the host'}` };
+  };
+  report.checks = await Promise.all([
+    firewallCheck(engine, found, settings, stateRoot, ws, options),
+    capabilityCheck(found, options),
+    sudo(),
+    Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),
+    Promise.resolve(limitsCheck(found.container, settings, limitsEnforceable(settings.runtime, settings.runtime === 'podman' && process.getuid?.() !== 0))),
+    rootless(),
+  ]);
+  report.ok = report.checks.every((c) => c.ok);
+  return report;
 }

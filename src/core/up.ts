@@ -4,6 +4,7 @@ import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
+import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, revokeSudo, workspaceLayout, type SudoCheck } from '../hardening/hardening';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
 import type { EngineClient } from './engine';
 import { HdcError, InputError } from './errors';
@@ -16,7 +17,7 @@ import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
-export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'lifecycle';
+export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'lifecycle' | 'sudo';
 
 export interface UpRequest {
   workspaceFolder: string;
@@ -37,6 +38,8 @@ export interface UpResult extends UpResultItem {
   warnings: Finding[];
   overrideFile: string;
   firewall?: AgentResult;
+  sudo?: SudoCheck;
+  readOnly: string[];
   notes: string[];
 }
 
@@ -76,12 +79,17 @@ export async function up(req: UpRequest): Promise<UpResult> {
     findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
   ]);
   for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
+  if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
   // Pulling only starts once preflight has passed.
   const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
   const remoteUser = await resolveRemoteUser({
     engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
   });
   log(`remote user ${remoteUser.user}: uid ${remoteUser.uid}, gid ${remoteUser.gid} (${remoteUser.source})`);
+  if (settings.revokeSudo && remoteUser.uid === 0) {
+    throw new InputError(`${ws.file}: the remote user (${remoteUser.user}) is root, so every process in the workspace would be root.`,
+      'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
+  }
 
   const plan: HardenedPlan = {
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
@@ -102,9 +110,6 @@ export async function up(req: UpRequest): Promise<UpResult> {
     ({ hardening, userRunArgs } = await backend.prepare(options));
   }
   const overrideFile = path.join(stateDir, 'devcontainer.override.json');
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, hardening, userRunArgs), null, 2), { mode: 0o600 });
-
-  step('container', `devcontainer up (${settings.runtime})`);
   const podman = settings.runtime === 'podman';
   const cliArgs = {
     workspaceFolder: ws.workspaceFolder,
@@ -114,6 +119,14 @@ export async function up(req: UpRequest): Promise<UpResult> {
       ? { HDC_ENGINE: report.enginePath, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
       : {},
   };
+  // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
+  // mounts the workspace (it asks its own read-configuration; the answer is cached).
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [], userRunArgs), null, 2), { mode: 0o600 });
+  const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration(cliArgs), options });
+  const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout)), null, 2), { mode: 0o600 });
+
+  step('container', `devcontainer up (${settings.runtime})`);
   const cliRunOptions: RunOptions = {
     ...options,
     timeoutMs: settings.upTimeoutSeconds * 1000,
@@ -126,6 +139,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
   };
   let result: UpResultItem;
   let firewall: AgentResult | undefined;
+  let sudo: SudoCheck | undefined;
   try {
     // With the firewall on, the lifecycle commands wait until it is up and verified: the
     // container comes up without them, and they run once the agent has verified.
@@ -146,10 +160,23 @@ export async function up(req: UpRequest): Promise<UpResult> {
     }
     if (policy) {
       step('lifecycle', 'running the lifecycle commands under the firewall');
-      await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
+      try {
+        await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
+      } catch (e) {
+        // Fail-closed: a failed lifecycle command does not leave sudo behind.
+        if (settings.revokeSudo) await revokeSudo(engine, result.containerId, remoteUser.user, options).catch((r: Error) => log(`sudo revocation after the failure: ${r.message}`));
+        throw e;
+      }
+    }
+    if (settings.revokeSudo) {
+      step('sudo', `revoking sudo for ${remoteUser.user} and verifying`);
+      sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options);
+      log(`sudo: ${sudo.evidence}`);
+    } else {
+      notes.push('warning: sudo is not revoked (hardenedDevcontainers.revokeSudo = false)');
     }
   } catch (e) {
-    if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed/.test(e.message))) {
+    if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed|^Sudo revocation did not hold/.test(e.message))) {
       await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
       await backend?.discard({ log });
     }
@@ -158,7 +185,8 @@ export async function up(req: UpRequest): Promise<UpResult> {
   for (const n of notes) log(n);
   const containerName = containerNameOf(plan) ?? (await run(engine.containerInspect(result.containerId), options))?.name ?? result.containerId.slice(0, 12);
   return {
-    ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, notes,
+    ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
+    readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes,
   };
 }
 

@@ -44,6 +44,8 @@ export interface AgentResult {
   loaded: { v4: number; v6: number };
   verify: { allowed?: ProbeResult; blocked?: ProbeResult };
   ms: { resolve: number; load: number; verify: number };
+  /** The default policy of OUTPUT for IPv4 and IPv6, as loaded now (dry runs only). */
+  policies?: { v4: string; v6: string };
 }
 
 const ms = (t0: number): number => Math.round(performance.now() - t0);
@@ -142,6 +144,15 @@ async function pinnedResolvers(): Promise<AllowSet> {
   return { v4: parseSetMembers(save, SETS.dns4), v6: parseSetMembers(save, SETS.dns6) };
 }
 
+async function outputPolicies(): Promise<{ v4: string; v6: string }> {
+  const policy = async (tool: string): Promise<string> => {
+    const r = await execa(tool, ['-S', 'OUTPUT'], { reject: false });
+    return /^-P OUTPUT (\S+)/m.exec(String(r.stdout))?.[1] ?? `unreadable (${String(r.stderr).trim()})`;
+  };
+  const [v4, v6] = await Promise.all([policy('iptables'), policy('ip6tables')]);
+  return { v4, v6 };
+}
+
 export async function runAgent(req: AgentRequest): Promise<AgentResult> {
   let t0 = performance.now();
   const dns = await pinnedResolvers();
@@ -161,8 +172,10 @@ export async function runAgent(req: AgentRequest): Promise<AgentResult> {
     req.verify?.allowed ? probe(req.verify.allowed, resolver, true) : undefined,
     req.verify?.blocked ? probe(req.verify.blocked, resolver, false) : undefined,
   ]);
+  const policies = req.dryRun ? await outputPolicies() : undefined;
   return {
     dns,
+    policies,
     resolved: { v4: [...new Set(resolved.v4)].sort(), v6: [...new Set(resolved.v6)].sort() },
     unresolved, loaded: { v4: set.v4.length, v6: set.v6.length },
     verify: { allowed, blocked }, ms: { resolve: tResolve, load: tLoad, verify: ms(t0) },

@@ -139,8 +139,9 @@ export function dockerAgentCall(engine: EngineClient, guard: string, request: Ag
   };
 }
 
+/** The workspace joins the guard's namespace (capabilities: hardening.ts). */
 export function guardWorkspaceArgs(guard: string): string[] {
-  return ['--network', `container:${guard}`, '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW'];
+  return ['--network', `container:${guard}`];
 }
 
 /** The guard image: the setting, else the workspace's own image. */

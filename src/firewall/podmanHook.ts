@@ -69,9 +69,9 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   return { hooksDir, dropIn };
 }
 
-/** runArgs that make a workspace hardened: the hook's annotation and no network capabilities. */
+/** The annotation that makes podman run the hook for this workspace (capabilities: hardening.ts). */
 export function firewallRunArgs(dir: string): string[] {
-  return ['--annotation', `${FIREWALL_ANNOTATION}=${dir}`, '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW'];
+  return ['--annotation', `${FIREWALL_ANNOTATION}=${dir}`];
 }
 
 /** The agent, run as root of the rootless user namespace inside the workspace's netns. */

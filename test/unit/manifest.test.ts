@@ -12,6 +12,8 @@ describe('extension manifest', () => {
     runtime: DEFAULT_SETTINGS.runtime, podmanPath: DEFAULT_SETTINGS.podmanPath, dockerPath: DEFAULT_SETTINGS.dockerPath,
     upTimeoutSeconds: DEFAULT_SETTINGS.upTimeoutSeconds,
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.firewall).map(([k, v]) => [`firewall.${k}`, v])),
+    revokeSudo: DEFAULT_SETTINGS.revokeSudo, noNewPrivileges: DEFAULT_SETTINGS.noNewPrivileges,
+    ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.limits).map(([k, v]) => [`limits.${k}`, v])),
   };
 
   it('contributes every setting with the core default, a description and a scope', () => {

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { EngineClient } from '../core/engine';
+import { HdcError } from '../core/errors';
+import { packageRoot } from '../core/paths';
+import { run, type CliCall, type RunOptions } from '../core/runner';
+import type { Settings } from '../core/settings';
+
+/**
+ * The parts of the hardening that are not the firewall: capabilities, limits, read-only
+ * config mounts, and sudo revocation with its verification.
+ */
+
+/** Dropped explicitly, whatever the engine's defaults are. */
+export const DROPPED_CAPS = ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'] as const;
+
+/**
+ * Rootless podman can only enforce resource limits on a cgroup v2 host: on v1 (or hybrid)
+ * it ignores them. Detected from the filesystem, with no process: v2 has cgroup.controllers
+ * at the root.
+ */
+export function limitsEnforceable(runtime: Settings['runtime'], rootless: boolean, cgroupRoot = '/sys/fs/cgroup'): boolean {
+  return !(runtime === 'podman' && rootless && !existsSync(path.join(cgroupRoot, 'cgroup.controllers')));
+}
+
+export const LIMITS_NOT_ENFORCED = 'not enforced: rootless podman ignores resource limits on a cgroup v1 host (boot with cgroup v2, systemd.unified_cgroup_hierarchy=1, to enforce them)';
+
+export function hardeningRunArgs(settings: Settings): string[] {
+  const args = DROPPED_CAPS.flatMap((c) => ['--cap-drop', c]);
+  if (settings.limits.cpus) args.push('--cpus', settings.limits.cpus);
+  if (settings.limits.memory) args.push('--memory', settings.limits.memory);
+  if (settings.limits.pids > 0) args.push('--pids-limit', String(settings.limits.pids));
+  if (settings.noNewPrivileges) args.push('--security-opt', 'no-new-privileges');
+  return args;
+}
+
+/** Where the CLI mounts the workspace: `source` on the host appears at `target` inside. */
+export interface WorkspaceLayout {
+  workspaceFolder: string;
+  source: string;
+  target: string;
+}
+
+/** "type=bind,source=/a,target=/workspaces/a,consistency=cached" → source and target. */
+export function parseMount(spec: string): { source?: string; target?: string } {
+  const fields = Object.fromEntries(spec.split(',').map((kv) => {
+    const at = kv.indexOf('=');
+    return at < 0 ? [kv, ''] : [kv.slice(0, at), kv.slice(at + 1)];
+  }));
+  return { source: fields.source ?? fields.src, target: fields.target ?? fields.destination ?? fields.dst };
+}
+
+/**
+ * The config that the next rebuild reads, and the git hooks that the next commit runs, as
+ * host paths: the config folder (or a root .devcontainer.json), .vscode, .git/hooks.
+ */
+export function protectedPaths(workspaceFolder: string, configFile: string, mountSource: string): string[] {
+  const candidates = [
+    path.basename(path.dirname(configFile)) === '.devcontainer' ? path.dirname(configFile) : configFile,
+    path.join(workspaceFolder, '.vscode'),
+  ];
+  // .git/hooks of the repository that contains the workspace, if it is inside the mount.
+  for (let dir = workspaceFolder; dir.startsWith(mountSource); dir = path.dirname(dir)) {
+    const hooks = path.join(dir, '.git', 'hooks');
+    if (existsSync(hooks) && statSync(path.join(dir, '.git')).isDirectory()) {
+      candidates.push(hooks);
+      break;
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+  return candidates.filter((p) => existsSync(p) && (p === mountSource || p.startsWith(mountSource + path.sep)));
+}
+
+/** `mounts` entries that lay each protected path read-only over the workspace mount. */
+export function readOnlyMounts(paths: string[], layout: WorkspaceLayout): string[] {
+  return paths.map((p) => `type=bind,source=${p},target=${path.posix.join(layout.target, path.relative(layout.source, p).split(path.sep).join('/'))},readonly`);
+}
+
+/** What the CLI's read-configuration says about the workspace, cached by what decides it. */
+export async function workspaceLayout(args: {
+  workspaceFolder: string;
+  configFile: string;
+  stateDir: string;
+  call: CliCall<{ workspaceFolder: string; workspaceMount: string }>;
+  options: RunOptions;
+}): Promise<WorkspaceLayout> {
+  // The layout depends on the config and on the nearest .git above the folder (the CLI
+  // mounts the git root); both go into the cache key.
+  let gitRoot = '';
+  for (let dir = args.workspaceFolder; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, '.git'))) {
+      gitRoot = dir;
+      break;
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+  const key = createHash('sha256').update(`${args.workspaceFolder}\0${gitRoot}\0${await readFile(args.configFile, 'utf8')}`).digest('hex');
+  const cacheFile = path.join(args.stateDir, 'workspace-layout.json');
+  try {
+    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as WorkspaceLayout & { key: string };
+    if (cached.key === key) return { workspaceFolder: cached.workspaceFolder, source: cached.source, target: cached.target };
+  } catch {
+    // not cached yet
+  }
+  const raw = await run(args.call, args.options);
+  const { source, target } = parseMount(raw.workspaceMount);
+  if (!source || !target) throw new HdcError(`Cannot read the workspace mount "${raw.workspaceMount}" from the devcontainers CLI.`);
+  const layout = { workspaceFolder: raw.workspaceFolder, source: path.resolve(source), target };
+  await writeFile(cacheFile, JSON.stringify({ key, ...layout }), { mode: 0o600 });
+  return layout;
+}
+
+/** The revocation script, fed on stdin; the user name is an argument, never text in a script. */
+export async function revokeSudoCall(engine: EngineClient, containerId: string, user: string): Promise<CliCall<string>> {
+  const script = await readFile(path.join(packageRoot(), 'src', 'hardening', 'revoke-sudo.sh'), 'utf8');
+  return {
+    command: engine.path,
+    args: ['exec', '-i', '-u', 'root', containerId, 'sh', '-s', '--', user],
+    input: script,
+    parse: (r) => r.stdout.trim(),
+  };
+}
+
+export interface SudoCheck {
+  ok: boolean;
+  evidence: string;
+}
+
+/** Revoked means: as the remote user, `sudo -n true` fails and `su` fails. */
+export async function checkSudoRevoked(engine: EngineClient, containerId: string, user: string, options: RunOptions): Promise<SudoCheck> {
+  const [sudo, su] = await Promise.all([
+    run(engine.exec(containerId, ['sudo', '-n', 'true'], { user }), options),
+    run(engine.exec(containerId, ['su', '-c', 'true', 'root'], { user }), options),
+  ]);
+  const describe = (name: string, r: { exitCode: number; stderr: string }): string =>
+    `${name} ${r.exitCode === 0 ? 'SUCCEEDED' : `fails (exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''})`}`;
+  return { ok: sudo.exitCode !== 0 && su.exitCode !== 0, evidence: `as ${user}: ${describe('sudo -n true', sudo)}; ${describe('su -c true root', su)}` };
+}
+
+/** Revokes, then verifies; throws when the user can still become root. */
+export async function revokeSudo(engine: EngineClient, containerId: string, user: string, options: RunOptions): Promise<SudoCheck> {
+  await run(await revokeSudoCall(engine, containerId, user), options);
+  const check = await checkSudoRevoked(engine, containerId, user, options);
+  if (!check.ok) {
+    throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {
+      fix: 'the image grants root some other way (e.g. a setuid binary or a sudoers alias); fix the image, or set hardenedDevcontainers.noNewPrivileges' });
+  }
+  return check;
+}
