@@ -164,8 +164,14 @@ export async function up(req: UpRequest): Promise<UpResult> {
         await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
       } catch (e) {
         // Fail-closed: a failed lifecycle command does not leave sudo behind.
-        if (settings.revokeSudo) await revokeSudo(engine, result.containerId, remoteUser.user, options).catch((r: Error) => log(`sudo revocation after the failure: ${r.message}`));
-        throw e;
+        let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
+        if (settings.revokeSudo) {
+          sudoState = await revokeSudo(engine, result.containerId, remoteUser.user, options)
+            .then(() => 'sudo is revoked', (r: Error) => `sudo revocation FAILED: ${r.message}`);
+        }
+        if (!(e instanceof HdcError)) throw e;
+        throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan) ?? result.containerId.slice(0, 12)} is still running under the verified firewall; ${sudoState}. Nothing in the workspace was changed by hdc.`,
+          { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
       }
     }
     if (settings.revokeSudo) {

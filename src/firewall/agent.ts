@@ -156,7 +156,8 @@ async function outputPolicies(): Promise<{ v4: string; v6: string }> {
 export async function runAgent(req: AgentRequest): Promise<AgentResult> {
   let t0 = performance.now();
   const dns = await pinnedResolvers();
-  const { resolved, unresolved } = await resolveAll(req.policy.domains, dns, req.policy.cidrs6.length > 0);
+  // A dry run (hdc status) checks what is loaded and probes; it resolves nothing.
+  const { resolved, unresolved } = req.dryRun ? { resolved: { v4: [], v6: [] }, unresolved: [] } : await resolveAll(req.policy.domains, dns, req.policy.cidrs6.length > 0);
   const tResolve = ms(t0);
   const set = allowSet(req.policy, resolved);
   t0 = performance.now();

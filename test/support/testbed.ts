@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { chownSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** Names shared with scripts/env.sh. */
@@ -85,6 +85,11 @@ export const workspaceOwner = (runtime: Runtime): number => (runtime === 'podman
 export function makeWorkspace(runtime: Runtime, example = 'hello'): string {
   const dir = mkdtempSync(path.join('/tmp', `hdc-it-${runtime}-`));
   cpSync(path.join(REPO, 'examples', example), dir, { recursive: true });
+  // Network safety: with the default allowlist the agent would resolve public names through
+  // the machine's resolver. Test workspaces allow no names unless a test sets its own
+  // (the egress tests use the fixture's internal DNS); nothing is looked up off the machine.
+  mkdirSync(path.join(dir, '.vscode'), { recursive: true });
+  writeFileSync(path.join(dir, '.vscode', 'settings.json'), `${JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [] }, null, 2)}\n`);
   // podman: keep-id maps the container's vscode to the test user. docker: no mapping, so
   // the host owner must be the container's uid 1000 (as on a developer's own machine).
   const [uid, gid] = runtime === 'podman' ? [TEST_UID, TEST_UID] : [1000, 1000];

@@ -115,8 +115,8 @@ describe('firewall policy', () => {
     assert.deepEqual(checkVerification({ ...base, unresolved: [{ name: 'x.test', error: 'ENOTFOUND' }], verify: {} }, request), ['warning: x.test did not resolve (ENOTFOUND); it is not reachable until it does']);
   });
 
-  it('marks the workspace for the hook and drops its network capabilities', () => {
-    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', 'dev.hardened-devcontainers.firewall=/s/fw', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW']);
+  it('marks the workspace for the hook (the capabilities are dropped by the hardening)', () => {
+    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', 'dev.hardened-devcontainers.firewall=/s/fw']);
     const hook = JSON.parse(hookJson('/h/oci-hook.sh'));
     assert.deepEqual(hook.stages, ['createRuntime']);
     assert.deepEqual(Object.keys(hook.when.annotations), ['^dev\\.hardened-devcontainers\\.firewall$']);

@@ -1,0 +1,90 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS, fileSource, readSettings, type Settings } from '../../src/core/settings';
+import { splitNetworkArgs } from '../../src/firewall/dockerGuard';
+import { hardeningRunArgs, limitsEnforceable, parseMount, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
+
+describe('hardening', () => {
+  const settings = (over: Partial<Settings> = {}): Settings => ({ ...DEFAULT_SETTINGS, ...over });
+
+  it('drops the five capabilities and limits pids by default', () => {
+    const args = hardeningRunArgs(settings());
+    for (const cap of ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD']) assert.ok(args.join(' ').includes(`--cap-drop ${cap}`), cap);
+    assert.ok(args.join(' ').includes('--pids-limit 4096'));
+    assert.ok(!args.includes('--cpus') && !args.includes('--memory') && !args.includes('no-new-privileges'));
+  });
+
+  it('adds the limits and no-new-privileges that the settings ask for', () => {
+    const args = hardeningRunArgs(settings({ limits: { cpus: '1.5', memory: '512m', pids: 0 }, noNewPrivileges: true })).join(' ');
+    assert.match(args, /--cpus 1\.5/);
+    assert.match(args, /--memory 512m/);
+    assert.doesNotMatch(args, /--pids-limit/);
+    assert.match(args, /--security-opt no-new-privileges/);
+  });
+
+  it('validates the limit settings', () => {
+    assert.throws(() => readSettings(fileSource({ 'hardenedDevcontainers.limits.cpus': 'two' })), /limits\.cpus must be a number of CPUs/);
+    assert.throws(() => readSettings(fileSource({ 'hardenedDevcontainers.limits.memory': '4 gigs' })), /limits\.memory must be an amount/);
+    assert.throws(() => readSettings(fileSource({ 'hardenedDevcontainers.limits.pids': -1 })), /limits\.pids must be a whole number/);
+    assert.equal(readSettings(fileSource({ 'hardenedDevcontainers.limits.memory': '4g' })).limits.memory, '4g');
+  });
+
+  it('knows when rootless podman cannot enforce limits (cgroup v1)', () => {
+    const v1 = mkdtempSync(path.join(tmpdir(), 'hdc-cg1-'));
+    const v2 = mkdtempSync(path.join(tmpdir(), 'hdc-cg2-'));
+    writeFileSync(path.join(v2, 'cgroup.controllers'), 'cpu memory pids\n');
+    try {
+      assert.equal(limitsEnforceable('podman', true, v1), false);
+      assert.equal(limitsEnforceable('podman', true, v2), true);
+      assert.equal(limitsEnforceable('podman', false, v1), true);
+      assert.equal(limitsEnforceable('docker', false, v1), true);
+    } finally {
+      rmSync(v1, { recursive: true });
+      rmSync(v2, { recursive: true });
+    }
+  });
+
+  it('parses the CLI workspace mount', () => {
+    assert.deepEqual(parseMount('type=bind,source=/home/u/p,target=/workspaces/p,consistency=cached'), { source: '/home/u/p', target: '/workspaces/p' });
+    assert.deepEqual(parseMount('src=/a,dst=/b'), { source: '/a', target: '/b' });
+  });
+
+  describe('read-only config paths', () => {
+    let repo: string;
+    beforeEach(() => {
+      repo = mkdtempSync(path.join(tmpdir(), 'hdc-ro-'));
+      mkdirSync(path.join(repo, '.git', 'hooks'), { recursive: true });
+      mkdirSync(path.join(repo, 'app', '.devcontainer'), { recursive: true });
+      mkdirSync(path.join(repo, 'app', '.vscode'));
+      writeFileSync(path.join(repo, 'app', '.devcontainer', 'devcontainer.json'), '{}');
+    });
+    afterEach(() => rmSync(repo, { recursive: true, force: true }));
+
+    it('covers the config folder, .vscode and the repository hooks, mapped into the container', () => {
+      const ws = path.join(repo, 'app');
+      const paths = protectedPaths(ws, path.join(ws, '.devcontainer', 'devcontainer.json'), repo);
+      assert.deepEqual(paths, [path.join(ws, '.devcontainer'), path.join(ws, '.vscode'), path.join(repo, '.git', 'hooks')]);
+      assert.deepEqual(readOnlyMounts(paths, { workspaceFolder: '/workspaces/r/app', source: repo, target: '/workspaces/r' }), [
+        `type=bind,source=${ws}/.devcontainer,target=/workspaces/r/app/.devcontainer,readonly`,
+        `type=bind,source=${ws}/.vscode,target=/workspaces/r/app/.vscode,readonly`,
+        `type=bind,source=${repo}/.git/hooks,target=/workspaces/r/.git/hooks,readonly`,
+      ]);
+    });
+
+    it('protects a root .devcontainer.json file, and skips what does not exist or is not mounted', () => {
+      const ws = path.join(repo, 'app');
+      writeFileSync(path.join(ws, '.devcontainer.json'), '{}');
+      rmSync(path.join(ws, '.vscode'), { recursive: true });
+      // Only the workspace folder is mounted: the repository's hooks are not visible inside.
+      assert.deepEqual(protectedPaths(ws, path.join(ws, '.devcontainer.json'), ws), [path.join(ws, '.devcontainer.json')]);
+    });
+  });
+
+  it('moves network runArgs to the docker guard and keeps the rest on the workspace', () => {
+    const { guard, workspace } = splitNetworkArgs(['--network', 'net1', '--cpus', '2', '--dns=10.0.0.53', '-p', '8080:80', '-p9090:90', '--hostname', 'h', '--label', 'a=b']);
+    assert.deepEqual(guard, ['--network', 'net1', '--dns=10.0.0.53', '-p', '8080:80', '-p9090:90', '--hostname', 'h']);
+    assert.deepEqual(workspace, ['--cpus', '2', '--label', 'a=b']);
+  });
+});
