@@ -15,7 +15,7 @@ const USAGE = `hdc: Hardened Dev Containers, headless.
 Usage:
   hdc up     [FOLDER] [--runtime podman|docker] [--json]   create and start the hardened container
   hdc down   [FOLDER] [--runtime podman|docker]            stop and remove it
-  hdc status [FOLDER] [--runtime podman|docker] [--json]   show its state
+  hdc status [FOLDER] [--runtime podman|docker] [--json]   check every guarantee live (exit 1 if one fails)
   hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
   hdc allow  DOMAIN|CIDR [FOLDER] [--runtime …]             allow a destination, live and in settings
   hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again
