@@ -1,7 +1,12 @@
 import type * as vscode from 'vscode';
+import { registerCommands, watchConfiguration } from './vscode/register';
+import { Services } from './vscode/services';
 
-export function activate(_context: vscode.ExtensionContext): void {
-  // Commands and the status bar arrive with the VS Code issue; the core is usable via `hdc`.
+/** Builds the services, registers the commands and the status bar; nothing else. */
+export function activate(context: vscode.ExtensionContext): void {
+  const services = new Services(context);
+  registerCommands(context, services);
+  context.subscriptions.push(services, watchConfiguration(services));
 }
 
 export function deactivate(): void {}

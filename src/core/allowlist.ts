@@ -4,7 +4,7 @@ import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewal
 import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import type { LogFn } from './runner';
-import type { Settings } from './settings';
+import type { SettingKey, Settings } from './settings';
 import { writeWorkspaceSetting } from './settingsFile';
 import { workspaceStateDir } from './state';
 import { engineFor, getWorkspaceContainer, openWorkspace } from './workspace';
@@ -27,7 +27,11 @@ export function classifyEntry(raw: string): { kind: 'domain' | 'cidr'; value: st
  * `hdc allow` / `hdc deny`: validates the entry, persists it to the workspace settings, and
  * when the workspace runs, swaps the new allowlist into its netns at once (no restart).
  */
-export async function changeAllowlist(workspaceFolder: string, settings: Settings, stateRoot: string, raw: string, action: 'allow' | 'deny', log: LogFn): Promise<AllowlistChange> {
+/** Saves a setting and says where: the CLI edits settings.json, VS Code uses its configuration API. */
+export type PersistSetting = (workspaceFolder: string, key: SettingKey, value: unknown) => Promise<string>;
+
+export async function changeAllowlist(workspaceFolder: string, settings: Settings, stateRoot: string, raw: string, action: 'allow' | 'deny', log: LogFn,
+  persist: PersistSetting = writeWorkspaceSetting): Promise<AllowlistChange> {
   const { kind, value } = classifyEntry(raw);
   const ws = await openWorkspace(workspaceFolder);
   const key = kind === 'domain' ? 'firewall.allowedDomains' : 'firewall.allowedCidrs';
@@ -38,7 +42,7 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
     : list.filter((e) => normalised(e) !== value);
   const updated: Settings = { ...settings, firewall: { ...settings.firewall, [kind === 'domain' ? 'allowedDomains' : 'allowedCidrs']: next } };
   const policy = buildPolicy(updated.firewall.allowedDomains, updated.firewall.allowedCidrs);
-  const settingsFile = await writeWorkspaceSetting(ws.workspaceFolder, key, next);
+  const settingsFile = await persist(ws.workspaceFolder, key, next);
   log(`${action === 'allow' ? 'added' : 'removed'} ${value} ${action === 'allow' ? 'to' : 'from'} ${key} in ${settingsFile}`);
 
   if (!settings.firewall.enabled) return { entry: value, kind, settingsFile };
