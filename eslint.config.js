@@ -31,4 +31,13 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
+  {
+    // Code that VS Code's extension host or code-server loads with require().
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', exports: 'writable', __dirname: 'readonly', process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', describe: 'readonly', it: 'readonly', before: 'readonly', after: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off', 'no-restricted-imports': 'off' },
+  },
 );
