@@ -17,7 +17,10 @@ const common = {
 };
 
 await Promise.all([
+  // The extension is split: what activate() needs, and the commands with the core, loaded
+  // on the first command (see src/vscode/register.ts).
   build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs', external: ['vscode'] }),
+  build({ ...common, entryPoints: ['src/vscode/commandsEntry.ts'], outfile: 'dist/extension-commands.cjs', external: ['vscode'] }),
   build({ ...common, entryPoints: ['src/firewall/agent.ts'], outfile: 'dist/firewall-agent.cjs' }),
   build({ ...common, entryPoints: ['src/cli/hdc.ts'], outfile: 'dist/hdc.cjs', banner: { js: `#!/usr/bin/env node\n${common.banner.js}` } }),
 ]);

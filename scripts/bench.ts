@@ -4,7 +4,7 @@
  * writes .bench/results.json. Needs the host prepared by scripts/setup-host.sh (root).
  */
 import { execa } from 'execa';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { devcontainerCliPath, shimPath } from '../src/core/paths';
 import { agentCall } from '../src/firewall/podmanHook';
@@ -25,6 +25,8 @@ interface Figure {
   value: number;
   target: string;
   met: boolean;
+  /** A size in MB rather than a time. */
+  size?: boolean;
 }
 
 const median = (xs: number[]): number => {
@@ -166,8 +168,35 @@ async function firewallVsSequential(): Promise<Figure[]> {
   return figures;
 }
 
+/**
+ * Editor cost: require() + activate() of the real bundle in a fresh Node process (with a
+ * stand-in for the vscode module: scripts/bench-activate.cjs), against an empty extension
+ * loaded the same way; and the size of the packaged VSIX.
+ */
+async function editorCost(): Promise<Figure[]> {
+  const runs = quick ? 5 : 15;
+  const empty = path.join(REPO, '.bench', 'empty-extension.cjs');
+  mkdirSync(path.dirname(empty), { recursive: true });
+  writeFileSync(empty, 'exports.activate = () => ({});\n');
+  const activation = async (bundle: string): Promise<number> =>
+    Number(String((await execa(process.execPath, [path.join(REPO, 'scripts', 'bench-activate.cjs'), bundle])).stdout).trim());
+  const ours: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    ours.push(await activation(path.join(REPO, 'dist', 'extension.cjs')));
+    base.push(await activation(empty));
+  }
+  await execa('npm', ['run', '-s', 'package'], { cwd: REPO });
+  const vsix = statSync(path.join(REPO, 'dist', 'hardened-devcontainers.vsix')).size / 1024 / 1024;
+  return [
+    { name: `extension activate() (require + activate, N=${runs})`, unit: 'ms', median: median(ours), min: Math.min(...ours), max: Math.max(...ours),
+      baseline: { name: 'empty extension', median: median(base) }, value: median(ours), target: '≤ 50 ms', met: median(ours) <= 50 },
+    { name: 'VSIX size', unit: 'ms', median: vsix, min: vsix, max: vsix, value: vsix, target: '≤ 3 MB', met: vsix <= 3, size: true },
+  ];
+}
+
 function print(figures: Figure[]): void {
-  const rows = figures.map((f) => [
+  const rows = figures.map((f) => f.size ? [f.name, `${f.value.toFixed(2)} MB`, '', '', `${f.value.toFixed(2)} MB`, f.target, f.met ? 'met' : 'MISSED'] : [
     f.name, `${f.median.toFixed(1)} ms`, `${f.min.toFixed(1)}–${f.max.toFixed(1)}${f.unit === 'ms' && f.name.includes('overhead') ? ' ms (per-run diff)' : ' ms'}`,
     f.baseline ? `${f.baseline.name}: ${f.baseline.median.toFixed(1)} ms` : '', f.unit === 'x' ? `${f.value.toFixed(f.value >= 10 ? 1 : 3)}×` : `${f.value.toFixed(2)} ms`, f.target, f.met ? 'met' : 'MISSED',
   ]);
@@ -181,7 +210,7 @@ function print(figures: Figure[]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (it drives the rootless test user): sudo npm run bench');
-  const figures = [await shimOverhead(), await upVsPlain(false), await upVsPlain(true), ...await firewallVsSequential()];
+  const figures = [await shimOverhead(), await upVsPlain(false), await upVsPlain(true), ...await firewallVsSequential(), ...await editorCost()];
   print(figures);
   const out = path.join(REPO, '.bench');
   mkdirSync(out, { recursive: true });

@@ -1,8 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { InputError } from './errors';
-import { positionOf } from './jsonc';
 import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from '../firewall/defaults';
 
 export const RUNTIMES = ['podman', 'docker'] as const;
@@ -157,33 +153,6 @@ function numberSetting(source: SettingSource, key: 'upTimeoutSeconds', min: numb
     throw new InputError(`${SECTION}.${key} must be a number of at least ${min}, got ${JSON.stringify(value)}.`);
   }
   return value;
-}
-
-/**
- * Settings for the headless CLI: the workspace's `.vscode/settings.json` (JSONC, as VS Code
- * reads it), or the defaults when there is none.
- */
-export async function readWorkspaceSettingsFile(workspaceFolder: string): Promise<{ file: string; values: Record<string, unknown> }> {
-  const file = path.join(workspaceFolder, '.vscode', 'settings.json');
-  let content: string;
-  try {
-    content = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { file, values: {} };
-    throw e;
-  }
-  const errors: ParseError[] = [];
-  const values = parse(content, errors, { allowTrailingComma: true, disallowComments: false }) as unknown;
-  if (errors.length > 0) {
-    const first = errors[0];
-    const { line, column } = positionOf(content, first.offset);
-    throw new InputError(`${file}:${line}:${column}: ${printParseErrorCode(first.error)} in workspace settings.`, 'fix the JSON syntax at that position');
-  }
-  if (values === undefined) return { file, values: {} };
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
-    throw new InputError(`${file} must contain a JSON object.`);
-  }
-  return { file, values: values as Record<string, unknown> };
 }
 
 /** A SettingSource over a flat settings.json object ("hardenedDevcontainers.runtime": ...). */

@@ -1,7 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { applyEdits, modify } from 'jsonc-parser';
-import { readWorkspaceSettingsFile, SECTION, type SettingKey } from './settings';
+import { applyEdits, modify, parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { InputError } from './errors';
+import { positionOf } from './jsonc';
+import { SECTION, type SettingKey } from './settings';
 
 /**
  * Writes one workspace setting the way VS Code does: a minimal JSONC edit that keeps the
@@ -16,3 +18,31 @@ export async function writeWorkspaceSetting(workspaceFolder: string, key: Settin
   await writeFile(file, applyEdits(current, edits));
   return file;
 }
+
+/**
+ * Settings for the headless CLI: the workspace's `.vscode/settings.json` (JSONC, as VS Code
+ * reads it), or the defaults when there is none.
+ */
+export async function readWorkspaceSettingsFile(workspaceFolder: string): Promise<{ file: string; values: Record<string, unknown> }> {
+  const file = path.join(workspaceFolder, '.vscode', 'settings.json');
+  let content: string;
+  try {
+    content = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { file, values: {} };
+    throw e;
+  }
+  const errors: ParseError[] = [];
+  const values = parse(content, errors, { allowTrailingComma: true, disallowComments: false }) as unknown;
+  if (errors.length > 0) {
+    const first = errors[0];
+    const { line, column } = positionOf(content, first.offset);
+    throw new InputError(`${file}:${line}:${column}: ${printParseErrorCode(first.error)} in workspace settings.`, 'fix the JSON syntax at that position');
+  }
+  if (values === undefined) return { file, values: {} };
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    throw new InputError(`${file} must contain a JSON object.`);
+  }
+  return { file, values: values as Record<string, unknown> };
+}
+

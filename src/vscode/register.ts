@@ -1,29 +1,32 @@
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as vscode from 'vscode';
-import { engineFor } from '../core/workspace';
-import { preflight } from '../core/preflight';
-import { allowDomain } from './commands/allowDomain';
-import { rebuildHardenedContainer } from './commands/rebuildHardenedContainer';
-import { reopenInHardenedContainer } from './commands/reopenInHardenedContainer';
-import { showHardeningReport } from './commands/showHardeningReport';
-import { showLog } from './commands/showLog';
-import { stopHardenedContainer } from './commands/stopHardenedContainer';
-import { toggleRuntime } from './commands/toggleRuntime';
 import { currentFolder, readConfig } from './config';
 import type { CommandId, ContextKey } from './ids';
 import type { Services } from './services';
 
-const COMMANDS: Record<CommandId, (s: Services) => (...args: unknown[]) => unknown> = {
-  'hardenedDevcontainers.reopenInHardenedContainer': reopenInHardenedContainer,
-  'hardenedDevcontainers.rebuildHardenedContainer': rebuildHardenedContainer,
-  'hardenedDevcontainers.stopHardenedContainer': stopHardenedContainer,
-  'hardenedDevcontainers.allowDomain': allowDomain,
-  'hardenedDevcontainers.showHardeningReport': showHardeningReport,
-  'hardenedDevcontainers.showLog': showLog,
-  'hardenedDevcontainers.toggleRuntime': toggleRuntime,
-};
+type CommandsEntry = typeof import('./commandsEntry');
+
+const COMMAND_IDS: CommandId[] = [
+  'hardenedDevcontainers.reopenInHardenedContainer', 'hardenedDevcontainers.rebuildHardenedContainer', 'hardenedDevcontainers.stopHardenedContainer',
+  'hardenedDevcontainers.allowDomain', 'hardenedDevcontainers.showHardeningReport', 'hardenedDevcontainers.showLog', 'hardenedDevcontainers.toggleRuntime',
+];
+
+let entry: CommandsEntry | undefined;
+/** Loads dist/extension-commands.cjs (next to this bundle) the first time it is needed. */
+function commandsEntry(): CommandsEntry {
+  if (!entry) {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    entry = createRequire(import.meta.url)(path.join(here, 'extension-commands.cjs')) as CommandsEntry;
+  }
+  return entry;
+}
 
 export function registerCommands(context: vscode.ExtensionContext, s: Services): void {
-  for (const [id, make] of Object.entries(COMMANDS)) context.subscriptions.push(vscode.commands.registerCommand(id, make(s)));
+  for (const id of COMMAND_IDS) {
+    context.subscriptions.push(vscode.commands.registerCommand(id, (...args: unknown[]) => commandsEntry().commands[id](s)(...args)));
+  }
 }
 
 const setContext = (key: ContextKey, value: unknown): Thenable<unknown> => vscode.commands.executeCommand('setContext', key, value);
@@ -32,17 +35,17 @@ const setContext = (key: ContextKey, value: unknown): Thenable<unknown> => vscod
 export function watchConfiguration(s: Services): vscode.Disposable {
   const refresh = (): void => {
     const folder = currentFolder();
-    let runtime: 'podman' | 'docker' = 'podman';
+    let settings;
     try {
-      runtime = readConfig(folder?.uri).runtime;
+      settings = readConfig(folder?.uri);
     } catch (e) {
       s.statusBar.set('error', (e as Error).message);
       return;
     }
-    s.statusBar.setRuntime(runtime, false);
-    if (runtime === 'docker') {
-      void engineFor(readConfig(folder?.uri)).then((engine) => preflight(engine)).then(
-        (report) => s.statusBar.setRuntime('docker', !(report.info?.rootless ?? true)), () => undefined);
+    s.statusBar.setRuntime(settings.runtime, false);
+    if (settings.runtime === 'docker') {
+      const docker = settings;
+      setTimeout(() => void commandsEntry().dockerRootful(docker).then((rootful) => s.statusBar.setRuntime('docker', rootful), () => undefined), 0);
     }
   };
   refresh();

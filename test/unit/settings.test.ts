@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/core/errors';
-import { DEFAULT_SETTINGS, fileSource, parseRuntime, readSettings, readWorkspaceSettingsFile } from '../../src/core/settings';
+import { DEFAULT_SETTINGS, fileSource, parseRuntime, readSettings } from '../../src/core/settings';
+import { readWorkspaceSettingsFile } from '../../src/core/settingsFile';
 
 describe('settings', () => {
   it('defaults to podman', () => {
