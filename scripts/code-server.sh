@@ -31,7 +31,13 @@ tools=$HDC_CACHE/tools
 dir=$tools/code-server-$CODE_SERVER_VERSION
 bin=$dir/node_modules/.bin/code-server
 
-if ! "$bin" --version >/dev/null 2>&1; then
+# Every code-server invocation, even --version, writes a config file (with a generated password) and a
+# log directory under the XDG directories: point them at a throwaway directory for this check.
+xdg=$(mktemp -d)
+trap 'rm -rf "$xdg"' EXIT
+runs() { XDG_CONFIG_HOME=$xdg/config XDG_DATA_HOME=$xdg/data "$bin" --version >/dev/null 2>&1; }
+
+if ! runs; then
   echo "==> installing code-server $CODE_SERVER_VERSION into $dir (about 70 s, 300 MB)" >&2
   mkdir -p "$dir"
   # @vscode/ripgrep's postinstall downloads rg unless its cache holds the release tarball.
@@ -48,7 +54,7 @@ if ! "$bin" --version >/dev/null 2>&1; then
   [ -f "$dir/package.json" ] || printf '{\n  "name": "hdc-tools-code-server",\n  "private": true\n}\n' > "$dir/package.json"
   (cd "$dir" && npm_config_yes=true npm install --unsafe-perm --no-audit --no-fund --loglevel=error \
      "code-server@$CODE_SERVER_VERSION" >&2)
-  "$bin" --version >/dev/null || { echo "code-server $CODE_SERVER_VERSION installed but does not run" >&2; exit 1; }
+  runs || { echo "code-server $CODE_SERVER_VERSION installed but does not run" >&2; exit 1; }
 fi
 
 echo "$bin" > "$tools/code-server.path"

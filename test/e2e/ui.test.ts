@@ -1,0 +1,94 @@
+import { execa } from 'execa';
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { installExtension, openWorkbench, startCodeServer, waitFor, type CodeServer, type Workbench } from '../support/codeServer';
+import { chownTree, containersOf, destroyWorkspace, engine, makeWorkspace, REPO, requireEngine, workspaceOwner } from '../support/testbed';
+
+/**
+ * The extension as a user meets it: the VSIX installed into a real code-server, driven by
+ * Playwright in Debian's Chromium, against a real engine. Runtime docker (code-server runs
+ * as root here; the podman path is the same core, tested headless in test/integration).
+ */
+describe('VS Code UI: the VSIX in code-server, driven by Playwright', function () {
+  this.timeout(600_000);
+  let cs: CodeServer | undefined;
+  let wb: Workbench | undefined;
+  let ws: string;
+  let extensionsDir: string;
+  const settingsFile = (): string => path.join(ws, '.vscode', 'settings.json');
+  const runtimeSetting = (): unknown => JSON.parse(readFileSync(settingsFile(), 'utf8'))['hardenedDevcontainers.runtime'];
+
+  before(async function () {
+    const daemon = await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'start'], { reject: false });
+    assert.equal(daemon.exitCode, 0, `dockerd did not start:\n${daemon.stdout}\n${daemon.stderr}`);
+    await requireEngine('docker');
+    const pkg = await execa('npm', ['run', '-s', 'package'], { cwd: REPO, reject: false });
+    assert.equal(pkg.exitCode, 0, `npm run package failed:\n${pkg.stdout}\n${pkg.stderr}`);
+    ws = makeWorkspace('docker');
+    writeFileSync(settingsFile(), JSON.stringify({ 'hardenedDevcontainers.runtime': 'docker', 'hardenedDevcontainers.firewall.allowedDomains': [] }, null, 2));
+    chownTree(ws, workspaceOwner('docker'), workspaceOwner('docker'));
+    extensionsDir = mkdtempSync(path.join(tmpdir(), 'hdc-ui-ext-'));
+    await installExtension(path.join(REPO, 'dist', 'hardened-devcontainers.vsix'), extensionsDir);
+    cs = await startCodeServer({ workspace: ws, extensionsDir });
+    wb = await openWorkbench(cs, ws);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && wb) {
+      const shot = await wb.screenshot(`ui-${this.currentTest.title.replace(/\W+/g, '-')}`).catch(() => '');
+      if (shot) console.log(`screenshot: ${shot}`);
+    }
+  });
+
+  after(async function () {
+    await wb?.close().catch(() => undefined);
+    await cs?.stop().catch(() => undefined);
+    if (ws) await destroyWorkspace('docker', ws);
+    if (extensionsDir) rmSync(extensionsDir, { recursive: true, force: true });
+    await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'stop'], { reject: false });
+  });
+
+  it('F1 "Reopen in Hardened Container" brings up a hardened container and opens the fallback terminal as vscode', async () => {
+    const workbench = wb!;
+    await workbench.runCommand('Hardened Dev Containers: Reopen in Hardened Container');
+    const status = workbench.statusBarItem(/Hardened Dev Containers/);
+    await waitFor('the status bar to say hardened', async () => /hardened/.test((await status.getAttribute('aria-label')) ?? ''), 240_000, 500);
+    // Through the engine: running, firewall rules in its namespace, sudo revoked.
+    const [id] = await containersOf('docker', ws);
+    assert.ok(id, 'a container exists for the workspace');
+    assert.equal((await engine('docker', ['container', 'inspect', '--format', '{{.State.Running}}', id])).stdout.trim(), 'true');
+    const name = (await engine('docker', ['container', 'inspect', '--format', '{{.Name}}', id])).stdout.trim().replace(/^\//, '');
+    assert.match((await engine('docker', ['exec', `${name}-fw`, 'iptables', '-S', 'OUTPUT'])).stdout, /^-P OUTPUT DROP$/m);
+    assert.notEqual((await engine('docker', ['exec', '-u', 'vscode', id, 'sudo', '-n', 'true'])).exitCode, 0, 'sudo is revoked');
+    // The fallback terminal (no Dev Containers extension in code-server): type into it.
+    const marker = path.join(ws, '.whoami-from-terminal');
+    await workbench.page.locator('.terminal-wrapper.active .xterm, .terminal .xterm').first().click();
+    await workbench.page.keyboard.type('id -un | tee .whoami-from-terminal\n', { delay: 20 });
+    await waitFor('id -un typed in the terminal to print vscode', async () => existsSync(marker) && readFileSync(marker, 'utf8').trim() === 'vscode', 30_000, 200);
+  });
+
+  it('clicking the status-bar item flips .vscode/settings.json between docker and podman', async () => {
+    const status = wb!.statusBarItem(/Hardened Dev Containers/);
+    assert.equal(runtimeSetting(), 'docker');
+    await status.click();
+    await waitFor('runtime podman in settings.json', async () => runtimeSetting() === 'podman', 15_000);
+    await waitFor('the status bar to show podman', async () => /podman/.test((await status.getAttribute('aria-label')) ?? ''), 15_000);
+    await status.click();
+    await waitFor('runtime docker in settings.json', async () => runtimeSetting() === 'docker', 15_000);
+  });
+
+  it('"Allow Domain…" with bad;domain shows the validation message and changes nothing', async () => {
+    const before = readFileSync(settingsFile(), 'utf8');
+    const page = wb!.page;
+    await wb!.runCommand('Hardened Dev Containers: Allow Domain…');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.fill('bad;domain');
+    const message = page.locator('.quick-input-widget .quick-input-message');
+    await waitFor('the validation message', async () => /is not a valid host name/.test((await message.textContent()) ?? ''), 15_000);
+    await page.keyboard.press('Escape');
+    assert.equal(readFileSync(settingsFile(), 'utf8'), before);
+    mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
+  });
+});
