@@ -68,7 +68,7 @@ describe('Hardened Dev Containers in the extension host', function () {
         setDockerPathSetting: async (v) => { calls.push(['setDockerPath', v]); },
         ask: async (message, ...items) => { calls.push(['ask', message]); return items[0]; },
         info: async (message) => { calls.push(['info', message]); },
-        openFolder: async (uri) => { calls.push(['openFolder', uri.toString()]); },
+        openFolder: async (uri) => { calls.push(['openFolder', uri.toString(true)]); },
         createTerminal: (options) => { calls.push(['createTerminal', options]); return vscode.window.createTerminal(options); },
         ...overrides,
       },
