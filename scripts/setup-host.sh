@@ -58,4 +58,8 @@ npm run -s build
 
 # 5. The base image, built offline from the apt mirror, imported for the test user.
 bash "$here/base-image.sh" podman
+
+# 6. The editor test bed: code-server 4.100.3 (the real VS Code server and workbench) and
+#    Debian's Chromium for Playwright, cached under $HDC_CACHE/tools.
+bash "$here/code-server.sh" >/dev/null
 echo "==> host ready (rootless user: $HDC_TEST_USER)"

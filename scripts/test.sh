@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite (`npm test`): static checks, unit tests, integration tests against
-# real rootless podman and a real Docker engine, and the quick benchmark so it cannot rot.
+# real rootless podman and a real Docker engine, the editor tests in a real code-server, and
+# the quick benchmark so it cannot rot.
 # Needs root (it drives the rootless test user and its own dockerd) and a host prepared by
 # scripts/setup-host.sh, which the README's first command and .ci/run both run.
 set -euo pipefail
@@ -29,6 +30,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 mocha_run integration --config .mocharc.integration.json || status=1
+# The editor: the extension-host suite through runTests() and the Playwright UI test, both
+# in a real code-server (scripts/code-server.sh, run by setup-host.sh, installs it).
+mocha_run e2e --no-config --node-option import=tsx --timeout 600000 --slow 60000 'test/e2e/**/*.test.ts' || status=1
 
 step "benchmark (quick)"
 npm run -s bench -- --quick || status=1

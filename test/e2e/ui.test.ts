@@ -52,8 +52,19 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
 
   it('F1 "Reopen in Hardened Container" brings up a hardened container and opens the fallback terminal as vscode', async () => {
     const workbench = wb!;
-    await workbench.runCommand('Hardened Dev Containers: Reopen in Hardened Container');
     const status = workbench.statusBarItem(/Hardened Dev Containers/);
+    // Activation (workspaceContains) puts up the status-bar item, then sets the context key
+    // that shows the commands in the palette: wait for the first, retry for the second.
+    await status.waitFor({ state: 'visible', timeout: 60_000 });
+    await waitFor('the command in the palette', async () => {
+      try {
+        await workbench.runCommand('Hardened Dev Containers: Reopen in Hardened Container');
+        return true;
+      } catch {
+        await workbench.page.keyboard.press('Escape');
+        return false;
+      }
+    }, 30_000, 1_000);
     await waitFor('the status bar to say hardened', async () => /hardened/.test((await status.getAttribute('aria-label')) ?? ''), 240_000, 500);
     // Through the engine: running, firewall rules in its namespace, sudo revoked.
     const [id] = await containersOf('docker', ws);
