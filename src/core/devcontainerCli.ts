@@ -30,15 +30,22 @@ export interface UpArgs {
 
 export type LifecycleArgs = Omit<UpArgs, 'noUidUpdate'>;
 
+/** The arguments every call shares: the workspace, the engine (or shim), our config, JSON logs. */
+function cliArgs(subcommand: string, a: LifecycleArgs): string[] {
+  return [
+    devcontainerCliPath(), subcommand,
+    '--workspace-folder', a.workspaceFolder,
+    '--docker-path', a.dockerPath,
+    '--override-config', a.overrideConfig,
+    '--log-format', 'json',
+  ];
+}
+
 /** Calls of the official devcontainers CLI, run with our own Node and its own JS file. */
 export const devcontainerCli = {
   up(a: UpArgs): CliCall<UpResultItem> {
     const args = [
-      devcontainerCliPath(), 'up',
-      '--workspace-folder', a.workspaceFolder,
-      '--docker-path', a.dockerPath,
-      '--override-config', a.overrideConfig,
-      '--log-format', 'json',
+      ...cliArgs('up', a),
       ...(a.noUidUpdate ? ['--update-remote-user-uid-default', 'never'] : []),
       ...(a.extraArgs ?? []),
     ];
@@ -48,13 +55,7 @@ export const devcontainerCli = {
 
   /** Where the CLI will mount the workspace (it mounts the git root by default). */
   readConfiguration(a: LifecycleArgs): CliCall<{ workspaceFolder: string; workspaceMount: string }> {
-    const args = [
-      devcontainerCliPath(), 'read-configuration',
-      '--workspace-folder', a.workspaceFolder,
-      '--docker-path', a.dockerPath,
-      '--override-config', a.overrideConfig,
-      '--log-format', 'json',
-    ];
+    const args = cliArgs('read-configuration', a);
     return { command: process.execPath, args, env: a.env, parse: (out) => {
       const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}';
       const workspace = (JSON.parse(line) as { workspace?: { workspaceFolder?: string; workspaceMount?: string } }).workspace;
@@ -67,14 +68,7 @@ export const devcontainerCli = {
 
   /** The lifecycle commands (onCreate … postAttach), run after `up --skip-post-create`. */
   runUserCommands(a: LifecycleArgs): CliCall<void> {
-    const args = [
-      devcontainerCliPath(), 'run-user-commands',
-      '--workspace-folder', a.workspaceFolder,
-      '--docker-path', a.dockerPath,
-      '--override-config', a.overrideConfig,
-      '--log-format', 'json',
-      ...(a.extraArgs ?? []),
-    ];
+    const args = [...cliArgs('run-user-commands', a), ...(a.extraArgs ?? [])];
     return { command: process.execPath, args, env: a.env, acceptExitCodes: [1], parse: (out) => {
       const record = lastJsonLine(out.stdout);
       if (record?.outcome === 'success') return;

@@ -95,6 +95,22 @@ export async function up(req: UpRequest): Promise<UpResult> {
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
     runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
   };
+  const overrideFile = path.join(stateDir, 'devcontainer.override.json');
+  const podman = settings.runtime === 'podman';
+  const cliArgs = {
+    workspaceFolder: ws.workspaceFolder,
+    dockerPath: podman ? shimPath() : report.enginePath,
+    overrideConfig: overrideFile,
+    env: podman
+      ? { HDC_ENGINE: report.enginePath, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
+      : {},
+  };
+  // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
+  // mounts the workspace (it asks its own read-configuration; the answer is cached). Asked
+  // before the firewall is prepared, so that a failure here leaves nothing behind.
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan), null, 2), { mode: 0o600 });
+  const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration(cliArgs), options });
+  const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
   const firewallDir = path.join(stateDir, 'firewall');
   let backend: FirewallBackend | undefined;
   let hardening: string[] = [];
@@ -109,21 +125,6 @@ export async function up(req: UpRequest): Promise<UpResult> {
     });
     ({ hardening, userRunArgs } = await backend.prepare(options));
   }
-  const overrideFile = path.join(stateDir, 'devcontainer.override.json');
-  const podman = settings.runtime === 'podman';
-  const cliArgs = {
-    workspaceFolder: ws.workspaceFolder,
-    dockerPath: podman ? shimPath() : report.enginePath,
-    overrideConfig: overrideFile,
-    env: podman
-      ? { HDC_ENGINE: report.enginePath, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
-      : {},
-  };
-  // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
-  // mounts the workspace (it asks its own read-configuration; the answer is cached).
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [], userRunArgs), null, 2), { mode: 0o600 });
-  const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration(cliArgs), options });
-  const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
   await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout)), null, 2), { mode: 0o600 });
 
   step('container', `devcontainer up (${settings.runtime})`);

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { installExtension, openWorkbench, startCodeServer, waitFor, type CodeServer, type Workbench } from '../support/codeServer';
-import { chownTree, containersOf, destroyWorkspace, engine, makeWorkspace, REPO, requireEngine, workspaceOwner } from '../support/testbed';
+import { chownTree, containersOf, destroyWorkspace, engine, makeWorkspace, REPO, useDockerDaemon, workspaceOwner } from '../support/testbed';
 
 /**
  * The extension as a user meets it: the VSIX installed into a real code-server, driven by
@@ -20,10 +20,9 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
   const settingsFile = (): string => path.join(ws, '.vscode', 'settings.json');
   const runtimeSetting = (): unknown => JSON.parse(readFileSync(settingsFile(), 'utf8'))['hardenedDevcontainers.runtime'];
 
+  useDockerDaemon();
+
   before(async function () {
-    const daemon = await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'start'], { reject: false });
-    assert.equal(daemon.exitCode, 0, `dockerd did not start:\n${daemon.stdout}\n${daemon.stderr}`);
-    await requireEngine('docker');
     const pkg = await execa('npm', ['run', '-s', 'package'], { cwd: REPO, reject: false });
     assert.equal(pkg.exitCode, 0, `npm run package failed:\n${pkg.stdout}\n${pkg.stderr}`);
     ws = makeWorkspace('docker');
@@ -47,7 +46,6 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
     await cs?.stop().catch(() => undefined);
     if (ws) await destroyWorkspace('docker', ws);
     if (extensionsDir) rmSync(extensionsDir, { recursive: true, force: true });
-    await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'stop'], { reject: false });
   });
 
   it('the VSIX holds the shim with its exec bit, the firewall and sudo scripts, the bundles and the devcontainers CLI', async () => {

@@ -1,22 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, rmSync } from 'node:fs';
-import { execa } from 'execa';
-import * as path from 'node:path';
-import { destroyWorkspace, hdc, makeWorkspace, REPO, requireEngine } from '../support/testbed';
+import { destroyWorkspace, hdc, makeWorkspace, useDockerDaemon } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
 
 describe('docker engine', function () {
   // The suite owns its daemon: started here, stopped by PID afterwards (scripts/dockerd.sh).
-  before(async function () {
-    this.timeout(300_000);
-    const r = await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'start'], { reject: false });
-    assert.equal(r.exitCode, 0, `dockerd did not start:\n${r.stdout}\n${r.stderr}`);
-    await requireEngine('docker');
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'stop'], { reject: false });
-  });
+  useDockerDaemon();
 
   upDownContract('docker');
 

@@ -1,19 +1,7 @@
-import { execa } from 'execa';
-import { strict as assert } from 'node:assert';
-import * as path from 'node:path';
-import { REPO } from '../support/testbed';
+import { useDockerDaemon } from '../support/testbed';
 import { firewallContract } from './firewall.shared';
 
-describe('firewall on docker', function () {
-  before(async function () {
-    this.timeout(300_000);
-    const r = await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'start'], { reject: false });
-    assert.equal(r.exitCode, 0, `dockerd did not start:\n${r.stdout}\n${r.stderr}`);
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'stop'], { reject: false });
-  });
-
+describe('firewall on docker', () => {
+  useDockerDaemon();
   firewallContract('docker');
 });

@@ -147,3 +147,20 @@ export function upJson(r: Result): { containerId: string; containerName: string;
     throw new Error(`hdc up did not print JSON (exit ${r.exitCode}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
 }
+
+/**
+ * Mocha hooks for a suite that needs the Docker engine: starts a dockerd (scripts/dockerd.sh)
+ * before, stops the one it started (by PID) after, and fails, never skips, if it cannot.
+ */
+export function useDockerDaemon(): void {
+  before(async function () {
+    this.timeout(300_000);
+    const r = await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'start'], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`dockerd did not start:\n${r.stdout}\n${r.stderr}`);
+    await requireEngine('docker');
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await execa('bash', [path.join(REPO, 'scripts', 'dockerd.sh'), 'stop'], { reject: false });
+  });
+}
