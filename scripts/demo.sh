@@ -17,4 +17,6 @@ cd /tmp
 echo "==> hdc up $ws (podman, rootless as $HDC_TEST_USER)"
 "${as_user[@]}" node "$repo/dist/hdc.cjs" up "$ws"
 echo "==> inside: $("${as_user[@]}" node "$repo/dist/hdc.cjs" exec "$ws" -- sh -c 'echo "$(id -un) uid=$(id -u) in $(pwd)"; cat .postcreate-ran')"
+echo "==> hardening report (hdc status):"
+"${as_user[@]}" node "$repo/dist/hdc.cjs" status "$ws" || true
 echo "==> stop it with: runuser -u $HDC_TEST_USER -- env XDG_RUNTIME_DIR=/run/user/$HDC_TEST_UID node $repo/dist/hdc.cjs down $ws"
