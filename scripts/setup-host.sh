@@ -37,6 +37,9 @@ cat > "$home/.config/containers/containers.conf" <<CONF
 [engine]
 runtime = "runc"
 events_logger = "file"
+# podman truncates events.log at 1 MB by default, which can make an events follower (the
+# devcontainers CLI's wait for its start event) miss the event; rotate rarely.
+events_logfile_max_size = 67108864
 CONF
 # Native overlay is ~10x faster than the vfs default on this kernel.
 cat > "$home/.config/containers/storage.conf" <<CONF

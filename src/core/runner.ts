@@ -32,9 +32,16 @@ export interface RunOptions {
   log?: LogFn;
 }
 
+/**
+ * No process may hang hdc for ever: every call has a limit (a stuck `podman exec` becomes an
+ * error that names it). `devcontainer up` passes its own, hardenedDevcontainers.upTimeoutSeconds.
+ */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+
 /** The one place that starts processes. Every call is data until it gets here. */
 export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promise<T> {
   options.log?.(`$ ${call.command} ${call.args.map(quoteForLog).join(' ')}`);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const child = execa(call.command, call.args, {
     env: call.env,
     input: call.input,
@@ -42,7 +49,7 @@ export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promis
     reject: false,
     stripFinalNewline: false,
     cancelSignal: options.signal,
-    timeout: options.timeoutMs,
+    timeout: timeoutMs,
     forceKillAfterDelay: 5_000,
     stdin: call.input === undefined ? 'ignore' : 'pipe',
   });
@@ -60,8 +67,8 @@ export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promis
   const out: ProcessOutput = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
   if (result.isCanceled) throw new CancelledError(`${call.command} ${call.args[0] ?? ''}`.trim());
   if (result.timedOut) {
-    throw new TimeoutError(`${call.command} ${call.args[0] ?? ''}`.trim(), Math.round((options.timeoutMs ?? 0) / 1000),
-      'raise hardenedDevcontainers.upTimeoutSeconds, or look in the log for the step that hangs');
+    throw new TimeoutError(`${call.command} ${call.args.slice(0, 3).join(' ')}`.trim(), Math.round(timeoutMs / 1000),
+      options.timeoutMs ? 'raise hardenedDevcontainers.upTimeoutSeconds, or look in the log for the step that hangs' : 'the engine did not answer; run with HDC_VERBOSE=1 to see the call, and check the engine');
   }
   if (result.failed && result.code === 'ENOENT') {
     throw new HdcError(`cannot run ${call.command}: not found`, { exitCode: 3, fix: 'install it, or set its path in the settings' });

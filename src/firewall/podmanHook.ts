@@ -37,7 +37,12 @@ export function containersConfDropIn(env: NodeJS.ProcessEnv = process.env): stri
 export function dropInContent(hooksDir: string): string {
   return `# Written by Hardened Dev Containers: lets podman run the firewall hook on every start of a\n`
     + `# hardened workspace, including podman start/restart run by hand. Remove it to uninstall.\n`
-    + `[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d", ${JSON.stringify(hooksDir)}]\n`;
+    + `[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d", ${JSON.stringify(hooksDir)}]\n`
+    // podman 4.3's file event logger truncates events.log at 1 MB; a `podman events` follower
+    // (the devcontainers CLI waiting for its container's start) can miss the event then and
+    // wait for ever. Rotating at 64 MB makes that thousands of runs apart instead of ~50.
+    + `# Rare rotation: podman truncates the events log at this size, racing event followers.\n`
+    + `events_logfile_max_size = 67108864\n`;
 }
 
 export function hookJson(hookScript: string): string {

@@ -109,16 +109,17 @@ describe('rootless podman', function () {
 
     it(`has no hang in ${CYCLES} cycles`, async function () {
       this.timeout(CYCLES * 2 * PER_STEP_MS);
-      const hangs: number[] = [];
+      const hangs: string[] = [];
       for (let i = 0; i < CYCLES; i++) {
-        const upResult = await hdc('podman', ['up', ws], { timeoutMs: PER_STEP_MS });
-        if (upResult.timedOut) hangs.push(i);
-        else assert.equal(upResult.exitCode, 0, `cycle ${i}: ${upResult.stderr}`);
+        // Verbose, so that a hang names the step it hung in (the last lines, with timings).
+        const upResult = await hdc('podman', ['up', ws], { timeoutMs: PER_STEP_MS, env: { HDC_VERBOSE: '1' } });
+        if (upResult.timedOut) hangs.push(`cycle ${i}:\n${upResult.stderr.trim().split('\n').slice(-12).join('\n')}`);
+        else assert.equal(upResult.exitCode, 0, `cycle ${i}: ${upResult.stderr.slice(-3000)}`);
         const downResult = await hdc('podman', ['down', ws], { timeoutMs: PER_STEP_MS });
         assert.equal(downResult.exitCode, 0, `cycle ${i} down: ${downResult.stderr}`);
         rmSync(path.join(ws, '.postcreate-ran'), { force: true });
       }
-      assert.deepEqual(hangs, [], `up hung in cycles ${hangs.join(', ')}`);
+      assert.deepEqual(hangs, [], `up hung:\n${hangs.join('\n\n')}`);
     });
   });
 });
