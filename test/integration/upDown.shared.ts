@@ -107,6 +107,15 @@ export function upDownContract(runtime: Runtime): void {
       assert.deepEqual(await containersOf(runtime, ws), []);
     });
 
+    it('a remote user that is root is refused: every process would be root', async () => {
+      rewrite('{"image": "localhost/hardened-devcontainers/base:bookworm", "remoteUser": "root"}');
+      const r = await hdc(runtime, ['up', ws]);
+      assert.equal(r.exitCode, 2);
+      assert.match(r.stderr, /the remote user \(root\) is root, so every process in the workspace would be root/);
+      assert.match(r.stderr, /Fix: set "remoteUser" to a non-root user/);
+      assert.deepEqual(await containersOf(runtime, ws), []);
+    });
+
     it('engine missing from PATH: says which PATH was searched', async () => {
       const r = await hdc(runtime, ['up', ws], { env: { PATH: '/nonexistent/bin' } });
       assert.equal(r.exitCode, 3);
