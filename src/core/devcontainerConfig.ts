@@ -73,11 +73,20 @@ function describeParseError(error: ParseError): string {
   return printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 }
 
+/**
+ * An image reference as engines write it. Anything else (a leading "-" above all) would
+ * reach the engine's argv as an option: `-v/:/host` is not an image.
+ */
+export const IMAGE_REFERENCE = /^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$/;
+
 function checkTypes(config: DevcontainerConfigRecord, file: string): void {
   for (const key of ['image', 'remoteUser', 'containerUser', 'workspaceFolder', 'dockerFile'] as const) {
     if (config[key] !== undefined && typeof config[key] !== 'string') {
       throw new InputError(`${file}: "${key}" must be a string.`);
     }
+  }
+  if (typeof config.image === 'string' && !IMAGE_REFERENCE.test(config.image)) {
+    throw new InputError(`${file}: "image" ${JSON.stringify(config.image)} is not an image reference.`, 'use a name such as "registry.example/team/image:tag"');
   }
   if (config.runArgs !== undefined && !(Array.isArray(config.runArgs) && config.runArgs.every((a) => typeof a === 'string'))) {
     throw new InputError(`${file}: "runArgs" must be an array of strings.`);

@@ -39,7 +39,7 @@ export interface HardenedPlan {
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
 export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs, readOnly: string[] = []): DevcontainerConfigRecord {
-  const name = userContainerName(plan.config.runArgs) ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
+  const name = userContainerName(plan.config.runArgs) !== undefined ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
     ...name,
     '--label', `${LABELS.managed}=true`,
@@ -72,13 +72,18 @@ export function defaultContainerName(workspaceFolder: string, configFile: string
   return `hdc-${base}-${hash}`;
 }
 
-/** The name the container gets: ours, or undefined when the user's runArgs set one. */
-export function containerNameOf(plan: HardenedPlan): string | undefined {
-  return userContainerName(plan.config.runArgs) ? undefined : defaultContainerName(plan.workspaceFolder, plan.configFile);
+/** The name the container gets: the one in the user's runArgs, else ours. */
+export function containerNameOf(plan: HardenedPlan): string {
+  return userContainerName(plan.config.runArgs) ?? defaultContainerName(plan.workspaceFolder, plan.configFile);
 }
 
-function userContainerName(runArgs: string[] | undefined): boolean {
-  return (runArgs ?? []).some((a) => a === '--name' || a.startsWith('--name='));
+function userContainerName(runArgs: string[] | undefined): string | undefined {
+  const args = runArgs ?? [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--name') return args[i + 1];
+    if (args[i].startsWith('--name=')) return args[i].slice('--name='.length);
+  }
+  return undefined;
 }
 
 /** Labels that identify this workspace's container, exactly as the CLI writes them. */

@@ -9,8 +9,9 @@ import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devconta
 import type { EngineClient } from './engine';
 import { HdcError, InputError } from './errors';
 import { ensureImage, resolveRemoteUser } from './imageUser';
+import { checkUserName } from './remoteUser';
 import { shimPath } from './paths';
-import { buildOverrideConfig, checkRunArgs, containerNameOf, defaultContainerName, type HardenedPlan } from './plan';
+import { buildOverrideConfig, checkRunArgs, containerNameOf, type HardenedPlan } from './plan';
 import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
@@ -86,6 +87,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
   });
   log(`remote user ${remoteUser.user}: uid ${remoteUser.uid}, gid ${remoteUser.gid} (${remoteUser.source})`);
+  checkUserName(remoteUser.user, ws.file);
   if (settings.revokeSudo && remoteUser.uid === 0) {
     throw new InputError(`${ws.file}: the remote user (${remoteUser.user}) is root, so every process in the workspace would be root.`,
       'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
@@ -121,7 +123,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
       workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
-      containerName: containerNameOf(plan) ?? defaultContainerName(ws.workspaceFolder, ws.file),
+      containerName: containerNameOf(plan),
     });
     ({ hardening, userRunArgs } = await backend.prepare(options));
   }
@@ -166,18 +168,30 @@ export async function up(req: UpRequest): Promise<UpResult> {
       } catch (e) {
         // Fail-closed: a failed lifecycle command does not leave sudo behind.
         let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
+        let state = 'is still running under the verified firewall';
         if (settings.revokeSudo) {
           sudoState = await revokeSudo(engine, result.containerId, remoteUser.user, options)
-            .then(() => 'sudo is revoked', (r: Error) => `sudo revocation FAILED: ${r.message}`);
+            .then(() => 'sudo is revoked', async (r: Error) => {
+              // Root must not stay reachable: a container whose sudo could not be revoked stops.
+              await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
+              state = 'was stopped';
+              return `sudo revocation FAILED: ${r.message}`;
+            });
         }
         if (!(e instanceof HdcError)) throw e;
-        throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan) ?? result.containerId.slice(0, 12)} is still running under the verified firewall; ${sudoState}. Nothing in the workspace was changed by hdc.`,
+        throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan)} ${state}; ${sudoState}. Nothing in the workspace was changed by hdc.`,
           { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
       }
     }
     if (settings.revokeSudo) {
       step('sudo', `revoking sudo for ${remoteUser.user} and verifying`);
-      sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options);
+      try {
+        sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options);
+      } catch (e) {
+        // Fail-closed: root must not stay reachable; the container is kept, stopped, to inspect.
+        await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
+        throw e;
+      }
       log(`sudo: ${sudo.evidence}`);
     } else {
       notes.push('warning: sudo is not revoked (hardenedDevcontainers.revokeSudo = false)');
@@ -190,7 +204,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     throw e;
   }
   for (const n of notes) log(n);
-  const containerName = containerNameOf(plan) ?? (await run(engine.containerInspect(result.containerId), options))?.name ?? result.containerId.slice(0, 12);
+  const containerName = containerNameOf(plan);
   return {
     ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
     readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes,

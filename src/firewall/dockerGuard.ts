@@ -1,6 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import * as path from 'node:path';
+import { IMAGE_REFERENCE } from '../core/devcontainerConfig';
 import type { EngineClient } from '../core/engine';
 import { HdcError, InputError } from '../core/errors';
 import { firewallAgentPath, guardScriptSourcePath } from '../core/paths';
@@ -147,6 +148,9 @@ export function guardWorkspaceArgs(guard: string): string[] {
 /** The guard image: the setting, else the workspace's own image. */
 export function guardImage(setting: string, workspaceImage: string | undefined, configFile: string): string {
   const image = setting || workspaceImage;
+  if (setting && !IMAGE_REFERENCE.test(setting)) {
+    throw new InputError(`hardenedDevcontainers.firewall.guardImage ${JSON.stringify(setting)} is not an image reference.`, 'use a name such as "team/firewall-guard:1"');
+  }
   if (!image) {
     throw new InputError(`${configFile} builds its image, so the docker firewall guard has no image to run.`,
       'set hardenedDevcontainers.firewall.guardImage to an image with sh, iptables and ipset');

@@ -145,7 +145,7 @@ export async function revokeSudo(engine: EngineClient, containerId: string, user
   const check = await checkSudoRevoked(engine, containerId, user, options);
   if (!check.ok) {
     throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {
-      fix: 'the image grants root some other way (e.g. a setuid binary or a sudoers alias); fix the image, or set hardenedDevcontainers.noNewPrivileges' });
+      fix: 'the container was stopped; the image grants root some other way (e.g. a setuid binary or a sudoers alias): fix the image, or set hardenedDevcontainers.noNewPrivileges' });
   }
   return check;
 }

@@ -27,6 +27,12 @@ describe('devcontainer.json parsing', () => {
     assert.throws(() => parseDevcontainerConfig('{"image": "x", "runArgs": "--privileged"}', FILE), /"runArgs" must be an array of strings/);
   });
 
+  it('refuses an image that would reach the engine as an option', () => {
+    assert.throws(() => parseDevcontainerConfig('{"image": "-v/:/host"}', FILE), /"image" "-v\/:\/host" is not an image reference/);
+    assert.throws(() => parseDevcontainerConfig('{"image": "a b"}', FILE), /is not an image reference/);
+    assert.equal(parseDevcontainerConfig('{"image": "localhost/x/base:bookworm@sha256:ab"}', FILE).image, 'localhost/x/base:bookworm@sha256:ab');
+  });
+
   it('says clearly that compose configurations are not supported', () => {
     assert.throws(() => parseDevcontainerConfig('{"dockerComposeFile": "c.yml", "service": "a"}', FILE), /Docker Compose configurations are not supported/);
   });

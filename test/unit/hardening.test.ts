@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, fileSource, readSettings, type Settings } from '../../src/core/settings';
-import { splitNetworkArgs } from '../../src/firewall/dockerGuard';
+import { checkUserName } from '../../src/core/remoteUser';
+import { guardImage, splitNetworkArgs } from '../../src/firewall/dockerGuard';
 import { hardeningRunArgs, limitsEnforceable, parseMount, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
 
 describe('hardening', () => {
@@ -80,6 +81,13 @@ describe('hardening', () => {
       // Only the workspace folder is mounted: the repository's hooks are not visible inside.
       assert.deepEqual(protectedPaths(ws, path.join(ws, '.devcontainer.json'), ws), [path.join(ws, '.devcontainer.json')]);
     });
+  });
+
+  it('refuses a guard image that would reach docker as an option, and a remote user name that is not one', () => {
+    assert.throws(() => guardImage('--privileged', 'img', '/w/devcontainer.json'), /guardImage "--privileged" is not an image reference/);
+    assert.equal(guardImage('', 'img', '/w/devcontainer.json'), 'img');
+    assert.throws(() => checkUserName('a/b', '/w/devcontainer.json'), /remote user "a\/b" is not a valid user name/);
+    checkUserName('vscode', '/w/devcontainer.json');
   });
 
   it('moves network runArgs to the docker guard and keeps the rest on the workspace', () => {

@@ -28,7 +28,8 @@ describe('override config', () => {
     assert.equal(containerNameOf(plan('podman')), override.runArgs?.[at + 1]);
     const named = plan('podman', { image: 'i', runArgs: ['--name=mine'] });
     assert.equal(buildOverrideConfig(named).runArgs?.filter((a) => a === '--name').length, 0);
-    assert.equal(containerNameOf(named), undefined);
+    assert.equal(containerNameOf(named), 'mine', 'the docker guard and hdc status follow the user\'s name');
+    assert.equal(containerNameOf(plan('podman', { image: 'i', runArgs: ['--name', 'theirs'] })), 'theirs');
     assert.equal(defaultContainerName('/x/My Project!', '/c'), defaultContainerName('/x/My Project!', '/c'));
     assert.match(defaultContainerName('/x/My Project!', '/c'), /^hdc-my-project--[0-9a-f]{8}$/);
   });
