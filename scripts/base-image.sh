@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Builds localhost/hardened-devcontainers/base:bookworm without a registry:
-# debootstrap from the machine's own apt mirror, then `import` into an engine.
-# Usage: base-image.sh podman|docker   (run as root; podman imports as the test user)
+# Builds our images without a registry: debootstrap from the machine's own apt mirror,
+# then `import` into an engine.
+#   base   localhost/hardened-devcontainers/base:bookworm    the test workspaces and hosts
+#   podman localhost/hardened-devcontainers/podman:bookworm  the Podman sidecar (and a
+#          workspace image that has the podman client)
+# Usage: base-image.sh podman|docker [base|podman]  (run as root; podman imports as the test user)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
-engine=${1:?usage: base-image.sh podman|docker}
+engine=${1:?usage: base-image.sh podman|docker [base|podman]}
+flavor=${2:-base}
 
 # nftables and iputils-ping make the tamper and ICMP tests real; busybox-static (httpd)
 # and dnsmasq-base let the same image serve as the egress fixture's test hosts.
 pkgs=sudo,iptables,ipset,dnsutils,curl,ca-certificates,iproute2,procps,nftables,iputils-ping,busybox-static,dnsmasq-base
+image=$HDC_BASE_IMAGE
+case "$flavor" in
+  base) ;;
+  # podman inside a rootless container: the engine, crun (runc does not work there), and
+  # what podman needs for storage, user namespaces, networks and an init.
+  podman) pkgs=$pkgs,podman,crun,conmon,uidmap,fuse-overlayfs,netavark,aardvark-dns,catatonit
+          image=$HDC_PODMAN_IMAGE ;;
+  *) echo "unknown flavor: $flavor (base or podman)" >&2; exit 2 ;;
+esac
 key=$(printf '%s\n' "$pkgs" "$(cat "$0")" | sha256sum | cut -c1-12)
-tarball=$HDC_CACHE/base-bookworm-$key.tar
+tarball=$HDC_CACHE/$flavor-bookworm-$key.tar
 
 # The mirror comes from this machine's apt sources (deb822 first, then one-line form).
 mirror() {
@@ -43,16 +56,16 @@ case "$engine" in
   podman)
     as_user=(runuser -u "$HDC_TEST_USER" -- env HOME="$(getent passwd "$HDC_TEST_USER" | cut -d: -f6)" XDG_RUNTIME_DIR=/run/user/$HDC_TEST_UID)
     want=$key
-    have=$(cd / && "${as_user[@]}" podman image inspect --format '{{index .Annotations "hdc.key"}}{{.Comment}}' "$HDC_BASE_IMAGE" 2>/dev/null || true)
+    have=$(cd / && "${as_user[@]}" podman image inspect --format '{{index .Annotations "hdc.key"}}{{.Comment}}' "$image" 2>/dev/null || true)
     if [[ "$have" != *"$want"* ]]; then
-      echo "==> podman import $HDC_BASE_IMAGE"
-      (cd / && "${as_user[@]}" podman import --message "hdc.key=$key" --change 'CMD ["/bin/bash"]' - "$HDC_BASE_IMAGE" <"$tarball" >/dev/null)
+      echo "==> podman import $image"
+      (cd / && "${as_user[@]}" podman import --message "hdc.key=$key" --change 'CMD ["/bin/bash"]' - "$image" <"$tarball" >/dev/null)
     fi ;;
   docker)
-    have=$(docker image inspect --format '{{.Comment}}' "$HDC_BASE_IMAGE" 2>/dev/null || true)
+    have=$(docker image inspect --format '{{.Comment}}' "$image" 2>/dev/null || true)
     if [[ "$have" != *"$key"* ]]; then
-      echo "==> docker import $HDC_BASE_IMAGE"
-      docker import --message "hdc.key=$key" --change 'CMD ["/bin/bash"]' - "$HDC_BASE_IMAGE" <"$tarball" >/dev/null
+      echo "==> docker import $image"
+      docker import --message "hdc.key=$key" --change 'CMD ["/bin/bash"]' - "$image" <"$tarball" >/dev/null
     fi ;;
   *) echo "unknown engine: $engine" >&2; exit 2 ;;
 esac

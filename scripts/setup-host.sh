@@ -59,8 +59,10 @@ if [ ! -d node_modules/@devcontainers/cli ] || [ package-lock.json -nt node_modu
 fi
 npm run -s build
 
-# 5. The base image, built offline from the apt mirror, imported for the test user.
-bash "$here/base-image.sh" podman
+# 5. The images, built offline from the apt mirror, imported for the test user: the base
+#    image (test workspaces and hosts) and the Podman sidecar's image.
+bash "$here/base-image.sh" podman base
+bash "$here/base-image.sh" podman podman
 
 # 6. The editor test bed: code-server 4.100.3 (the real VS Code server and workbench) and
 #    Debian's Chromium for Playwright, cached under $HDC_CACHE/tools.

@@ -15,7 +15,8 @@ const USAGE = `hdc: Hardened Dev Containers, headless.
 
 Usage:
   hdc up     [FOLDER] [--runtime podman|docker] [--json]   create and start the hardened container
-  hdc down   [FOLDER] [--runtime podman|docker]            stop and remove it
+  hdc down   [FOLDER] [--runtime podman|docker] [--volumes] stop and remove it (and its sidecar;
+                                                           --volumes: the sidecar's images too)
   hdc status [FOLDER] [--runtime podman|docker] [--json]   check every guarantee live (exit 1 if one fails)
   hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
   hdc allow  DOMAIN|CIDR [FOLDER] [--runtime …]             allow a destination, live and in settings
@@ -29,6 +30,7 @@ interface Invocation {
   command: string;
   folder: string;
   json: boolean;
+  volumes: boolean;
   runtime?: string;
   rest: string[];
   entry?: string;
@@ -40,7 +42,7 @@ function parse(argv: string[]): Invocation {
   const rest = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
   const { values, positionals } = parseArgs({
     args: own, allowPositionals: true, strict: true,
-    options: { runtime: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { runtime: { type: 'string' }, json: { type: 'boolean', default: false }, volumes: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help || positionals.length === 0) {
     process.stdout.write(`${USAGE}\n`);
@@ -52,7 +54,7 @@ function parse(argv: string[]): Invocation {
   if ((command === 'allow' || command === 'deny') && !entry) throw new HdcError(`hdc ${command} needs a domain or CIDR`, { exitCode: 2, fix: `hdc ${command} api.example.com` });
   const [folder, ...extra] = operands;
   if (extra.length > 0) throw new HdcError(`unexpected argument ${JSON.stringify(extra[0])}`, { exitCode: 2, fix: 'see hdc --help' });
-  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, runtime: values.runtime, rest, entry };
+  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, volumes: values.volumes ?? false, runtime: values.runtime, rest, entry };
 }
 
 async function loadSettings(inv: Invocation): Promise<Settings> {
@@ -104,13 +106,16 @@ async function main(argv: string[]): Promise<number> {
         firewall: result.firewall
           ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
           : { enabled: false },
+        sidecar: result.sidecar
+          ? { name: result.sidecar.name, socket: result.sidecar.socket, action: result.sidecar.action, ms: result.sidecar.ms, firewall: result.sidecar.firewall ? { loaded: result.sidecar.firewall.loaded, verify: result.sidecar.firewall.verify } : 'off' }
+          : 'off',
         warnings: [...result.warnings.map((w) => w.message), ...result.notes],
       };
       process.stdout.write(inv.json ? `${JSON.stringify(summary)}\n` : `${JSON.stringify(summary, null, 2)}\n`);
       return 0;
     }
     case 'down': {
-      const removed = await down(inv.folder, await loadSettings(inv), log, controller.signal);
+      const removed = await down(inv.folder, await loadSettings(inv), log, controller.signal, { volumes: inv.volumes });
       process.stderr.write(removed.length ? `removed ${removed.map((id) => id.slice(0, 12)).join(', ')}\n` : 'no container to remove\n');
       return 0;
     }

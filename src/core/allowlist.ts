@@ -3,7 +3,8 @@ import { firewallBackend } from '../firewall/backend';
 import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
-import type { LogFn } from './runner';
+import { sidecarNames } from '../sidecar/sidecar';
+import { run, type LogFn } from './runner';
 import type { SettingKey, Settings } from './settings';
 import { writeWorkspaceSetting } from './settingsFile';
 import { workspaceStateDir } from './state';
@@ -57,6 +58,13 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   });
   const live = await backend.agent(found.container.id, { policy, verify }, { log });
   checkVerification(live, { policy, verify });
+  // The sidecar has the same allowlist, in its own netns: it changes too.
+  const sidecar = engine.runtime === 'podman' ? await run(engine.containerInspect(sidecarNames(found.container.name, settings.podmanSidecar).container), { log }) : undefined;
+  if (sidecar?.running) {
+    const r = await backend.agent(sidecar.id, { policy, verify }, { log });
+    checkVerification(r, { policy, verify });
+    log(`sidecar ${sidecar.name}: allowlist updated`);
+  }
   await writeFirewallFiles(firewallDir, policy, live.resolved);
   return { entry: value, kind, settingsFile, live };
 }

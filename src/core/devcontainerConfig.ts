@@ -14,6 +14,7 @@ export interface DevcontainerConfigRecord {
   containerUser?: string;
   runArgs?: string[];
   mounts?: unknown[];
+  containerEnv?: Record<string, string>;
   workspaceFolder?: string;
   updateRemoteUserUID?: boolean;
   [key: string]: unknown;
@@ -93,6 +94,9 @@ function checkTypes(config: DevcontainerConfigRecord, file: string): void {
   }
   if (config.mounts !== undefined && !Array.isArray(config.mounts)) {
     throw new InputError(`${file}: "mounts" must be an array.`);
+  }
+  if (config.containerEnv !== undefined && (typeof config.containerEnv !== 'object' || config.containerEnv === null || Array.isArray(config.containerEnv))) {
+    throw new InputError(`${file}: "containerEnv" must be an object of names to values.`);
   }
   if (config.dockerComposeFile !== undefined) {
     throw new InputError(`${file}: Docker Compose configurations are not supported yet.`,

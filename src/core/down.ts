@@ -1,16 +1,29 @@
 import { removeGuards } from '../firewall/dockerGuard';
+import { removeSidecar, sidecarNames } from '../sidecar/sidecar';
+import { containerNameOf } from './plan';
 import type { LogFn } from './runner';
 import { run } from './runner';
 import type { Settings } from './settings';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
-/** Stops and removes every container of the workspace. Returns the removed ids. */
-export async function down(workspaceFolder: string, settings: Settings, log: LogFn, signal?: AbortSignal): Promise<string[]> {
+export interface DownOptions {
+  /** Also remove the sidecar's graph volume (its images), as `hdc down --volumes`. */
+  volumes?: boolean;
+}
+
+/** Stops and removes every container of the workspace, and its sidecar. Returns the removed ids. */
+export async function down(workspaceFolder: string, settings: Settings, log: LogFn, signal?: AbortSignal, opts: DownOptions = {}): Promise<string[]> {
   const ws = await openWorkspace(workspaceFolder);
   const engine = await engineFor(settings);
   const ids = await findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, { log, signal });
   for (const id of ids) await run(engine.removeContainer(id), { log, signal });
   // The docker firewall guard goes after the workspace that joined its namespace.
   if (engine.runtime === 'docker') ids.push(...await removeGuards(engine, ws.workspaceFolder, log));
+  // The sidecar and its socket volume go whether or not the setting is still on; the graph
+  // volume (its images) only when asked.
+  if (engine.runtime === 'podman') {
+    const names = sidecarNames(containerNameOf({ config: ws.config, workspaceFolder: ws.workspaceFolder, configFile: ws.file }), settings.podmanSidecar);
+    ids.push(...await removeSidecar(engine, ws.workspaceFolder, names, { removeGraph: opts.volumes, log, signal }));
+  }
   return ids;
 }

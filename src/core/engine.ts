@@ -54,6 +54,27 @@ export class EngineClient {
     }, { acceptExitCodes: [1, 125] });
   }
 
+  /** `run -d ARGS…`: the new container's id. */
+  runDetached(args: string[]): CliCall<string> {
+    return this.call(['run', '-d', ...args], (r) => r.stdout.trim().split('\n').pop() ?? '');
+  }
+
+  startContainer(id: string): CliCall<void> {
+    return this.call(['start', id], () => undefined);
+  }
+
+  volumeExists(name: string): CliCall<boolean> {
+    return this.call(['volume', 'inspect', '--format', '{{.Name}}', name], ok, { acceptExitCodes: anyExit });
+  }
+
+  /**
+   * Removes a volume unless a container uses it (never `-f`, which would remove that
+   * container); a missing volume is not an error. Returns why it was kept, or "".
+   */
+  volumeRemove(name: string): CliCall<string> {
+    return this.call(['volume', 'rm', name], (r) => (r.exitCode === 0 || /no such volume/i.test(r.stderr) ? '' : r.stderr.trim() || `exit ${r.exitCode}`), { acceptExitCodes: anyExit });
+  }
+
   stopContainer(id: string): CliCall<void> {
     return this.call(['stop', '-t', '2', id], () => undefined);
   }
@@ -101,8 +122,16 @@ interface ContainerRecord {
   State: { Status: string; Running: boolean; Pid?: number };
   Config: { Labels?: Record<string, string> | null; Image?: string };
   ImageName?: string;
-  Mounts?: { Type?: string; Source: string; Destination: string; RW?: boolean }[];
+  Mounts?: { Type?: string; Name?: string; Source: string; Destination: string; RW?: boolean }[];
   HostConfig?: { PidsLimit?: number | null; NanoCpus?: number; Memory?: number; CapDrop?: string[] | null; SecurityOpt?: string[] | null };
+}
+export interface MountItem {
+  type: string;
+  /** A volume's name ("" for binds). */
+  name: string;
+  source: string;
+  destination: string;
+  rw: boolean;
 }
 export interface ContainerItem {
   id: string;
@@ -111,7 +140,7 @@ export interface ContainerItem {
   running: boolean;
   pid: number;
   labels: Record<string, string>;
-  mounts: { source: string; destination: string; rw: boolean }[];
+  mounts: MountItem[];
   limits: { pids: number; nanoCpus: number; memory: number };
   securityOpt: string[];
 }
@@ -128,7 +157,7 @@ function containerItem(rec: ContainerRecord): ContainerItem {
     running: rec.State.Running,
     pid: rec.State.Pid ?? 0,
     labels: rec.Config.Labels ?? {},
-    mounts: (rec.Mounts ?? []).map((m) => ({ source: m.Source, destination: m.Destination, rw: m.RW !== false })),
+    mounts: (rec.Mounts ?? []).map((m) => ({ type: m.Type ?? 'bind', name: m.Name ?? '', source: m.Source, destination: m.Destination, rw: m.RW !== false })),
     limits: { pids: rec.HostConfig?.PidsLimit ?? 0, nanoCpus: rec.HostConfig?.NanoCpus ?? 0, memory: rec.HostConfig?.Memory ?? 0 },
     securityOpt: rec.HostConfig?.SecurityOpt ?? [],
   };

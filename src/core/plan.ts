@@ -38,7 +38,8 @@ export interface HardenedPlan {
  * the user's devcontainer.json (relative paths still resolve against the user's file), so
  * it is the user's config plus our additions. Pure: tested without any engine.
  */
-export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs, readOnly: string[] = []): DevcontainerConfigRecord {
+export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = [], userRunArgs = plan.config.runArgs, readOnly: string[] = [],
+  extra: { mounts: string[]; containerEnv: Record<string, string> } = { mounts: [], containerEnv: {} }): DevcontainerConfigRecord {
   const name = userContainerName(plan.config.runArgs) !== undefined ? [] : ['--name', defaultContainerName(plan.workspaceFolder, plan.configFile)];
   const ours = [
     ...name,
@@ -52,7 +53,9 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
     ...plan.config,
     runArgs: [...(userRunArgs ?? []), ...ours],
     // After the user's mounts, so that they lie over the workspace mount and anything else.
-    ...(readOnly.length ? { mounts: [...(plan.config.mounts ?? []), ...readOnly] } : {}),
+    ...(readOnly.length || extra.mounts.length ? { mounts: [...(plan.config.mounts ?? []), ...extra.mounts, ...readOnly] } : {}),
+    // Ours win: with the sidecar on, DOCKER_HOST must point at it.
+    ...(Object.keys(extra.containerEnv).length ? { containerEnv: { ...plan.config.containerEnv, ...extra.containerEnv } } : {}),
   };
   if (plan.runtime === 'podman') {
     // The shim's keep-id:uid=U,gid=G already gives the remote user the bind mount; a
@@ -73,7 +76,7 @@ export function defaultContainerName(workspaceFolder: string, configFile: string
 }
 
 /** The name the container gets: the one in the user's runArgs, else ours. */
-export function containerNameOf(plan: HardenedPlan): string {
+export function containerNameOf(plan: Pick<HardenedPlan, 'config' | 'workspaceFolder' | 'configFile'>): string {
   return userContainerName(plan.config.runArgs) ?? defaultContainerName(plan.workspaceFolder, plan.configFile);
 }
 

@@ -1,3 +1,4 @@
+import { IMAGE_REFERENCE } from './devcontainerConfig';
 import { InputError } from './errors';
 import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from '../firewall/defaults';
 
@@ -16,6 +17,24 @@ export interface Settings {
   /** Adds --security-opt no-new-privileges: sudo and setuid never work, lifecycle included. */
   noNewPrivileges: boolean;
   limits: LimitSettings;
+  podmanSidecar: SidecarSettings;
+}
+
+/** The optional Podman sidecar: a nested engine the workspace reaches through a socket. */
+export interface SidecarSettings {
+  enabled: boolean;
+  image: string;
+  /** true: --privileged (nested containers fully isolated, but the sidecar can change its own firewall). */
+  privileged: boolean;
+  /** Absolute path inside the sidecar → file content. */
+  extFiles: Record<string, string>;
+  resources: { cpu: string; memory: string };
+  /** The workspace's mounts and volumes appear in the sidecar at the same paths. */
+  parentStorages: boolean;
+  /** /var/run/docker.sock in the workspace points at the sidecar's socket. */
+  createDockerSockSymlink: boolean;
+  /** Named volume for the sidecar's graph root; "" = `<container>-podman-graph`. */
+  graphStorage: string;
 }
 
 export interface LimitSettings {
@@ -43,7 +62,13 @@ export interface FirewallSettings {
 export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
   | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.allowedCidrs'
   | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage'
-  | 'revokeSudo' | 'noNewPrivileges' | 'limits.cpus' | 'limits.memory' | 'limits.pids';
+  | 'revokeSudo' | 'noNewPrivileges' | 'limits.cpus' | 'limits.memory' | 'limits.pids'
+  | 'podmanSidecar.enabled' | 'podmanSidecar.image' | 'podmanSidecar.privileged' | 'podmanSidecar.extFiles'
+  | 'podmanSidecar.resources.cpu' | 'podmanSidecar.resources.memory' | 'podmanSidecar.parentStorages'
+  | 'podmanSidecar.createDockerSockSymlink' | 'podmanSidecar.graphStorage';
+
+/** The sidecar image built from Debian packages by scripts/base-image.sh (podman 4.3, crun). */
+export const DEFAULT_SIDECAR_IMAGE = 'localhost/hardened-devcontainers/podman:bookworm';
 
 export const SECTION = 'hardenedDevcontainers';
 
@@ -63,6 +88,16 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   revokeSudo: true,
   noNewPrivileges: false,
   limits: Object.freeze({ cpus: '', memory: '', pids: 4096 }),
+  podmanSidecar: Object.freeze({
+    enabled: false,
+    image: DEFAULT_SIDECAR_IMAGE,
+    privileged: false,
+    extFiles: Object.freeze({}) as Record<string, string>,
+    resources: Object.freeze({ cpu: '', memory: '' }),
+    parentStorages: false,
+    createDockerSockSymlink: true,
+    graphStorage: '',
+  }),
 }) as Readonly<Settings>;
 
 /** Reads one setting by key; VS Code's configuration and a settings.json file both fit. */
@@ -86,14 +121,67 @@ export function readSettings(source: SettingSource): Settings {
     revokeSudo: booleanSetting(source, 'revokeSudo', DEFAULT_SETTINGS.revokeSudo),
     noNewPrivileges: booleanSetting(source, 'noNewPrivileges', DEFAULT_SETTINGS.noNewPrivileges),
     limits: {
-      cpus: patternSetting(source, 'limits.cpus', /^(\d+(\.\d+)?)?$/, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
-      memory: patternSetting(source, 'limits.memory', /^(\d+[bkmg]?)?$/i, 'an amount such as "4g" or "512m", or "" for no limit'),
+      cpus: patternSetting(source, 'limits.cpus', CPUS, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
+      memory: patternSetting(source, 'limits.memory', MEMORY, 'an amount such as "4g" or "512m", or "" for no limit'),
       pids: integerSetting(source, 'limits.pids', DEFAULT_SETTINGS.limits.pids),
     },
+    podmanSidecar: readSidecarSettings(source),
   };
 }
 
-function patternSetting(source: SettingSource, key: 'limits.cpus' | 'limits.memory', pattern: RegExp, what: string): string {
+function readSidecarSettings(source: SettingSource): SidecarSettings {
+  const d = DEFAULT_SETTINGS.podmanSidecar;
+  const image = plainString(source, 'podmanSidecar.image', d.image).trim();
+  if (!IMAGE_REFERENCE.test(image)) {
+    throw new InputError(`${SECTION}.podmanSidecar.image must be an image reference such as "${d.image}", got ${JSON.stringify(image)}.`);
+  }
+  const graphStorage = plainString(source, 'podmanSidecar.graphStorage', d.graphStorage).trim();
+  if (graphStorage !== '' && !VOLUME_NAME.test(graphStorage)) {
+    throw new InputError(`${SECTION}.podmanSidecar.graphStorage must be a volume name (letters, digits, _ . -), got ${JSON.stringify(graphStorage)}.`,
+      'use a name such as "my-podman-graph", or "" for one named after the container');
+  }
+  return {
+    enabled: booleanSetting(source, 'podmanSidecar.enabled', d.enabled),
+    image,
+    privileged: booleanSetting(source, 'podmanSidecar.privileged', d.privileged),
+    extFiles: extFilesSetting(source('podmanSidecar.extFiles') ?? d.extFiles),
+    resources: {
+      cpu: patternSetting(source, 'podmanSidecar.resources.cpu', CPUS, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
+      memory: patternSetting(source, 'podmanSidecar.resources.memory', MEMORY, 'an amount such as "4g" or "512m", or "" for no limit'),
+    },
+    parentStorages: booleanSetting(source, 'podmanSidecar.parentStorages', d.parentStorages),
+    createDockerSockSymlink: booleanSetting(source, 'podmanSidecar.createDockerSockSymlink', d.createDockerSockSymlink),
+    graphStorage,
+  };
+}
+
+const CPUS = /^(\d+(\.\d+)?)?$/;
+const MEMORY = /^(\d+[bkmg]?)?$/i;
+const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/**
+ * Paths are mounted at exactly that place, so they must be absolute, normal and free of
+ * the characters that mount syntax gives a meaning to (comma, colon).
+ */
+const EXT_FILE_PATH = /^(\/[A-Za-z0-9_.@+-]+)+$/;
+
+function extFilesSetting(value: unknown): Record<string, string> {
+  const key = `${SECTION}.podmanSidecar.extFiles`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InputError(`${key} must be an object of absolute path → file content, got ${JSON.stringify(value)}.`,
+      'e.g. { "/etc/containers/registries.conf.d/50-mirror.conf": "…" }');
+  }
+  const out: Record<string, string> = {};
+  for (const [p, content] of Object.entries(value)) {
+    if (!EXT_FILE_PATH.test(p) || p.split('/').some((seg) => seg === '.' || seg === '..')) {
+      throw new InputError(`${key}: ${JSON.stringify(p)} is not a usable path: it must be absolute, without "." or ".." segments, commas or colons.`);
+    }
+    if (typeof content !== 'string') throw new InputError(`${key}[${JSON.stringify(p)}] must be a string (the file's content), got ${JSON.stringify(content)}.`);
+    out[p] = content;
+  }
+  return out;
+}
+
+function patternSetting(source: SettingSource, key: 'limits.cpus' | 'limits.memory' | 'podmanSidecar.resources.cpu' | 'podmanSidecar.resources.memory', pattern: RegExp, what: string): string {
   const value = source(key) ?? '';
   if (typeof value !== 'string' || !pattern.test(value.trim())) {
     throw new InputError(`${SECTION}.${key} must be ${what}, got ${JSON.stringify(value)}.`);

@@ -8,11 +8,12 @@ import { preflight } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
+import { accepts, SIDECAR_SOCKET, sidecarNames, socketOnHost } from '../sidecar/sidecar';
 import { engineFor, getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from './workspace';
 
 /** One guarantee, checked live, with what was seen. */
 export interface Check {
-  name: 'firewall' | 'capabilities' | 'sudo' | 'read-only config' | 'limits' | 'rootless engine';
+  name: 'firewall' | 'capabilities' | 'sudo' | 'read-only config' | 'limits' | 'rootless engine' | 'sidecar';
   ok: boolean;
   /** Passed, but worth knowing (as preflight warns): a rootful engine. */
   warning?: boolean;
@@ -39,7 +40,7 @@ export interface StatusReport {
 /** Capability numbers, for reading CapBnd. */
 const CAP_BITS: Record<(typeof DROPPED_CAPS)[number], number> = { NET_ADMIN: 12, NET_RAW: 13, SYS_ADMIN: 21, SYS_PTRACE: 19, MKNOD: 27 };
 
-async function firewallCheck(engine: EngineClient, found: WorkspaceContainer, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions): Promise<Check> {
+async function firewallCheck(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions): Promise<Check> {
   if (!settings.firewall.enabled) return { name: 'firewall', ok: false, evidence: 'turned off (hardenedDevcontainers.firewall.enabled = false)' };
   try {
     const policy = buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs);
@@ -58,12 +59,18 @@ async function firewallCheck(engine: EngineClient, found: WorkspaceContainer, se
   }
 }
 
-async function capabilityCheck(found: WorkspaceContainer, options: RunOptions): Promise<Check> {
-  const r = await run(found.engine.exec(found.container.id, ['cat', '/proc/1/status']), options);
+/** The capabilities in the bounding set of a container's first process. */
+async function boundingCaps(engine: EngineClient, id: string, options: RunOptions): Promise<{ hex?: string; has: (cap: keyof typeof CAP_BITS) => boolean; error: string }> {
+  const r = await run(engine.exec(id, ['cat', '/proc/1/status']), options);
   const hex = /^CapBnd:\s+([0-9a-f]+)/m.exec(r.stdout)?.[1];
-  if (!hex) return { name: 'capabilities', ok: false, evidence: `cannot read /proc/1/status: ${r.stderr.trim()}` };
-  const bnd = BigInt(`0x${hex}`);
-  const present = DROPPED_CAPS.filter((c) => (bnd >> BigInt(CAP_BITS[c])) & 1n);
+  const bnd = BigInt(`0x${hex ?? 0}`);
+  return { hex, has: (cap) => ((bnd >> BigInt(CAP_BITS[cap])) & 1n) === 1n, error: r.stderr.trim() };
+}
+
+async function capabilityCheck(found: WorkspaceContainer, options: RunOptions): Promise<Check> {
+  const { hex, has, error } = await boundingCaps(found.engine, found.container.id, options);
+  if (!hex) return { name: 'capabilities', ok: false, evidence: `cannot read /proc/1/status: ${error}` };
+  const present = DROPPED_CAPS.filter(has);
   return { name: 'capabilities', ok: present.length === 0, evidence: present.length ? `still in the bounding set: ${present.join(', ')}` : `none of ${DROPPED_CAPS.join(', ')} in the bounding set (CapBnd ${hex})` };
 }
 
@@ -86,6 +93,30 @@ function limitsCheck(container: ContainerItem, settings: Settings, enforceable: 
   if (settings.noNewPrivileges && !container.securityOpt.some((o) => o.startsWith('no-new-privileges'))) problems.push('no-new-privileges missing');
   const evidence = `pids-limit ${seen.pids || 'none'}, cpus ${seen.nanoCpus ? seen.nanoCpus / 1e9 : 'unlimited'}, memory ${seen.memory ? `${seen.memory} bytes` : 'unlimited'}`;
   return { name: 'limits', ok: problems.length === 0, evidence: problems.length ? `${problems.join('; ')} — ${evidence}` : evidence };
+}
+
+/**
+ * The sidecar: running, its own firewall loaded (policies and a blocked probe, in its own
+ * netns), no network capability in reach (unless privileged, a warning), its socket answering.
+ */
+async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, settings: Settings, stateRoot: string, ws: Parameters<typeof firewallCheck>[4], options: RunOptions): Promise<Check> {
+  const names = sidecarNames(found.container.name, settings.podmanSidecar);
+  const item = await run(engine.containerInspect(names.container), options);
+  if (!item?.running) return { name: 'sidecar', ok: false, evidence: `${names.container} is ${item ? item.status : 'missing'} (run hdc up)` };
+  const [fw, caps, answers] = await Promise.all([
+    firewallCheck(engine, { container: item }, settings, stateRoot, ws, options),
+    boundingCaps(engine, item.id, options),
+    accepts(socketOnHost(item.pid)),
+  ]);
+  const netCaps = (['NET_ADMIN', 'NET_RAW'] as const).filter(caps.has);
+  const privileged = settings.podmanSidecar.privileged;
+  const ok = (fw.ok || !settings.firewall.enabled) && answers && (netCaps.length === 0 || privileged);
+  return {
+    name: 'sidecar', ok, warning: privileged || !settings.firewall.enabled,
+    evidence: `${names.container}: firewall ${fw.ok ? 'loaded' : 'NOT loaded'} (${fw.evidence}); `
+      + `${netCaps.length ? `${netCaps.join(', ')} in reach${privileged ? ' (privileged = true)' : ''}` : 'no NET_ADMIN or NET_RAW'}; `
+      + `socket ${answers ? 'answers' : 'does NOT answer'} (${SIDECAR_SOCKET})`,
+  };
 }
 
 /** `hdc status`: every guarantee checked on the running container, with its evidence. */
@@ -124,6 +155,7 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
     Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),
     Promise.resolve(limitsCheck(found.container, settings, limitsEnforceable(settings.runtime, settings.runtime === 'podman' && process.getuid?.() !== 0))),
     rootless(),
+    ...(settings.podmanSidecar.enabled ? [sidecarCheck(engine, found, settings, stateRoot, ws, options)] : []),
   ]);
   report.ok = report.checks.every((c) => c.ok);
   return report;

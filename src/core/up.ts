@@ -16,9 +16,10 @@ import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
+import { checkSidecarPlan, parentStorageMounts, removeSidecar, sidecarNames, sidecarRunArgs, sidecarUp, sidecarWarnings, SIDECAR_SOCKET, workspaceSidecarConfig, writeSidecarFiles, type SidecarNames, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
-export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'lifecycle' | 'sudo';
+export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'sidecar' | 'lifecycle' | 'sudo';
 
 export interface UpRequest {
   workspaceFolder: string;
@@ -42,6 +43,7 @@ export interface UpResult extends UpResultItem {
   sudo?: SudoCheck;
   readOnly: string[];
   notes: string[];
+  sidecar?: SidecarUp & { name: string; socket: string; firewall?: AgentResult };
 }
 
 /**
@@ -64,6 +66,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
     ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
   const verify = policy && verifyTargets(settings.firewall, policy);
   if (!policy) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
+  const sidecarSettings = settings.podmanSidecar;
+  checkSidecarPlan(sidecarSettings, settings.runtime, ws.file);
+  if (sidecarSettings.enabled) notes.push(...sidecarWarnings(sidecarSettings));
   if (policy && settings.runtime === 'docker' && ws.config.appPort !== undefined) {
     throw new InputError(`${ws.file}: "appPort" publishes ports, which docker cannot do for a workspace that joins its firewall guard's network.`,
       'use "forwardPorts" (forwarded through the editor), or put -p in runArgs: it is moved to the guard');
@@ -98,6 +103,8 @@ export async function up(req: UpRequest): Promise<UpResult> {
     runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
   };
   const overrideFile = path.join(stateDir, 'devcontainer.override.json');
+  const sidecar: SidecarNames | undefined = sidecarSettings.enabled ? sidecarNames(containerNameOf(plan), sidecarSettings) : undefined;
+  const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
   const podman = settings.runtime === 'podman';
   const cliArgs = {
     workspaceFolder: ws.workspaceFolder,
@@ -127,7 +134,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     });
     ({ hardening, userRunArgs } = await backend.prepare(options));
   }
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout)), null, 2), { mode: 0o600 });
+  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
 
   step('container', `devcontainer up (${settings.runtime})`);
   const cliRunOptions: RunOptions = {
@@ -143,11 +150,14 @@ export async function up(req: UpRequest): Promise<UpResult> {
   let result: UpResultItem;
   let firewall: AgentResult | undefined;
   let sudo: SudoCheck | undefined;
+  let sidecarResult: UpResult['sidecar'];
+  let sidecarCreatedGraph = false;
   try {
     // With the firewall on, the lifecycle commands wait until it is up and verified: the
     // container comes up without them, and they run once the agent has verified.
     result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions);
-    if (policy && verify && backend) {
+    const workspaceFirewall = async (): Promise<void> => {
+      if (!(policy && verify && backend)) return;
       step('firewall', `resolving ${policy.domains.length} names and verifying`);
       firewall = await backend.agent(result.containerId, { policy, verify }, options);
       log(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 entries; resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
@@ -160,6 +170,40 @@ export async function up(req: UpRequest): Promise<UpResult> {
       }
       // The next start (by hand too) loads what was just resolved.
       await writeFirewallFiles(firewallDir, policy, firewall.resolved);
+    };
+    // The sidecar comes up next to the workspace's firewall check, before the lifecycle
+    // commands, so that they can use it (as with a docker-in-docker feature).
+    const bringSidecar = async (): Promise<void> => {
+      if (!sidecar) return;
+      step('sidecar', `starting the Podman sidecar ${sidecar.container}`);
+      try {
+        const spec: SidecarSpec = {
+          names: sidecar, settings: sidecarSettings, workspaceFolder: ws.workspaceFolder,
+          firewallDir: policy ? firewallDir : undefined, userRunArgs: ws.config.runArgs, stateDir,
+        };
+        const parent = sidecarSettings.parentStorages ? await run(engine.containerInspect(result.containerId), options) : undefined;
+        const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, sidecar) : []);
+        const up = await sidecarUp(engine, spec, runArgs, options);
+        sidecarCreatedGraph = up.createdGraph;
+        sidecarResult = { ...up, name: sidecar.container, socket: SIDECAR_SOCKET };
+        log(`sidecar ${sidecar.container}: ${up.action}, socket ready in ${up.ms} ms`);
+        if (policy && verify && backend) {
+          const fw = await backend.agent(up.id, { policy, verify }, options);
+          checkVerification(fw, { policy, verify });
+          sidecarResult.firewall = fw;
+        }
+      } catch (e) {
+        const err = e instanceof HdcError ? e : new HdcError((e as Error).message);
+        throw new HdcError(`Podman sidecar: ${err.message}`, { fix: err.fix, detail: err.detail, exitCode: err.exitCode });
+      }
+    };
+    const settled = await Promise.allSettled([workspaceFirewall(), bringSidecar()]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (sidecar && sidecarSettings.createDockerSockSymlink) {
+      // As root through the engine (sudo is not involved); /var/run/docker.sock → the socket.
+      const r = await run(engine.exec(result.containerId, ['ln', '-sfn', SIDECAR_SOCKET, '/var/run/docker.sock'], { user: 'root' }), options);
+      if (r.exitCode !== 0) notes.push(`warning: could not link /var/run/docker.sock to the sidecar's socket: ${r.stderr.trim()}`);
     }
     if (policy) {
       step('lifecycle', 'running the lifecycle commands under the firewall');
@@ -201,13 +245,18 @@ export async function up(req: UpRequest): Promise<UpResult> {
       await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
       await backend?.discard({ log });
     }
+    // If any step failed, the sidecar goes: its container, its socket, a graph volume made now.
+    if (sidecar) {
+      await removeSidecar(engine, ws.workspaceFolder, sidecar, { removeGraph: sidecarCreatedGraph, log })
+        .catch((r: Error) => log(`clean-up of the sidecar did not finish: ${r.message}`));
+    }
     throw e;
   }
   for (const n of notes) log(n);
   const containerName = containerNameOf(plan);
   return {
     ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
-    readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes,
+    readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes, sidecar: sidecarResult,
   };
 }
 

@@ -9,7 +9,7 @@ import type { Services } from './services';
 
 const STEP_TITLE: Record<UpStep | 'verify' | 'remove', string> = {
   plan: 'Reading devcontainer.json', preflight: 'Checking the engine', container: 'Container', firewall: 'Firewall',
-  lifecycle: 'Lifecycle commands', sudo: 'Revoking sudo', verify: 'Verifying', remove: 'Removing the old container',
+  sidecar: 'Podman sidecar', lifecycle: 'Lifecycle commands', sudo: 'Revoking sudo', verify: 'Verifying', remove: 'Removing the old container',
 };
 
 /**

@@ -14,6 +14,8 @@ describe('extension manifest', () => {
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.firewall).map(([k, v]) => [`firewall.${k}`, v])),
     revokeSudo: DEFAULT_SETTINGS.revokeSudo, noNewPrivileges: DEFAULT_SETTINGS.noNewPrivileges,
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.limits).map(([k, v]) => [`limits.${k}`, v])),
+    ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.podmanSidecar).filter(([k]) => k !== 'resources').map(([k, v]) => [`podmanSidecar.${k}`, v])),
+    ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.podmanSidecar.resources).map(([k, v]) => [`podmanSidecar.resources.${k}`, v])),
   };
 
   it('contributes every setting with the core default, a description and a scope', () => {

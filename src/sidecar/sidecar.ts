@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerItem, EngineClient, MountItem } from '../core/engine';
+import { HdcError, InputError } from '../core/errors';
+import { LABELS } from '../core/plan';
+import { run, type LogFn, type RunOptions } from '../core/runner';
+import type { SidecarSettings } from '../core/settings';
+import { writeIfChanged } from '../firewall/firewall';
+import { splitNetworkArgs } from '../firewall/dockerGuard';
+import { firewallRunArgs } from '../firewall/podmanHook';
+
+/**
+ * The optional Podman sidecar: podman inside a rootless podman container, serving its API on
+ * a socket in a volume that the workspace mounts too. It is a container of its own, in its
+ * own network namespace, never the workspace's: a process that can start containers in a
+ * network namespace can flush that namespace's rules. Its namespace gets the workspace's
+ * allowlist from outside by the same OCI hook, so its nested containers (which share it,
+ * netns="host" inside) are firewalled the same way, fail-closed on every start.
+ *
+ * Inside, podman runs as root of the rootless user namespace with SYS_ADMIN (to mount) and
+ * without NET_ADMIN or NET_RAW, so neither it nor a nested container can change the rules.
+ */
+
+/** Where the socket's volume is mounted, in the sidecar and in the workspace. */
+export const SIDECAR_SOCKET_DIR = '/run/hardened-devcontainers/podman';
+export const SIDECAR_SOCKET = `${SIDECAR_SOCKET_DIR}/podman.sock`;
+export const SIDECAR_LABEL = 'hardened-devcontainers.sidecar-for';
+const SPEC_LABEL = 'hardened-devcontainers.sidecar-spec';
+const CONF_DIR = '/etc/containers/containers.conf.d';
+
+/** What podman needs to run inside a rootless container (see TESTBED: crun, no cgroups, host netns). */
+export const SIDECAR_CONTAINERS_CONF = `# Written by Hardened Dev Containers: podman inside a rootless container.
+[containers]
+# A rootless container cannot delegate cgroups on every host; nested containers share the sidecar's.
+cgroups = "disabled"
+# Nested containers share the sidecar's network namespace, and so its firewall.
+netns = "host"
+default_sysctls = []
+[engine]
+runtime = "crun"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+export const SIDECAR_STORAGE_CONF = `# Written by Hardened Dev Containers: native overlay on the graph volume.
+[storage]
+driver = "overlay"
+graphroot = "/var/lib/containers/storage"
+runroot = "/run/containers/storage"
+`;
+
+export interface SidecarNames {
+  container: string;
+  socketVolume: string;
+  graphVolume: string;
+}
+
+export function sidecarNames(workspaceContainer: string, settings: SidecarSettings): SidecarNames {
+  return {
+    container: `${workspaceContainer}-podman`,
+    socketVolume: `${workspaceContainer}-podman-sock`,
+    graphVolume: settings.graphStorage || `${workspaceContainer}-podman-graph`,
+  };
+}
+
+/**
+ * For a podman client in the workspace: a podman client sends its own containers.conf
+ * defaults with each container it creates (a docker client does not), so it must say what the
+ * sidecar needs. `remote = true` makes plain `podman` talk to the socket.
+ */
+export const SIDECAR_CLIENT_CONF = `# Written by Hardened Dev Containers: the podman client in the workspace uses the sidecar.
+[containers]
+cgroups = "disabled"
+netns = "host"
+[engine]
+remote = true
+`;
+const CLIENT_CONF_TARGET = '/run/hardened-devcontainers/podman-client.conf';
+
+/**
+ * The workspace's share: the socket's volume, the client config, and the variables docker
+ * and podman clients read. Writes the client config to the state dir.
+ */
+export async function workspaceSidecarConfig(names: SidecarNames, stateDir: string): Promise<{ mounts: string[]; containerEnv: Record<string, string> }> {
+  const url = `unix://${SIDECAR_SOCKET}`;
+  const clientConf = path.join(stateDir, 'sidecar', 'podman-client.conf');
+  await writeIfChanged(clientConf, SIDECAR_CLIENT_CONF, 0o644);
+  return {
+    mounts: [
+      `type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`,
+      `type=bind,source=${clientConf},target=${CLIENT_CONF_TARGET},readonly`,
+    ],
+    containerEnv: { DOCKER_HOST: url, CONTAINER_HOST: url, CONTAINERS_CONF: CLIENT_CONF_TARGET },
+  };
+}
+
+/** Refused before anything starts: the sidecar is a podman feature, as its firewall hook is. */
+export function checkSidecarPlan(settings: SidecarSettings, runtime: string, configFile: string): void {
+  if (settings.enabled && runtime !== 'podman') {
+    throw new InputError(`${configFile}: hardenedDevcontainers.podmanSidecar.enabled needs the podman runtime (the runtime is ${runtime}).`,
+      'set hardenedDevcontainers.runtime to "podman", or turn the sidecar off');
+  }
+}
+
+/** Warnings for settings that trade isolation for convenience; `up` prints them. */
+export function sidecarWarnings(settings: SidecarSettings): string[] {
+  const w: string[] = [];
+  if (settings.privileged) {
+    w.push('warning: podmanSidecar.privileged = true runs the sidecar with --privileged: it holds every capability in its user namespace, '
+      + 'NET_ADMIN included, so anything that reaches its socket can change the sidecar\'s firewall (nested containers could then reach any host). '
+      + 'The workspace\'s own firewall is not affected. Turn it off for the rootless-safe sidecar.');
+  }
+  if (settings.parentStorages) {
+    w.push('warning: podmanSidecar.parentStorages = true gives the sidecar the workspace folder. Its read-only .devcontainer/.vscode/.git/hooks '
+      + 'mounts are repeated there, but a nested container started with --cap-add SYS_ADMIN can unmount them, so the config the next rebuild reads '
+      + 'is writable through the socket.');
+  }
+  return w;
+}
+
+export interface SidecarSpec {
+  names: SidecarNames;
+  settings: SidecarSettings;
+  workspaceFolder: string;
+  /** The firewall directory whose rules the hook loads; undefined when the firewall is off. */
+  firewallDir?: string;
+  /** The user's runArgs: their network flags (network, DNS, hosts) apply to the sidecar too. */
+  userRunArgs: string[] | undefined;
+  /** Where generated files go (the workspace's state dir). */
+  stateDir: string;
+}
+
+/** Writes our podman config and the extFiles to the state dir; returns their bind mounts. */
+export async function writeSidecarFiles(spec: SidecarSpec): Promise<string[]> {
+  const dir = path.join(spec.stateDir, 'sidecar');
+  const files: [string, string][] = [
+    [`${CONF_DIR}/10-hardened-devcontainers.conf`, SIDECAR_CONTAINERS_CONF],
+    // An extFiles storage.conf replaces ours (podman has no drop-ins for storage.conf).
+    ...(spec.settings.extFiles['/etc/containers/storage.conf'] === undefined ? [['/etc/containers/storage.conf', SIDECAR_STORAGE_CONF] as [string, string]] : []),
+    ...Object.entries(spec.settings.extFiles),
+  ];
+  const mounts: string[] = [];
+  for (const [i, [target, content]] of files.entries()) {
+    const source = path.join(dir, `${i}-${path.basename(target)}`);
+    await writeIfChanged(source, content, 0o644);
+    mounts.push('--mount', `type=bind,source=${source},target=${target},readonly`);
+  }
+  return mounts;
+}
+
+/** The workspace's mounts, again in the sidecar (parentStorages); the socket volume is ours already. */
+export function parentStorageMounts(workspace: ContainerItem, names: SidecarNames): string[] {
+  return workspace.mounts.filter((m) => m.name !== names.socketVolume).flatMap((m: MountItem) => {
+    if ([m.source, m.destination, m.name].some((v) => v.includes(','))) {
+      throw new InputError(`The workspace mount ${m.source} → ${m.destination} has a comma in its path, which podman's --mount cannot carry.`,
+        'rename the path, or turn hardenedDevcontainers.podmanSidecar.parentStorages off');
+    }
+    const src = m.type === 'volume' ? `type=volume,source=${m.name}` : `type=bind,source=${m.source}`;
+    return ['--mount', `${src},target=${m.destination}${m.rw ? '' : ',readonly'}`];
+  });
+}
+
+/** The sidecar's `podman run` arguments (after `run -d`), and their hash. Pure. */
+export function sidecarRunArgs(spec: SidecarSpec, fileMounts: string[], parentMounts: string[]): { args: string[]; hash: string } {
+  const { names, settings } = spec;
+  const body = [
+    '--label', `${LABELS.managed}=true`,
+    ...(spec.firewallDir ? firewallRunArgs(spec.firewallDir) : []),
+    ...(settings.privileged
+      ? ['--privileged']
+      // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.
+      : ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW', '--cap-drop', 'SYS_PTRACE', '--cap-drop', 'MKNOD']),
+    '--security-opt', 'label=disable',
+    ...(settings.resources.cpu ? ['--cpus', settings.resources.cpu] : []),
+    ...(settings.resources.memory ? ['--memory', settings.resources.memory] : []),
+    ...splitNetworkArgs(spec.userRunArgs).guard.filter((a) => !/^(-p|--publish|--expose)/.test(a)),
+    '--mount', `type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`,
+    '--mount', `type=volume,source=${names.graphVolume},target=/var/lib/containers`,
+    ...parentMounts,
+    ...fileMounts,
+    '--entrypoint', 'podman',
+    settings.image,
+    'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`,
+  ];
+  // Same arguments, same sidecar: an `up` of a running workspace keeps its nested containers.
+  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
+  return { args: ['--name', names.container, '--label', `${SIDECAR_LABEL}=${spec.workspaceFolder}`, '--label', `${SPEC_LABEL}=${hash}`, ...body], hash };
+}
+
+export interface SidecarUp {
+  id: string;
+  /** What this `up` did: kept a running sidecar, started a stopped one, or created it. */
+  action: 'kept' | 'started' | 'created';
+  /** Whether this `up` created the graph volume (a failed up removes it again). */
+  createdGraph: boolean;
+  ms: number;
+}
+
+/**
+ * Brings the sidecar up (or keeps an identical running one) and waits for its socket. The
+ * hook has loaded its firewall before its first process ran; the caller resolves and verifies.
+ */
+export async function sidecarUp(engine: EngineClient, spec: SidecarSpec, runArgs: { args: string[]; hash: string }, options: RunOptions): Promise<SidecarUp> {
+  const t0 = performance.now();
+  const { names } = spec;
+  const [existing, graphExists, image] = await Promise.all([
+    run(engine.containerInspect(names.container), options),
+    run(engine.volumeExists(names.graphVolume), options),
+    run(engine.imageInspect(spec.settings.image), options),
+  ]);
+  if (!image) {
+    throw new InputError(`The sidecar image ${spec.settings.image} is not in ${engine.runtime}'s image store.`,
+      spec.settings.image.startsWith('localhost/hardened-devcontainers/')
+        ? 'build it from your Debian mirror: sudo bash scripts/base-image.sh podman podman (as in the README), or set hardenedDevcontainers.podmanSidecar.image to a podman image you have'
+        : `pull it (podman pull ${spec.settings.image}) or set hardenedDevcontainers.podmanSidecar.image`);
+  }
+  let action: SidecarUp['action'] = 'created';
+  let id: string;
+  if (existing && existing.labels[SPEC_LABEL] === runArgs.hash) {
+    action = existing.running ? 'kept' : 'started';
+    if (!existing.running) await run(engine.startContainer(existing.id), options);
+    id = existing.id;
+  } else {
+    if (existing) await run(engine.removeContainer(existing.id), options);
+    id = await run(engine.runDetached(runArgs.args), options);
+  }
+  await waitForSocket(engine, names, id, options);
+  return { id, action, createdGraph: !graphExists, ms: Math.round(performance.now() - t0) };
+}
+
+/** Ready once the API accepts a connection on the socket (about half a second after start). */
+async function waitForSocket(engine: EngineClient, names: SidecarNames, id: string, options: RunOptions): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let pid = 0;
+  for (let i = 0; ; i++) {
+    // Every half second (and first): is it still starting, or did it exit? Its pid gives the path.
+    const item = i % 20 === 0 || Date.now() > deadline ? await run(engine.containerInspect(id), options) : undefined;
+    if (item && (!item.running || Date.now() > deadline)) {
+      const logs = await run({ command: engine.path, args: ['logs', '--tail', '5', id], parse: (r) => `${r.stdout}${r.stderr}`.trim(), acceptExitCodes: [1, 125] }, options);
+      throw new HdcError(`The Podman sidecar ${names.container} did not open its socket: ${item.running ? 'timed out after 30 s' : `it exited (${item.status})`}. ${logs.split('\n').pop() ?? ''}`,
+        { fix: `see \`podman logs ${names.container}\`; the image needs podman and crun (hardenedDevcontainers.podmanSidecar.image)` });
+    }
+    if (item) pid = item.pid;
+    if (pid && await accepts(socketOnHost(pid))) return;
+    await sleep(25, undefined, { signal: options.signal });
+  }
+}
+
+/**
+ * The socket as the host sees it, through the sidecar's root. (The volume's own directory
+ * can belong to a subordinate uid, when a keep-id workspace created it first.)
+ */
+export const socketOnHost = (sidecarPid: number): string => `/proc/${sidecarPid}/root${SIDECAR_SOCKET}`;
+
+/** Whether a unix socket accepts a connection (one left by an earlier start exists but refuses). */
+export function accepts(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(socket);
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Removes the sidecar (found by label, whatever its name) and its socket volume; the graph
+ * volume only when asked (`--volumes`, or a failed up that created it). A volume that a
+ * container still uses is kept and logged.
+ */
+export async function removeSidecar(engine: EngineClient, workspaceFolder: string, names: SidecarNames, opts: { removeGraph?: boolean; log: LogFn; signal?: AbortSignal }): Promise<string[]> {
+  const options = { log: opts.log, signal: opts.signal };
+  const ids = await run(engine.findContainers({ [SIDECAR_LABEL]: workspaceFolder }), options);
+  for (const id of ids) await run(engine.removeContainer(id), options);
+  for (const volume of [names.socketVolume, ...(opts.removeGraph ? [names.graphVolume] : [])]) {
+    const kept = await run(engine.volumeRemove(volume), options);
+    if (kept) opts.log(`volume ${volume} kept: ${kept}`);
+  }
+  return ids;
+}

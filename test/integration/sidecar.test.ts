@@ -1,0 +1,261 @@
+import { strict as assert } from 'node:assert';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
+import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
+
+/**
+ * The Podman sidecar on real rootless podman, on the egress fixture's internal network: its
+ * socket in the workspace, nested containers from a test image, their egress under the same
+ * allowlist, escape attempts, the settings, restart and down.
+ */
+const PODMAN_IMAGE = 'localhost/hardened-devcontainers/podman:bookworm';
+const SOCKET = '/run/hardened-devcontainers/podman/podman.sock';
+/** A few MB: the host's static busybox, plus lib/lib64/sbin links so the sidecar's /usr can be mounted in. */
+const TINY = 'localhost/hdc-test/tiny:1';
+
+describe('Podman sidecar (rootless podman)', function () {
+  let fx: EgressFixture;
+  let ws: string;
+  let id: string;
+  let name: string;
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const graph = `hdc-it-graph-${suffix}`;
+  let tinyDir: string;
+
+  const sidecarName = (): string => `${name}-podman`;
+  const inside = (args: string[], timeoutMs = 60_000): Promise<Result> => hdc('podman', ['exec', ws, '--', ...args], { timeoutMs });
+  /** `podman --remote` in the workspace: the client talks to the sidecar through CONTAINER_HOST. */
+  const nested = (args: string[], timeoutMs = 90_000): Promise<Result> => inside(['podman', '--remote', ...args], timeoutMs);
+  /**
+   * curl in a nested container: the test image plus the sidecar's /usr, read-only (busybox's
+   * static wget cannot look names up without the libc's NSS modules).
+   */
+  const wget = (url: string, ...runFlags: string[]): Promise<Result> =>
+    nested(['run', '--rm', ...runFlags, '-v', '/usr:/usr:ro', TINY, '/usr/bin/curl', '-sS', '-m', '3', url]);
+
+  before(async function () {
+    this.timeout(600_000);
+    await requireEngine('podman');
+    const img = await engine('podman', ['image', 'inspect', '--format', '{{.Id}}', PODMAN_IMAGE]);
+    if (img.exitCode !== 0) throw new Error(`the sidecar image is missing: run sudo bash scripts/setup-host.sh (${img.stderr.trim()})`);
+    await removeStaleEgressFixtures('podman');
+    fx = await startEgressFixture('podman');
+
+    // The test image: busybox (sh, echo, wget) and lib/lib64/sbin links into /usr.
+    tinyDir = mkdtempSync('/tmp/hdc-it-tiny-');
+    const root = path.join(tinyDir, 'root');
+    mkdirSync(path.join(root, 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
+    chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+    for (const tool of ['sh', 'echo', 'wget', 'cat', 'true']) symlinkSync('busybox', path.join(root, 'bin', tool));
+    for (const [link, to] of [['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(to, path.join(root, link));
+    mkdirSync(path.join(root, 'usr'));
+    await execa('tar', ['-C', root, '-cf', path.join(tinyDir, 'tiny.tar'), '.']);
+    chmodSync(tinyDir, 0o755);
+    const imported = await engine('podman', ['import', '--change', 'CMD ["/bin/sh"]', path.join(tinyDir, 'tiny.tar'), TINY]);
+    assert.equal(imported.exitCode, 0, imported.stderr);
+
+    ws = makeWorkspace('podman');
+    writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
+      image: PODMAN_IMAGE, remoteUser: 'vscode',
+      runArgs: ['--network', fx.network, '--dns', fx.dns],
+      // Lifecycle commands can use the sidecar: it is up before they run.
+      postCreateCommand: 'curl -sS --unix-socket /run/hardened-devcontainers/podman/podman.sock -o .sidecar-from-postcreate http://d/_ping',
+    }));
+    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
+      'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
+      'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80`,
+      'hardenedDevcontainers.podmanSidecar.enabled': true,
+      'hardenedDevcontainers.podmanSidecar.resources.cpu': '1',
+      'hardenedDevcontainers.podmanSidecar.resources.memory': '512m',
+      'hardenedDevcontainers.podmanSidecar.extFiles': { '/etc/hdc-test/hello.conf': 'from extFiles\n' },
+      'hardenedDevcontainers.podmanSidecar.graphStorage': graph,
+    }, null, 2));
+    chownTree(ws, TEST_UID, TEST_UID);
+    const r = await hdc('podman', ['up', ws, '--json'], { timeoutMs: 300_000 });
+    assert.equal(r.exitCode, 0, `hdc up failed:\n${r.stderr}`);
+    const out = upJson(r) as ReturnType<typeof upJson> & { sidecar: { name: string; socket: string } };
+    ({ containerId: id, containerName: name } = out);
+    assert.equal(out.sidecar.name, `${name}-podman`);
+    assert.equal(out.sidecar.socket, SOCKET);
+
+    // The test image goes into the sidecar through the socket, from inside the workspace.
+    const saved = await engine('podman', ['save', '-o', path.join(ws, 'tiny.tar'), TINY]);
+    assert.equal(saved.exitCode, 0, saved.stderr);
+    const loaded = await nested(['load', '-i', 'tiny.tar'], 120_000);
+    assert.equal(loaded.exitCode, 0, `podman --remote load: ${loaded.stderr}`);
+  });
+
+  after(async function () {
+    this.timeout(180_000);
+    if (ws) {
+      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=hardened-devcontainers.sidecar-for=${ws}`]);
+      const ids = left.stdout.split('\n').filter(Boolean);
+      if (ids.length) await engine('podman', ['rm', '-f', ...ids]);
+      await destroyWorkspace('podman', ws);
+      if (name) await engine('podman', ['volume', 'rm', '-f', `${name}-podman-sock`]);
+    }
+    await engine('podman', ['volume', 'rm', '-f', graph]);
+    await engine('podman', ['rmi', '-f', TINY]);
+    if (tinyDir) rmSync(tinyDir, { recursive: true, force: true });
+    await fx?.stop();
+  });
+
+  it('answers on the socket from inside the workspace (Docker-compatible API), as the remote user', async () => {
+    const r = await inside(['curl', '-sS', '--unix-socket', SOCKET, 'http://d/version']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const version = JSON.parse(r.stdout) as { ApiVersion?: string; Components?: { Name: string }[] };
+    assert.ok(version.ApiVersion, r.stdout);
+    assert.ok(version.Components?.some((c) => c.Name === 'Podman Engine'), r.stdout);
+    assert.equal((await inside(['id', '-un'])).stdout.trim(), 'vscode');
+  });
+
+  it('sets DOCKER_HOST and CONTAINER_HOST, links /var/run/docker.sock, and was up for the lifecycle commands', async () => {
+    const env = await inside(['printenv', 'DOCKER_HOST', 'CONTAINER_HOST']);
+    assert.deepEqual(env.stdout.trim().split('\n'), [`unix://${SOCKET}`, `unix://${SOCKET}`]);
+    assert.equal((await inside(['readlink', '/var/run/docker.sock'])).stdout.trim(), SOCKET);
+    const ping = await inside(['cat', '.sidecar-from-postcreate']);
+    assert.equal(ping.stdout.trim(), 'OK');
+  });
+
+  it('runs a nested container from the loaded test image', async () => {
+    const r = await nested(['run', '--rm', TINY, 'echo', 'hi']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'hi');
+  });
+
+  it('firewalls nested egress: allowed.test answers, blocked.test does not', async () => {
+    const allowed = await wget('http://allowed.test/');
+    assert.equal(allowed.stdout.trim(), 'allowed', `control (exit ${allowed.exitCode}): ${allowed.stderr}`);
+    const blocked = await wget('http://blocked.test/');
+    assert.notEqual(blocked.exitCode, 0, `blocked.test answered a nested container: ${blocked.stdout}`);
+    const byIp = await wget(`http://${fx.blocked.ip4}/`);
+    assert.notEqual(byIp.exitCode, 0, 'blocked host by IP');
+  });
+
+  it('keeps the sidecar out of the workspace netns and without network capabilities', async () => {
+    const ns = async (c: string): Promise<string> => {
+      const pid = (await engine('podman', ['container', 'inspect', '--format', '{{.State.Pid}}', c])).stdout.trim();
+      return (await execa('readlink', [`/proc/${pid}/ns/net`])).stdout;
+    };
+    assert.notEqual(await ns(sidecarName()), await ns(id), 'the sidecar shares the workspace netns');
+    const st = await engine('podman', ['exec', sidecarName(), 'grep', 'CapBnd', '/proc/1/status']);
+    const bnd = BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec(st.stdout)?.[1] ?? 'x'}`);
+    assert.equal((bnd >> 12n) & 1n, 0n, 'NET_ADMIN in the sidecar bounding set');
+    assert.equal((bnd >> 13n) & 1n, 0n, 'NET_RAW in the sidecar bounding set');
+  });
+
+  it('stops every nested escape: host network, NET_ADMIN, privileged, iptables -F, the workspace netns', async () => {
+    const usr = ['-v', '/usr:/usr:ro'];
+    // --network host is the sidecar's netns (firewalled); container:<workspace> is unknown to it.
+    const flush = ['/usr/sbin/xtables-nft-multi', 'iptables', '-F'];
+    const attempts: Record<string, Result> = {
+      'network host': await wget('http://blocked.test/', '--network', 'host'),
+      'cap-add NET_ADMIN + iptables -F': await nested(['run', '--rm', '--cap-add', 'NET_ADMIN', ...usr, TINY, ...flush]),
+      'privileged + iptables -F': await nested(['run', '--rm', '--privileged', ...usr, TINY, ...flush]),
+      'iptables -F': await nested(['run', '--rm', ...usr, TINY, ...flush]),
+      'ip6tables -F as NET_ADMIN': await nested(['run', '--rm', '--cap-add', 'NET_ADMIN', ...usr, TINY, '/usr/sbin/xtables-nft-multi', 'ip6tables', '-F']),
+      'network container:<workspace>': await wget('http://blocked.test/', '--network', `container:${name}`),
+    };
+    // Each fails, and for the right reason: refused by the firewall, or no permission.
+    const why: Record<string, RegExp> = {
+      'network host': /Couldn't connect|Failed to connect/,
+      'network container:<workspace>': /no such container/,
+    };
+    for (const [what, r] of Object.entries(attempts)) {
+      assert.notEqual(r.exitCode, 0, `${what} succeeded: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, why[what] ?? /Permission denied|not permitted/i, `${what}: ${r.stderr}`);
+    }
+
+    // After all of them: blocked from the workspace and from a nested container, allowed still works.
+    const ws1 = await inside(['curl', '-sS', '-m', '3', 'http://blocked.test/']);
+    assert.notEqual(ws1.exitCode, 0, `the workspace reached blocked.test: ${ws1.stdout}`);
+    const n1 = await wget('http://blocked.test/');
+    assert.notEqual(n1.exitCode, 0, `a nested container reached blocked.test: ${n1.stdout}`);
+    assert.equal((await wget('http://allowed.test/')).stdout.trim(), 'allowed', 'control: the allowlist still works');
+    const st = await hdc('podman', ['status', ws, '--json']);
+    const report = JSON.parse(st.stdout) as { ok: boolean; checks: { name: string; ok: boolean; evidence: string }[] };
+    const sidecar = report.checks.find((c) => c.name === 'sidecar');
+    assert.ok(sidecar?.ok, `sidecar check: ${sidecar?.evidence}`);
+    assert.ok(report.ok, JSON.stringify(report.checks));
+  });
+
+  it('passes the cpu and memory limits to the engine (inspect shows them)', async () => {
+    const r = await engine('podman', ['container', 'inspect', '--format', '{{json .Config.CreateCommand}}|{{.HostConfig.NanoCpus}}|{{.HostConfig.Memory}}', sidecarName()]);
+    const [cmdJson, nanoCpus, memory] = r.stdout.trim().split('|');
+    const cmd = JSON.parse(cmdJson) as string[];
+    assert.equal(cmd[cmd.indexOf('--cpus') + 1], '1');
+    assert.equal(cmd[cmd.indexOf('--memory') + 1], '512m');
+    // Rootless podman on a cgroup v1 host records but does not apply limits (HostConfig 0);
+    // on cgroup v2 the applied values show too.
+    const v2 = (await execa('test', ['-e', '/sys/fs/cgroup/cgroup.controllers'], { reject: false })).exitCode === 0;
+    if (v2) {
+      assert.equal(nanoCpus, '1000000000');
+      assert.equal(memory, String(512 * 1024 * 1024));
+    }
+  });
+
+  it('puts the extFiles into the sidecar', async () => {
+    const r = await engine('podman', ['exec', sidecarName(), 'cat', '/etc/hdc-test/hello.conf']);
+    assert.equal(r.stdout, 'from extFiles');
+  });
+
+  it('keeps the loaded image on the graph volume across a sidecar restart, firewall re-applied', async () => {
+    const restarted = await engine('podman', ['restart', sidecarName()]);
+    assert.equal(restarted.exitCode, 0, restarted.stderr);
+    let images: Result | undefined;
+    for (let i = 0; i < 40; i++) {
+      images = await nested(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+      if (images.exitCode === 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(images?.stdout ?? '', /hdc-test\/tiny:1/, images?.stderr);
+    // The hook loaded the rules again before the restarted sidecar's first process.
+    assert.notEqual((await wget('http://blocked.test/')).exitCode, 0, 'blocked.test after a restart');
+    assert.equal((await wget('http://allowed.test/')).stdout.trim(), 'allowed');
+  });
+
+  it('down removes the sidecar and its socket volume, keeps the graph volume; up brings it back with the images', async () => {
+    const down = await hdc('podman', ['down', ws]);
+    assert.equal(down.exitCode, 0, down.stderr);
+    assert.equal((await engine('podman', ['container', 'exists', sidecarName()])).exitCode, 1, 'sidecar left behind');
+    assert.equal((await engine('podman', ['volume', 'exists', `${name}-podman-sock`])).exitCode, 1, 'socket volume left behind');
+    assert.equal((await engine('podman', ['volume', 'exists', graph])).exitCode, 0, 'the graph volume was removed without --volumes');
+    assert.deepEqual(await containersOf('podman', ws), []);
+
+    const up = await hdc('podman', ['up', ws, '--json'], { timeoutMs: 300_000 });
+    assert.equal(up.exitCode, 0, up.stderr);
+    id = upJson(up).containerId;
+    const images = await nested(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+    assert.match(images.stdout, /hdc-test\/tiny:1/, 'a rebuilt sidecar has the images of the graph volume');
+
+    const gone = await hdc('podman', ['down', ws, '--volumes']);
+    assert.equal(gone.exitCode, 0, gone.stderr);
+    assert.equal((await engine('podman', ['volume', 'exists', graph])).exitCode, 1, '--volumes keeps the graph volume');
+  });
+
+  it('cleans everything up when a step fails (a missing sidecar image): no workspace, sidecar or socket left', async () => {
+    const dir = makeWorkspace('podman');
+    try {
+      writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({
+        'hardenedDevcontainers.firewall.allowedDomains': [],
+        'hardenedDevcontainers.podmanSidecar.enabled': true,
+        'hardenedDevcontainers.podmanSidecar.image': 'localhost/hdc-test/no-such-sidecar:1',
+      }));
+      chownTree(dir, TEST_UID, TEST_UID);
+      const r = await hdc('podman', ['up', dir, '--json'], { timeoutMs: 300_000 });
+      assert.equal(r.exitCode, 2, r.stderr);
+      assert.match(r.stderr, /sidecar image localhost\/hdc-test\/no-such-sidecar:1 is not in podman's image store/);
+      assert.deepEqual(await containersOf('podman', dir), [], 'the workspace was left behind');
+      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=hardened-devcontainers.sidecar-for=${dir}`]);
+      assert.equal(left.stdout.trim(), '');
+      const vols = await engine('podman', ['volume', 'ls', '-q']);
+      assert.doesNotMatch(vols.stdout, new RegExp(`${path.basename(dir).toLowerCase().replace(/[^a-z0-9_.-]/g, '-')}-[0-9a-f]{8}-podman`), 'a sidecar volume was left behind');
+    } finally {
+      await destroyWorkspace('podman', dir);
+    }
+  });
+});

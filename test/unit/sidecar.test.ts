@@ -1,0 +1,129 @@
+import { strict as assert } from 'node:assert';
+import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from '../../src/core/settings';
+import type { ContainerItem } from '../../src/core/engine';
+import { buildOverrideConfig, type HardenedPlan } from '../../src/core/plan';
+import { checkSidecarPlan, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
+
+const S = 'hardenedDevcontainers.podmanSidecar';
+const sidecar = (values: Record<string, unknown>): SidecarSettings => readSettings(fileSource(values)).podmanSidecar;
+
+describe('podmanSidecar settings', () => {
+  it('defaults: off, the locally built image, rootless-safe, docker.sock link on', () => {
+    const d = sidecar({});
+    assert.equal(d.enabled, false);
+    assert.equal(d.image, 'localhost/hardened-devcontainers/podman:bookworm');
+    assert.equal(d.privileged, false);
+    assert.equal(d.createDockerSockSymlink, true);
+    assert.deepEqual(d.extFiles, {});
+  });
+
+  it('reads every key, resources included', () => {
+    const s = sidecar({
+      [`${S}.enabled`]: true, [`${S}.image`]: 'registry.example/podman:4', [`${S}.privileged`]: true,
+      [`${S}.extFiles`]: { '/etc/containers/registries.conf': 'x' }, [`${S}.resources.cpu`]: '1.5', [`${S}.resources.memory`]: '2g',
+      [`${S}.parentStorages`]: true, [`${S}.createDockerSockSymlink`]: false, [`${S}.graphStorage`]: 'my-graph',
+    });
+    assert.deepEqual(s, {
+      enabled: true, image: 'registry.example/podman:4', privileged: true, extFiles: { '/etc/containers/registries.conf': 'x' },
+      resources: { cpu: '1.5', memory: '2g' }, parentStorages: true, createDockerSockSymlink: false, graphStorage: 'my-graph',
+    });
+  });
+
+  it('refuses values that would reach argv as options or break mount syntax, naming the setting', () => {
+    assert.throws(() => sidecar({ [`${S}.image`]: '-v/:/host' }), /podmanSidecar\.image must be an image reference/);
+    assert.throws(() => sidecar({ [`${S}.graphStorage`]: 'a,b' }), /graphStorage must be a volume name/);
+    assert.throws(() => sidecar({ [`${S}.graphStorage`]: '-x' }), /graphStorage must be a volume name/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: { 'etc/x': 'y' } }), /"etc\/x" is not a usable path/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: { '/etc/../x': 'y' } }), /is not a usable path/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: { '/etc/a,b': 'y' } }), /is not a usable path/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: { '/etc/a:b': 'y' } }), /is not a usable path/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: { '/etc/x': 1 } }), /must be a string \(the file's content\)/);
+    assert.throws(() => sidecar({ [`${S}.extFiles`]: ['x'] }), /must be an object of absolute path/);
+    assert.throws(() => sidecar({ [`${S}.resources.cpu`]: 'two' }), /resources\.cpu must be a number of CPUs/);
+    assert.throws(() => sidecar({ [`${S}.resources.memory`]: '1 GB' }), /resources\.memory must be an amount/);
+  });
+
+  it('is refused on docker with a fix, and warns for privileged and parentStorages', () => {
+    const on = { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true };
+    assert.throws(() => checkSidecarPlan(on, 'docker', '/w/.devcontainer/devcontainer.json'), /needs the podman runtime/);
+    assert.doesNotThrow(() => checkSidecarPlan(on, 'podman', 'f'));
+    assert.doesNotThrow(() => checkSidecarPlan(DEFAULT_SETTINGS.podmanSidecar, 'docker', 'f'));
+    assert.deepEqual(sidecarWarnings(on), []);
+    const w = sidecarWarnings({ ...on, privileged: true, parentStorages: true });
+    assert.match(w[0], /privileged = true .*NET_ADMIN/);
+    assert.match(w[1], /parentStorages = true .*SYS_ADMIN/);
+  });
+});
+
+describe('sidecar layout', () => {
+  const names = sidecarNames('hdc-app-12345678', DEFAULT_SETTINGS.podmanSidecar);
+  const spec = (over: Partial<SidecarSettings> = {}, firewallDir: string | null = '/state/fw'): SidecarSpec => ({
+    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', firewallDir: firewallDir ?? undefined,
+    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--env', 'A=1'], stateDir: '/state',
+  });
+  const valueAfter = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+
+  it('names the sidecar and its volumes after the workspace container; graphStorage renames the graph volume', () => {
+    assert.deepEqual(names, { container: 'hdc-app-12345678-podman', socketVolume: 'hdc-app-12345678-podman-sock', graphVolume: 'hdc-app-12345678-podman-graph' });
+    assert.equal(sidecarNames('x', { ...DEFAULT_SETTINGS.podmanSidecar, graphStorage: 'mine' }).graphVolume, 'mine');
+  });
+
+  it('runs the rootless-safe sidecar: its own netns with the firewall annotation, SYS_ADMIN in, network caps out', () => {
+    const { args, hash } = sidecarRunArgs(spec(), [], []);
+    assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
+    assert.deepEqual(valueAfter(args, '--annotation'), ['dev.hardened-devcontainers.firewall=/state/fw']);
+    assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
+    assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
+    assert.ok(!args.includes('--privileged'));
+    // The user's network flags (not ports, not the rest) apply to the sidecar too.
+    assert.deepEqual(valueAfter(args, '--network'), ['corp']);
+    assert.ok(args.includes('--dns=10.0.0.53'));
+    assert.ok(!args.includes('-p') && !args.includes('--env'));
+    assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`));
+    assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.graphVolume},target=/var/lib/containers`));
+    assert.deepEqual(args.slice(-6), ['localhost/hardened-devcontainers/podman:bookworm', 'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`]);
+    assert.equal(args[args.indexOf('--entrypoint') + 1], 'podman');
+    assert.match(hash, /^[0-9a-f]{16}$/);
+  });
+
+  it('privileged replaces the capability set; limits become --cpus/--memory; no firewall, no annotation', () => {
+    const { args } = sidecarRunArgs(spec({ privileged: true, resources: { cpu: '2', memory: '1g' } }, null), [], []);
+    assert.ok(args.includes('--privileged'));
+    assert.deepEqual(valueAfter(args, '--cap-add'), []);
+    assert.deepEqual(valueAfter(args, '--cpus'), ['2']);
+    assert.deepEqual(valueAfter(args, '--memory'), ['1g']);
+    assert.deepEqual(valueAfter(args, '--annotation'), []);
+  });
+
+  it('hashes the arguments, so a changed setting recreates the sidecar and an unchanged one is kept', () => {
+    assert.equal(sidecarRunArgs(spec(), [], []).hash, sidecarRunArgs(spec(), [], []).hash);
+    assert.notEqual(sidecarRunArgs(spec(), [], []).hash, sidecarRunArgs(spec({ resources: { cpu: '1', memory: '' } }), [], []).hash);
+  });
+
+  it('repeats the workspace mounts for parentStorages (read-only stays read-only), without the socket volume', () => {
+    const ws = { mounts: [
+      { type: 'bind', name: '', source: '/home/u/app', destination: '/workspaces/app', rw: true },
+      { type: 'bind', name: '', source: '/home/u/app/.devcontainer', destination: '/workspaces/app/.devcontainer', rw: false },
+      { type: 'volume', name: 'cache', source: '/var/lib/x', destination: '/cache', rw: true },
+      { type: 'volume', name: names.socketVolume, source: '/v', destination: SIDECAR_SOCKET_DIR, rw: true },
+    ] } as ContainerItem;
+    assert.deepEqual(parentStorageMounts(ws, names), [
+      '--mount', 'type=bind,source=/home/u/app,target=/workspaces/app',
+      '--mount', 'type=bind,source=/home/u/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly',
+      '--mount', 'type=volume,source=cache,target=/cache',
+    ]);
+    assert.throws(() => parentStorageMounts({ mounts: [{ type: 'bind', name: '', source: '/a,b', destination: '/x', rw: true }] } as ContainerItem, names), /has a comma/);
+  });
+
+  it('gives the workspace the socket volume and DOCKER_HOST/CONTAINER_HOST through the override, over the user\'s env', () => {
+    const plan = {
+      workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', runtime: 'podman', enginePath: '/usr/bin/podman',
+      settings: DEFAULT_SETTINGS, remoteUser: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' },
+      config: { image: 'img', containerEnv: { DOCKER_HOST: 'tcp://elsewhere:2375', KEEP: '1' }, mounts: ['type=volume,source=u,target=/u'] },
+    } as unknown as HardenedPlan;
+    const extra = { mounts: [`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`], containerEnv: { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` } };
+    const o = buildOverrideConfig(plan, [], [], ['type=bind,source=/w/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly'], extra);
+    assert.deepEqual(o.containerEnv, { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, KEEP: '1', CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` });
+    assert.deepEqual(o.mounts, ['type=volume,source=u,target=/u', extra.mounts[0], 'type=bind,source=/w/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly']);
+  });
+});
