@@ -16,6 +16,7 @@ import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
+import { isAbort, openGate, waitForStart } from './gate';
 import { checkSidecarPlan, parentStorageMounts, removeSidecar, sidecarNames, sidecarRunArgs, sidecarUp, sidecarWarnings, SIDECAR_SOCKET, workspaceSidecarConfig, writeSidecarFiles, type SidecarNames, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
@@ -151,21 +152,33 @@ export async function up(req: UpRequest): Promise<UpResult> {
   let firewall: AgentResult | undefined;
   let sudo: SudoCheck | undefined;
   let sidecarResult: UpResult['sidecar'];
-  let sidecarCreatedGraph = false;
+  const sidecarProgress = { createdGraph: false };
+  // podman (the shim): one `devcontainer up` whose lifecycle commands wait at the gate.
+  const gated = podman && (policy !== undefined || sidecar !== undefined);
   try {
-    // With the firewall on, the lifecycle commands wait until it is up and verified: the
-    // container comes up without them, and they run once the agent has verified.
-    result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions);
-    const workspaceFirewall = async (): Promise<void> => {
+    // The lifecycle commands run only once the firewall is verified (and the sidecar is up).
+    // podman: one `devcontainer up`, whose `exec`s the shim holds at a gate until hdc has
+    // verified; docker (no shim): `up --skip-post-create`, verify, then `run-user-commands`.
+    const afterStart = async (containerId: string, pid?: number): Promise<void> => {
+      const settled = await Promise.allSettled([workspaceFirewall(containerId, pid), bringSidecar(containerId)]);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (sidecar && sidecarSettings.createDockerSockSymlink) {
+        // As root through the engine (sudo is not involved); /var/run/docker.sock → the socket.
+        const r = await run(engine.exec(containerId, ['ln', '-sfn', SIDECAR_SOCKET, '/var/run/docker.sock'], { user: 'root' }), options);
+        if (r.exitCode !== 0) notes.push(`warning: could not link /var/run/docker.sock to the sidecar's socket: ${r.stderr.trim()}`);
+      }
+    };
+    const workspaceFirewall = async (containerId: string, pid?: number): Promise<void> => {
       if (!(policy && verify && backend)) return;
       step('firewall', `resolving ${policy.domains.length} names and verifying`);
-      firewall = await backend.agent(result.containerId, { policy, verify }, options);
+      firewall = await backend.agent(containerId, { policy, verify }, options, pid);
       log(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 entries; resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
         + `resolve ${firewall.ms.resolve} ms, load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
       try {
         notes.push(...checkVerification(firewall, { policy, verify }));
       } catch (e) {
-        await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
+        await run(engine.stopContainer(containerId), { log }).catch(() => undefined);
         throw e;
       }
       // The next start (by hand too) loads what was just resolved.
@@ -173,18 +186,17 @@ export async function up(req: UpRequest): Promise<UpResult> {
     };
     // The sidecar comes up next to the workspace's firewall check, before the lifecycle
     // commands, so that they can use it (as with a docker-in-docker feature).
-    const bringSidecar = async (): Promise<void> => {
+    const bringSidecar = async (containerId: string): Promise<void> => {
       if (!sidecar) return;
       step('sidecar', `starting the Podman sidecar ${sidecar.container}`);
       try {
         const spec: SidecarSpec = {
-          names: sidecar, settings: sidecarSettings, workspaceFolder: ws.workspaceFolder,
+          names: sidecar, settings: sidecarSettings, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
           firewallDir: policy ? firewallDir : undefined, userRunArgs: ws.config.runArgs, stateDir,
         };
-        const parent = sidecarSettings.parentStorages ? await run(engine.containerInspect(result.containerId), options) : undefined;
-        const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, sidecar) : []);
-        const up = await sidecarUp(engine, spec, runArgs, options);
-        sidecarCreatedGraph = up.createdGraph;
+        const parent = sidecarSettings.parentStorages ? await run(engine.containerInspect(containerId), options) : undefined;
+        const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, sidecar) : [], { pids: settings.limits.pids });
+        const up = await sidecarUp(engine, spec, runArgs, options, sidecarProgress);
         sidecarResult = { ...up, name: sidecar.container, socket: SIDECAR_SOCKET };
         log(`sidecar ${sidecar.container}: ${up.action}, socket ready in ${up.ms} ms`);
         if (policy && verify && backend) {
@@ -197,34 +209,55 @@ export async function up(req: UpRequest): Promise<UpResult> {
         throw new HdcError(`Podman sidecar: ${err.message}`, { fix: err.fix, detail: err.detail, exitCode: err.exitCode });
       }
     };
-    const settled = await Promise.allSettled([workspaceFirewall(), bringSidecar()]);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    if (sidecar && sidecarSettings.createDockerSockSymlink) {
-      // As root through the engine (sudo is not involved); /var/run/docker.sock → the socket.
-      const r = await run(engine.exec(result.containerId, ['ln', '-sfn', SIDECAR_SOCKET, '/var/run/docker.sock'], { user: 'root' }), options);
-      if (r.exitCode !== 0) notes.push(`warning: could not link /var/run/docker.sock to the sidecar's socket: ${r.stderr.trim()}`);
-    }
-    if (policy) {
-      step('lifecycle', 'running the lifecycle commands under the firewall');
-      try {
-        await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions);
-      } catch (e) {
-        // Fail-closed: a failed lifecycle command does not leave sudo behind.
-        let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
-        let state = 'is still running under the verified firewall';
-        if (settings.revokeSudo) {
-          sudoState = await revokeSudo(engine, result.containerId, remoteUser.user, options)
-            .then(() => 'sudo is revoked', async (r: Error) => {
-              // Root must not stay reachable: a container whose sudo could not be revoked stops.
-              await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
-              state = 'was stopped';
-              return `sudo revocation FAILED: ${r.message}`;
-            });
-        }
-        if (!(e instanceof HdcError)) throw e;
-        throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan)} ${state}; ${sudoState}. Nothing in the workspace was changed by hdc.`,
-          { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
+    /** A failed lifecycle command still ends with sudo revoked (fail-closed); the error says the state. */
+    const lifecycleFailed = async (e: unknown, containerId: string): Promise<never> => {
+      let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
+      let state = 'is still running under the verified firewall';
+      if (settings.revokeSudo) {
+        sudoState = await revokeSudo(engine, containerId, remoteUser.user, options)
+          .then(() => 'sudo is revoked', async (r: Error) => {
+            // Root must not stay reachable: a container whose sudo could not be revoked stops.
+            await run(engine.stopContainer(containerId), { log }).catch(() => undefined);
+            state = 'was stopped';
+            return `sudo revocation FAILED: ${r.message}`;
+          });
+      }
+      if (!(e instanceof HdcError)) throw e;
+      throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan)} ${state}; ${sudoState}. Nothing in the workspace was changed by hdc.`,
+        { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
+    };
+
+    if (gated) {
+      const gate = await openGate(stateDir, firewallDir);
+      const cliDone = new AbortController();
+      const cli = run(devcontainerCli.up({ ...cliArgs, env: { ...cliArgs.env, HDC_GATE: gate.file }, noUidUpdate: true }), cliRunOptions)
+        .finally(() => cliDone.abort());
+      let started: { id: string; pid: number } | undefined;
+      const verified = (async () => {
+        started = await waitForStart(engine, containerNameOf(plan), gate.startedFile, cliDone.signal, options);
+        await afterStart(started.id, started.pid);
+        step('lifecycle', 'the lifecycle commands run now, under the verified firewall');
+      })();
+      const [v, c] = await Promise.allSettled([verified.then(() => gate.set('open'), async (e) => { await gate.set('closed'); throw e; }), cli]);
+      await gate.remove();
+      if (v.status === 'rejected') {
+        // The gate never opened: the container failed to start, or the firewall did not verify.
+        throw c.status === 'rejected' && (!started || isAbort(v.reason)) ? c.reason : v.reason;
+      }
+      if (c.status === 'rejected') {
+        const e = c.reason as Error;
+        const lifecycle = e instanceof HdcError
+          ? new HdcError(`A lifecycle command failed: ${e.message.replace(/^devcontainer up failed: /, '')}`, { fix: 'see the log for the command\'s output; fix the command in devcontainer.json and run up again', detail: e.detail })
+          : e;
+        await lifecycleFailed(lifecycle, started?.id ?? '');
+      }
+      result = (c as PromiseFulfilledResult<UpResultItem>).value;
+    } else {
+      result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions);
+      await afterStart(result.containerId);
+      if (policy) {
+        step('lifecycle', 'running the lifecycle commands under the firewall');
+        await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions).catch((e: unknown) => lifecycleFailed(e, result.containerId));
       }
     }
     if (settings.revokeSudo) {
@@ -247,7 +280,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     }
     // If any step failed, the sidecar goes: its container, its socket, a graph volume made now.
     if (sidecar) {
-      await removeSidecar(engine, ws.workspaceFolder, sidecar, { removeGraph: sidecarCreatedGraph, log })
+      await removeSidecar(engine, { workspaceFolder: ws.workspaceFolder, configFile: ws.file }, sidecar, { removeGraph: sidecarProgress.createdGraph, log })
         .catch((r: Error) => log(`clean-up of the sidecar did not finish: ${r.message}`));
     }
     throw e;

@@ -10,7 +10,7 @@ export interface FirewallBackend {
   /** Before the workspace exists: returns our runArgs and what stays of the user's runArgs. */
   prepare(options: RunOptions): Promise<{ hardening: string[]; userRunArgs: string[] }>;
   /** Runs the agent in the workspace's network namespace, from outside the workspace. */
-  agent(containerId: string, request: AgentRequest, options: RunOptions): Promise<AgentResult>;
+  agent(containerId: string, request: AgentRequest, options: RunOptions, pid?: number): Promise<AgentResult>;
   /** After a failed up: removes what prepare created. */
   discard(options: RunOptions): Promise<void>;
 }
@@ -35,7 +35,8 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
         await installOciHook();
         return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
       },
-      async agent(containerId, request, options) {
+      async agent(containerId, request, options, knownPid) {
+        if (knownPid) return run(agentCall(engine, knownPid, request), options);
         const container = await run(engine.containerInspect(containerId), options);
         if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
         return run(agentCall(engine, container.pid, request), options);

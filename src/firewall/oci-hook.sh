@@ -32,3 +32,5 @@ resolv=$(grep -o '"destination":"/etc/resolv.conf","type":"bind","source":"[^"]*
 } | net ipset restore || fail "ipset restore failed"
 net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
 net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"
+# Tells a waiting `hdc up` that a container of this workspace was created (an event, not a poll).
+echo "$pid" >"$dir/started" 2>/dev/null || true

@@ -139,10 +139,30 @@ export async function checkSudoRevoked(engine: EngineClient, containerId: string
   return { ok: sudo.exitCode !== 0 && su.exitCode !== 0, evidence: `as ${user}: ${describe('sudo -n true', sudo)}; ${describe('su -c true root', su)}` };
 }
 
-/** Revokes, then verifies; throws when the user can still become root. */
+/**
+ * What the revocation script saw in its own check: `sudo -n true` as the user, and whether
+ * root's password is empty. undefined when the image has no runuser (then execs check).
+ */
+export function parseRevokeOutput(out: string, user: string): SudoCheck | undefined {
+  const sudo = /^sudo-check: (.*)$/m.exec(out)?.[1];
+  const root = /^root-password: (.*)$/m.exec(out)?.[1] ?? 'unreadable';
+  if (!sudo || sudo === 'unavailable') return undefined;
+  const sudoOk = sudo !== 'SUCCEEDED';
+  const rootOk = root !== 'EMPTY';
+  return {
+    ok: sudoOk && rootOk,
+    evidence: `as ${user}: sudo -n true ${sudo === 'SUCCEEDED' ? 'SUCCEEDED' : sudo.replace(/^fails: /, 'fails (') + (sudo.startsWith('fails: ') ? ')' : '')}; `
+      + `root password ${root === 'EMPTY' ? 'EMPTY (su would work)' : `${root} (su needs it)`}`,
+  };
+}
+
+/**
+ * Revokes, then verifies; throws when the user can still become root. One exec when the
+ * image has runuser (the check is in the script); otherwise the checks run as execs.
+ */
 export async function revokeSudo(engine: EngineClient, containerId: string, user: string, options: RunOptions): Promise<SudoCheck> {
-  await run(await revokeSudoCall(engine, containerId, user), options);
-  const check = await checkSudoRevoked(engine, containerId, user, options);
+  const out = await run(await revokeSudoCall(engine, containerId, user), options);
+  const check = parseRevokeOutput(out, user) ?? await checkSudoRevoked(engine, containerId, user, options);
   if (!check.ok) {
     throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {
       fix: 'the container was stopped; the image grants root some other way (e.g. a setuid binary or a sudoers alias): fix the image, or set hardenedDevcontainers.noNewPrivileges' });

@@ -27,4 +27,17 @@ done
 if [ -r /etc/shadow ] && awk -F: '$1 == "root" && $2 == "" {found=1} END {exit !found}' /etc/shadow; then
   usermod -p '*' root
 fi
+# 5. Verify in the same exec: as the user, sudo must refuse without a password; and root's
+#    password must not be empty (su needs it). "unavailable": hdc checks with execs instead.
+if ! command -v sudo >/dev/null 2>&1; then
+  echo "sudo-check: no sudo in the image"
+elif command -v runuser >/dev/null 2>&1; then
+  if out=$(runuser -u "$user" -- sudo -n true 2>&1 </dev/null); then echo "sudo-check: SUCCEEDED"
+  else echo "sudo-check: fails: $(printf '%s\n' "$out" | tail -n 1)"; fi
+else
+  echo "sudo-check: unavailable"
+fi
+if [ -r /etc/shadow ]; then
+  awk -F: '$1 == "root" { print "root-password: " ($2 == "" ? "EMPTY" : ($2 ~ /^[!*]/ ? "locked" : "set")) }' /etc/shadow
+fi
 echo revoked

@@ -4,6 +4,7 @@
 #   HDC_ENGINE    real podman to exec (required)
 #   HDC_UID/GID   the remote user's ids in the image (required for run/create)
 #   HDC_SHIM_LOG  if set, append the argv passed on to podman here (a line per call)
+#   HDC_GATE      if set, `exec` waits until this file says "open" (refuses on anything else)
 set -eu
 engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
 started=   # the invocation time, read only when needed: a fork costs ~1 ms per call
@@ -35,6 +36,18 @@ case $sub in
     # watcher was ready, so the CLI can miss the start event and wait forever.
     # --since makes podman read the log from the moment this call began.
     now; set -- "$@" --since "$started" ;;
+  exec)
+    # The CLI's commands in the container (the lifecycle commands among them) wait until
+    # hdc has verified the firewall and written "open" to the gate; anything else refuses.
+    if [ -n "${HDC_GATE:-}" ]; then
+      n=0
+      until [ -s "$HDC_GATE" ]; do
+        n=$((n + 1))
+        [ "$n" -le 12000 ] || { echo "hardened-devcontainers: the firewall was not verified in 10 minutes; refusing exec" >&2; exit 1; }
+        sleep 0.05
+      done
+      [ "$(cat "$HDC_GATE")" = open ] || { echo "hardened-devcontainers: the firewall was not verified; refusing exec" >&2; exit 1; }
+    fi ;;
 esac
 
 if [ -n "${HDC_SHIM_LOG:-}" ]; then

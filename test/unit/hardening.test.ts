@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { DEFAULT_SETTINGS, fileSource, readSettings, type Settings } from '../../src/core/settings';
 import { checkUserName } from '../../src/core/remoteUser';
 import { guardImage, splitNetworkArgs } from '../../src/firewall/dockerGuard';
-import { hardeningRunArgs, limitsEnforceable, parseMount, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
+import { hardeningRunArgs, limitsEnforceable, parseMount, parseRevokeOutput, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
 
 describe('hardening', () => {
   const settings = (over: Partial<Settings> = {}): Settings => ({ ...DEFAULT_SETTINGS, ...over });
@@ -96,3 +96,19 @@ describe('hardening', () => {
     assert.deepEqual(workspace, ['--cpus', '2', '--label', 'a=b']);
   });
 });
+
+describe('the revocation script\'s own check', () => {
+  it('reads a refused sudo and a locked root password as revoked, with the evidence', () => {
+    const c = parseRevokeOutput('sudo-check: fails: sudo: a password is required\nroot-password: locked\nrevoked\n', 'vscode');
+    assert.deepEqual(c, { ok: true, evidence: 'as vscode: sudo -n true fails (sudo: a password is required); root password locked (su needs it)' });
+  });
+  it('fails on a sudo that still works, or an empty root password', () => {
+    assert.equal(parseRevokeOutput('sudo-check: SUCCEEDED\nroot-password: locked\n', 'u')?.ok, false);
+    assert.match(parseRevokeOutput('sudo-check: SUCCEEDED\n', 'u')?.evidence ?? '', /sudo -n true SUCCEEDED/);
+    assert.equal(parseRevokeOutput('sudo-check: fails: x\nroot-password: EMPTY\n', 'u')?.ok, false);
+  });
+  it('defers to exec checks when the image has no runuser', () => {
+    assert.equal(parseRevokeOutput('sudo-check: unavailable\nroot-password: set\n', 'u'), undefined);
+  });
+});
+

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -73,5 +73,31 @@ describe('podman shim (real script, fake engine)', () => {
     assert.throws(() => shim(['ps'], { HDC_ENGINE: '' }), (e: { stderr: string }) => /HDC_ENGINE must name the real podman/.test(e.stderr));
     assert.throws(() => execFileSync(shimPath(), ['run', '--userns=keep-id', 'img'], {
       env: { PATH: process.env.PATH, HDC_ENGINE: fakeEngine }, stdio: 'pipe' }), (e: { stderr: Buffer }) => /HDC_UID must be set/.test(e.stderr.toString()));
+  });
+
+  it('holds exec at the gate until it says "open", then passes it on', async () => {
+    const gate = path.join(dir, 'gate-open');
+    const child = execFile(shimPath(), ['exec', '-u', 'vscode', 'c1', 'true'], {
+      env: { PATH: process.env.PATH, HDC_ENGINE: fakeEngine, HDC_GATE: gate }, encoding: 'utf8' });
+    const done = new Promise<{ code: number | null; out: string }>((resolve) => {
+      let out = '';
+      child.stdout?.on('data', (d: string) => { out += d; });
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(child.exitCode, null, 'exec went through before the gate opened');
+    writeFileSync(gate, 'open');
+    const r = await done;
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.out.split('\n').slice(0, -1), ['exec', '-u', 'vscode', 'c1', 'true']);
+    // Other subcommands never wait.
+    assert.deepEqual(shim(['ps'], { HDC_GATE: path.join(dir, 'never') }), ['ps']);
+  });
+
+  it('refuses exec when the gate says anything but "open" (the firewall did not verify)', () => {
+    const gate = path.join(dir, 'gate-closed');
+    writeFileSync(gate, 'closed');
+    assert.throws(() => shim(['exec', 'c1', 'sh'], { HDC_GATE: gate }), (e: { stderr: string; status: number }) =>
+      e.status === 1 && /the firewall was not verified; refusing exec/.test(e.stderr));
   });
 });
