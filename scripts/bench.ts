@@ -11,6 +11,7 @@ import { agentCall } from '../src/firewall/podmanHook';
 import type { AgentResult } from '../src/firewall/agent';
 import { EngineClient } from '../src/core/engine';
 import { removeStaleEgressFixtures, startEgressFixture } from '../test/support/egressFixture';
+import { importTinyImage, TINY_IMAGE } from '../test/support/tinyImage';
 import { asUser, BASE_IMAGE, chownTree, destroyWorkspace, HDC, makeWorkspace, REPO } from '../test/support/testbed';
 
 const quick = process.argv.includes('--quick');
@@ -168,6 +169,152 @@ async function firewallVsSequential(): Promise<Figure[]> {
   return figures;
 }
 
+/** The plain CLI's per-workspace "-uid" images (podman keep-id builds one per folder). */
+async function removePlainImages(ws: string): Promise<void> {
+  const [cmd, args] = asUser(['podman', 'images', '-q', '--filter', `reference=vsc-${path.basename(ws).toLowerCase()}-*`]);
+  const ids = [...new Set(String((await execa(cmd, args, { cwd: '/tmp', reject: false })).stdout).split('\n').filter(Boolean))];
+  if (ids.length) {
+    const [c2, a2] = asUser(['podman', 'rmi', '-f', ...ids]);
+    await execa(c2, a2, { cwd: '/tmp', reject: false });
+  }
+}
+
+/**
+ * 8 hardened workspaces brought up at once, against 8 plain `devcontainer up`s at once, on
+ * the same machine, warm. Every hardened one must pass verification (`hdc up` exits 0 only
+ * when the firewall verified and sudo was revoked; `hdc status` then re-checks all of them).
+ */
+async function concurrency(): Promise<Figure> {
+  const n = 8;
+  const runs = quick ? 1 : 3;
+  const hdcWs = Array.from({ length: n }, () => makeWorkspace('podman'));
+  const plainWs = Array.from({ length: n }, () => makeWorkspace('podman'));
+  const user = async (argv: string[]): Promise<void> => {
+    const [cmd, args] = asUser(argv);
+    const r = await execa(cmd, args, { reject: false, cwd: '/tmp', stdin: 'ignore', timeout: 600_000 });
+    if (r.exitCode !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} failed: ${String(r.stderr).slice(-1500)}`);
+  };
+  const hdcUp = (ws: string): Promise<void> => user([process.execPath, HDC, 'up', ws, '--runtime', 'podman']);
+  const hdcDown = (ws: string): Promise<void> => user([process.execPath, HDC, 'down', ws, '--runtime', 'podman']);
+  const plainUp = (ws: string): Promise<void> => user([process.execPath, devcontainerCliPath(), 'up', '--workspace-folder', ws, '--docker-path', 'podman', '--log-format', 'json']);
+  const plainDown = async (ws: string): Promise<void> => {
+    const [cmd, args] = asUser(['podman', 'ps', '-aq', '--filter', `label=devcontainer.local_folder=${ws}`]);
+    const ids = String((await execa(cmd, args, { cwd: '/tmp' })).stdout).split('\n').filter(Boolean);
+    if (ids.length) await user(['podman', 'rm', '-f', ...ids]);
+  };
+  const wall = async (fn: () => Promise<unknown>): Promise<number> => {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  try {
+    // Warm-up, one at a time: hdc's caches, and the plain CLI's "-uid" image of each folder.
+    for (const ws of hdcWs) { await hdcUp(ws); await hdcDown(ws); }
+    for (const ws of plainWs) { await plainUp(ws); await plainDown(ws); }
+    const h: number[] = [];
+    const p: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      h.push(await wall(() => Promise.all(hdcWs.map(hdcUp))));
+      // All 8 verified: the live report of each is green.
+      const reports = await Promise.all(hdcWs.map(async (ws) => {
+        const [cmd, args] = asUser([process.execPath, HDC, 'status', ws, '--runtime', 'podman', '--json']);
+        return JSON.parse(String((await execa(cmd, args, { cwd: '/tmp', reject: false })).stdout)) as { ok: boolean; checks: { name: string; ok: boolean }[] };
+      }));
+      const bad = reports.filter((r) => !r.ok);
+      if (bad.length) throw new Error(`${bad.length} of ${n} concurrent workspaces failed their checks: ${JSON.stringify(bad[0].checks.filter((c) => !c.ok))}`);
+      await Promise.all(hdcWs.map(hdcDown));
+      p.push(await wall(() => Promise.all(plainWs.map(plainUp))));
+      await Promise.all(plainWs.map(plainDown));
+    }
+    const value = median(h) / median(p);
+    return { name: `${n} hardened ups at once (all verified) vs ${n} plain ups at once (podman, warm, N=${runs})`, unit: 'x', median: median(h), min: Math.min(...h), max: Math.max(...h),
+      baseline: { name: `${n} × devcontainer up at once`, median: median(p) }, value, target: '≤ 1.5×', met: value <= 1.5 };
+  } finally {
+    await Promise.all(plainWs.map((ws) => plainDown(ws).catch(() => undefined)));
+    for (const ws of [...hdcWs, ...plainWs]) {
+      await removePlainImages(ws);
+      await destroyWorkspace('podman', ws);
+    }
+  }
+}
+
+/**
+ * The sidecar: hardened `hdc up` with the sidecar against the same up without it (the
+ * sidecar's own create-to-socket time is in the name); and a nested `run --rm` through the
+ * socket against a plain rootless `podman run --rm` on the host, same test image.
+ */
+async function sidecar(): Promise<Figure[]> {
+  const runs = quick ? 1 : 5;
+  const ws = makeWorkspace('podman');
+  const graph = `hdc-bench-graph-${process.pid}`;
+  const removeTiny = await importTinyImage();
+  const settings = (on: boolean): void => {
+    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
+      'hardenedDevcontainers.firewall.allowedDomains': [], 'hardenedDevcontainers.podmanSidecar.enabled': on,
+      'hardenedDevcontainers.podmanSidecar.graphStorage': graph }));
+    chownTree(ws);
+  };
+  const user = (argv: string[]): Promise<number> => {
+    const [cmd, args] = asUser(argv);
+    return timed(cmd, args);
+  };
+  const hdc = (...args: string[]): Promise<number> => user([process.execPath, HDC, ...args, ws, '--runtime', 'podman']);
+  try {
+    const withS: number[] = [];
+    const without: number[] = [];
+    const own: number[] = [];
+    settings(true); await hdc('up'); await hdc('down');
+    settings(false); await hdc('up'); await hdc('down');
+    for (let i = 0; i < runs; i++) {
+      settings(true);
+      const [cmd, args] = asUser([process.execPath, HDC, 'up', ws, '--runtime', 'podman', '--json']);
+      const t0 = process.hrtime.bigint();
+      const r = await execa(cmd, args, { cwd: '/tmp', stdin: 'ignore' });
+      withS.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      own.push((JSON.parse(String(r.stdout).trim().split('\n').pop() ?? '{}') as { sidecar: { ms: number } }).sidecar.ms);
+      await hdc('down');
+      settings(false);
+      without.push(await hdc('up'));
+      await hdc('down');
+    }
+    // Nested runs: the sidecar up again, the test image loaded into it through the socket.
+    settings(true);
+    await hdc('up');
+    const [pc, pa] = asUser(['podman', 'container', 'inspect', '--format', '{{.State.Pid}}', `${(await containerName(ws))}-podman`]);
+    const pid = String((await execa(pc, pa, { cwd: '/tmp' })).stdout).trim();
+    const url = `unix:///proc/${pid}/root/run/hardened-devcontainers/podman/podman.sock`;
+    const [sc, sa] = asUser(['sh', '-c', 'podman save "$0" | podman --remote --url "$1" load', TINY_IMAGE, url]);
+    await execa(sc, sa, { cwd: '/tmp' });
+    const nested: number[] = [];
+    const plain: number[] = [];
+    await user(['podman', '--remote', '--url', url, 'run', '--rm', TINY_IMAGE, 'true']);
+    await user(['podman', 'run', '--rm', TINY_IMAGE, 'true']);
+    for (let i = 0; i < (quick ? 2 : 10); i++) {
+      nested.push(await user(['podman', '--remote', '--url', url, 'run', '--rm', TINY_IMAGE, 'true']));
+      plain.push(await user(['podman', 'run', '--rm', TINY_IMAGE, 'true']));
+    }
+    await hdc('down', '--volumes');
+    return [
+      { name: `hardened up with the sidecar vs without (its create-to-socket: median ${median(own)} ms; N=${runs})`, unit: 'x', median: median(withS),
+        min: Math.min(...withS), max: Math.max(...withS), baseline: { name: 'hardened up, no sidecar', median: median(without) },
+        value: median(withS) / median(without), target: 'report', met: true },
+      { name: `nested podman run --rm (through the socket) vs plain rootless podman run --rm (N=${nested.length})`, unit: 'x', median: median(nested),
+        min: Math.min(...nested), max: Math.max(...nested), baseline: { name: 'podman run --rm on the host', median: median(plain) },
+        value: median(nested) / median(plain), target: 'report', met: true },
+    ];
+  } finally {
+    await hdc('down', '--volumes').catch(() => undefined);
+    await removeTiny();
+    await destroyWorkspace('podman', ws);
+  }
+}
+
+/** The name hdc gives a workspace's container (its default: no --name in runArgs). */
+async function containerName(ws: string): Promise<string> {
+  const [cmd, args] = asUser(['podman', 'ps', '-q', '--filter', `label=devcontainer.local_folder=${ws}`, '--format', '{{.Names}}']);
+  return String((await execa(cmd, args, { cwd: '/tmp' })).stdout).trim();
+}
+
 /**
  * Editor cost: require() + activate() of the real bundle in a fresh Node process (with a
  * stand-in for the vscode module: scripts/bench-activate.cjs), against an empty extension
@@ -210,7 +357,8 @@ function print(figures: Figure[]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (it drives the rootless test user): sudo npm run bench');
-  const figures = [await shimOverhead(), await upVsPlain(false), await upVsPlain(true), ...await firewallVsSequential(), ...await editorCost()];
+  const figures = [await shimOverhead(), await upVsPlain(false), await upVsPlain(true), await concurrency(), ...await sidecar(),
+    ...await firewallVsSequential(), ...await editorCost()];
   print(figures);
   const out = path.join(REPO, '.bench');
   mkdirSync(out, { recursive: true });

@@ -4,6 +4,7 @@ import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewal
 import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { sidecarNames } from '../sidecar/sidecar';
+import { HdcError } from './errors';
 import { run, type LogFn } from './runner';
 import type { SettingKey, Settings } from './settings';
 import { writeWorkspaceSetting } from './settingsFile';
@@ -58,13 +59,18 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   });
   const live = await backend.agent(found.container.id, { policy, verify }, { log });
   checkVerification(live, { policy, verify });
-  // The sidecar has the same allowlist, in its own netns: it changes too.
+  await writeFirewallFiles(firewallDir, policy, live.resolved);
+  // The sidecar has the same allowlist, in its own netns: it changes too, or it stops
+  // (fail-closed: it must not keep a wider list than the workspace's).
   const sidecar = engine.runtime === 'podman' ? await run(engine.containerInspect(sidecarNames(found.container.name, settings.podmanSidecar).container), { log }) : undefined;
   if (sidecar?.running) {
-    const r = await backend.agent(sidecar.id, { policy, verify }, { log });
-    checkVerification(r, { policy, verify });
-    log(`sidecar ${sidecar.name}: allowlist updated`);
+    try {
+      checkVerification(await backend.agent(sidecar.id, { policy, verify }, { log }), { policy, verify });
+      log(`sidecar ${sidecar.name}: allowlist updated`);
+    } catch (e) {
+      await run(engine.stopContainer(sidecar.id), { log }).catch(() => undefined);
+      throw new HdcError(`The sidecar ${sidecar.name} could not take the new allowlist, so it was stopped: ${(e as Error).message}`, { fix: 'run hdc up to start it again' });
+    }
   }
-  await writeFirewallFiles(firewallDir, policy, live.resolved);
   return { entry: value, kind, settingsFile, live };
 }

@@ -23,7 +23,7 @@ export async function down(workspaceFolder: string, settings: Settings, log: Log
   // volume (its images) only when asked.
   if (engine.runtime === 'podman') {
     const names = sidecarNames(containerNameOf({ config: ws.config, workspaceFolder: ws.workspaceFolder, configFile: ws.file }), settings.podmanSidecar);
-    ids.push(...await removeSidecar(engine, ws.workspaceFolder, names, { removeGraph: opts.volumes, log, signal }));
+    ids.push(...await removeSidecar(engine, { workspaceFolder: ws.workspaceFolder, configFile: ws.file }, names, { removeGraph: opts.volumes, log, signal }));
   }
   return ids;
 }

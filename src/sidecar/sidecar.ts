@@ -8,7 +8,6 @@ import { LABELS } from '../core/plan';
 import { run, type LogFn, type RunOptions } from '../core/runner';
 import type { SidecarSettings } from '../core/settings';
 import { writeIfChanged } from '../firewall/firewall';
-import { splitNetworkArgs } from '../firewall/dockerGuard';
 import { firewallRunArgs } from '../firewall/podmanHook';
 
 /**
@@ -19,14 +18,18 @@ import { firewallRunArgs } from '../firewall/podmanHook';
  * allowlist from outside by the same OCI hook, so its nested containers (which share it,
  * netns="host" inside) are firewalled the same way, fail-closed on every start.
  *
- * Inside, podman runs as root of the rootless user namespace with SYS_ADMIN (to mount) and
- * without NET_ADMIN or NET_RAW, so neither it nor a nested container can change the rules.
+ * Inside, podman runs as root with SYS_ADMIN (to mount) and without NET_ADMIN or NET_RAW,
+ * so neither it nor a nested container can change the rules. It has a user namespace of its
+ * own (a sibling of the workspace's, never its parent), so its SYS_ADMIN gives it nothing
+ * over the workspace's namespaces. Its root is your host user (the remote user, in the
+ * workspace: it owns the socket); its other ids skip the one that is root in the workspace.
  */
 
 /** Where the socket's volume is mounted, in the sidecar and in the workspace. */
 export const SIDECAR_SOCKET_DIR = '/run/hardened-devcontainers/podman';
 export const SIDECAR_SOCKET = `${SIDECAR_SOCKET_DIR}/podman.sock`;
 export const SIDECAR_LABEL = 'hardened-devcontainers.sidecar-for';
+const CONFIG_LABEL = 'hardened-devcontainers.sidecar-config';
 const SPEC_LABEL = 'hardened-devcontainers.sidecar-spec';
 const CONF_DIR = '/etc/containers/containers.conf.d';
 
@@ -88,7 +91,8 @@ export async function workspaceSidecarConfig(names: SidecarNames, stateDir: stri
   await writeIfChanged(clientConf, SIDECAR_CLIENT_CONF, 0o644);
   return {
     mounts: [
-      `type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`,
+      // nosuid,nodev,noexec: the sidecar writes this volume too; nothing in it may run.
+      `type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR},nosuid,nodev,noexec`,
       `type=bind,source=${clientConf},target=${CLIENT_CONF_TARGET},readonly`,
     ],
     containerEnv: { DOCKER_HOST: url, CONTAINER_HOST: url, CONTAINERS_CONF: CLIENT_CONF_TARGET },
@@ -107,14 +111,14 @@ export function checkSidecarPlan(settings: SidecarSettings, runtime: string, con
 export function sidecarWarnings(settings: SidecarSettings): string[] {
   const w: string[] = [];
   if (settings.privileged) {
-    w.push('warning: podmanSidecar.privileged = true runs the sidecar with --privileged: it holds every capability in its user namespace, '
-      + 'NET_ADMIN included, so anything that reaches its socket can change the sidecar\'s firewall (nested containers could then reach any host). '
-      + 'The workspace\'s own firewall is not affected. Turn it off for the rootless-safe sidecar.');
+    w.push('warning: podmanSidecar.privileged = true runs the sidecar with --privileged: it holds every capability in its own user namespace, '
+      + 'NET_ADMIN included, so anything that reaches its socket may be able to change the sidecar\'s firewall, and nested containers could then '
+      + 'reach any host. Turn it off for the rootless-safe sidecar.');
   }
   if (settings.parentStorages) {
-    w.push('warning: podmanSidecar.parentStorages = true gives the sidecar the workspace folder. Its read-only .devcontainer/.vscode/.git/hooks '
-      + 'mounts are repeated there, but a nested container started with --cap-add SYS_ADMIN can unmount them, so the config the next rebuild reads '
-      + 'is writable through the socket.');
+    w.push('warning: podmanSidecar.parentStorages = true gives the sidecar the workspace folder, writable. The read-only .devcontainer, .vscode '
+      + 'and .git/hooks mounts are repeated there, but the sidecar holds SYS_ADMIN and can unmount them: anything that reaches the socket can '
+      + 'then change the config the next rebuild reads, and .git/hooks, which run on the host at the next commit. Turn it off unless you trust that.');
   }
   return w;
 }
@@ -123,6 +127,7 @@ export interface SidecarSpec {
   names: SidecarNames;
   settings: SidecarSettings;
   workspaceFolder: string;
+  configFile: string;
   /** The firewall directory whose rules the hook loads; undefined when the firewall is off. */
   firewallDir?: string;
   /** The user's runArgs: their network flags (network, DNS, hosts) apply to the sidecar too. */
@@ -131,8 +136,8 @@ export interface SidecarSpec {
   stateDir: string;
 }
 
-/** Writes our podman config and the extFiles to the state dir; returns their bind mounts. */
-export async function writeSidecarFiles(spec: SidecarSpec): Promise<string[]> {
+/** Writes our podman config and the extFiles to the state dir; returns their bind mounts and a digest of their content. */
+export async function writeSidecarFiles(spec: SidecarSpec): Promise<{ mounts: string[]; digest: string }> {
   const dir = path.join(spec.stateDir, 'sidecar');
   const files: [string, string][] = [
     [`${CONF_DIR}/10-hardened-devcontainers.conf`, SIDECAR_CONTAINERS_CONF],
@@ -141,12 +146,28 @@ export async function writeSidecarFiles(spec: SidecarSpec): Promise<string[]> {
     ...Object.entries(spec.settings.extFiles),
   ];
   const mounts: string[] = [];
+  const digest = createHash('sha256');
   for (const [i, [target, content]] of files.entries()) {
+    digest.update(`${target}\0${content}\0`);
     const source = path.join(dir, `${i}-${path.basename(target)}`);
     await writeIfChanged(source, content, 0o644);
     mounts.push('--mount', `type=bind,source=${source},target=${target},readonly`);
   }
-  return mounts;
+  return { mounts, digest: digest.digest('hex') };
+}
+
+/** The user's network runArgs that the sidecar shares: network, DNS and hosts (not ports or addresses). */
+export function sidecarNetworkArgs(runArgs: string[] = []): string[] {
+  const keep = new Set(['--network', '--net', '--dns', '--dns-search', '--dns-option', '--dns-opt', '--add-host']);
+  const out: string[] = [];
+  for (let i = 0; i < runArgs.length; i++) {
+    const arg = runArgs[i];
+    const flag = arg.split('=')[0];
+    if (!keep.has(flag)) continue;
+    if (arg === flag) out.push(arg, runArgs[++i] ?? '');
+    else out.push(arg);
+  }
+  return out;
 }
 
 /** The workspace's mounts, again in the sidecar (parentStorages); the socket volume is ours already. */
@@ -162,8 +183,9 @@ export function parentStorageMounts(workspace: ContainerItem, names: SidecarName
 }
 
 /** The sidecar's `podman run` arguments (after `run -d`), and their hash. Pure. */
-export function sidecarRunArgs(spec: SidecarSpec, fileMounts: string[], parentMounts: string[]): { args: string[]; hash: string } {
+export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; digest: string }, parentMounts: string[], limits: { pids: number }): { args: string[]; hash: string } {
   const { names, settings } = spec;
+  const fileMounts = files.mounts;
   const body = [
     '--label', `${LABELS.managed}=true`,
     ...(spec.firewallDir ? firewallRunArgs(spec.firewallDir) : []),
@@ -172,9 +194,12 @@ export function sidecarRunArgs(spec: SidecarSpec, fileMounts: string[], parentMo
       // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.
       : ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW', '--cap-drop', 'SYS_PTRACE', '--cap-drop', 'MKNOD']),
     '--security-opt', 'label=disable',
+    // Its own user namespace: root = your host user; ids 1… skip the one that is root in the workspace.
+    ...userNamespaceArgs(),
+    ...(limits.pids > 0 ? ['--pids-limit', String(limits.pids)] : []),
     ...(settings.resources.cpu ? ['--cpus', settings.resources.cpu] : []),
     ...(settings.resources.memory ? ['--memory', settings.resources.memory] : []),
-    ...splitNetworkArgs(spec.userRunArgs).guard.filter((a) => !/^(-p|--publish|--expose)/.test(a)),
+    ...sidecarNetworkArgs(spec.userRunArgs),
     '--mount', `type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`,
     '--mount', `type=volume,source=${names.graphVolume},target=/var/lib/containers`,
     ...parentMounts,
@@ -184,9 +209,22 @@ export function sidecarRunArgs(spec: SidecarSpec, fileMounts: string[], parentMo
     'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`,
   ];
   // Same arguments, same sidecar: an `up` of a running workspace keeps its nested containers.
-  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
-  return { args: ['--name', names.container, '--label', `${SIDECAR_LABEL}=${spec.workspaceFolder}`, '--label', `${SPEC_LABEL}=${hash}`, ...body], hash };
+  // The files' content counts too: a changed extFile recreates the sidecar.
+  const hash = createHash('sha256').update(JSON.stringify(body)).update(files.digest).digest('hex').slice(0, 16);
+  return { args: ['--name', names.container, ...sidecarLabels(spec), '--label', `${SPEC_LABEL}=${hash}`, ...body], hash };
 }
+
+/**
+ * The workspace (keep-id:uid=U) maps its uid 0 to id 1 of the rootless user namespace. The
+ * sidecar maps its root to id 0 (your user) and its ids 1-65535 to 2-65536: no file it makes
+ * can belong to the workspace's root.
+ */
+export function userNamespaceArgs(): string[] {
+  return ['--uidmap', '0:0:1', '--uidmap', '1:2:65535', '--gidmap', '0:0:1', '--gidmap', '1:2:65535'];
+}
+
+const sidecarLabels = (spec: Pick<SidecarSpec, 'workspaceFolder' | 'configFile'>): string[] =>
+  ['--label', `${SIDECAR_LABEL}=${spec.workspaceFolder}`, '--label', `${CONFIG_LABEL}=${spec.configFile}`];
 
 export interface SidecarUp {
   id: string;
@@ -201,7 +239,8 @@ export interface SidecarUp {
  * Brings the sidecar up (or keeps an identical running one) and waits for its socket. The
  * hook has loaded its firewall before its first process ran; the caller resolves and verifies.
  */
-export async function sidecarUp(engine: EngineClient, spec: SidecarSpec, runArgs: { args: string[]; hash: string }, options: RunOptions): Promise<SidecarUp> {
+export async function sidecarUp(engine: EngineClient, spec: SidecarSpec, runArgs: { args: string[]; hash: string }, options: RunOptions,
+  progress: { createdGraph: boolean } = { createdGraph: false }): Promise<SidecarUp> {
   const t0 = performance.now();
   const { names } = spec;
   const [existing, graphExists, image] = await Promise.all([
@@ -215,6 +254,8 @@ export async function sidecarUp(engine: EngineClient, spec: SidecarSpec, runArgs
         ? 'build it from your Debian mirror: sudo bash scripts/base-image.sh podman podman (as in the README), or set hardenedDevcontainers.podmanSidecar.image to a podman image you have'
         : `pull it (podman pull ${spec.settings.image}) or set hardenedDevcontainers.podmanSidecar.image`);
   }
+  // Known before anything can fail: a failed up removes a graph volume it made.
+  progress.createdGraph = !graphExists;
   let action: SidecarUp['action'] = 'created';
   let id: string;
   if (existing && existing.labels[SPEC_LABEL] === runArgs.hash) {
@@ -267,10 +308,13 @@ export function accepts(socket: string): Promise<boolean> {
  * volume only when asked (`--volumes`, or a failed up that created it). A volume that a
  * container still uses is kept and logged.
  */
-export async function removeSidecar(engine: EngineClient, workspaceFolder: string, names: SidecarNames, opts: { removeGraph?: boolean; log: LogFn; signal?: AbortSignal }): Promise<string[]> {
+export async function removeSidecar(engine: EngineClient, ws: { workspaceFolder: string; configFile: string }, names: SidecarNames, opts: { removeGraph?: boolean; log: LogFn; signal?: AbortSignal }): Promise<string[]> {
   const options = { log: opts.log, signal: opts.signal };
-  const ids = await run(engine.findContainers({ [SIDECAR_LABEL]: workspaceFolder }), options);
-  for (const id of ids) await run(engine.removeContainer(id), options);
+  const ids = await run(engine.findContainers({ [SIDECAR_LABEL]: ws.workspaceFolder, [CONFIG_LABEL]: ws.configFile }), options);
+  for (const id of ids) {
+    opts.log(`removing the sidecar ${id.slice(0, 12)}`);
+    await run(engine.removeContainer(id), options);
+  }
   for (const volume of [names.socketVolume, ...(opts.removeGraph ? [names.graphVolume] : [])]) {
     const kept = await run(engine.volumeRemove(volume), options);
     if (kept) opts.log(`volume ${volume} kept: ${kept}`);

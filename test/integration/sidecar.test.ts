@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
+import { importTinyImage, TINY_IMAGE } from '../support/tinyImage';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
 
 /**
@@ -12,8 +13,7 @@ import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, 
  */
 const PODMAN_IMAGE = 'localhost/hardened-devcontainers/podman:bookworm';
 const SOCKET = '/run/hardened-devcontainers/podman/podman.sock';
-/** A few MB: the host's static busybox, plus lib/lib64/sbin links so the sidecar's /usr can be mounted in. */
-const TINY = 'localhost/hdc-test/tiny:1';
+const TINY = TINY_IMAGE;
 
 describe('Podman sidecar (rootless podman)', function () {
   let fx: EgressFixture;
@@ -22,7 +22,7 @@ describe('Podman sidecar (rootless podman)', function () {
   let name: string;
   const suffix = Math.random().toString(36).slice(2, 8);
   const graph = `hdc-it-graph-${suffix}`;
-  let tinyDir: string;
+  let removeTiny: (() => Promise<void>) | undefined;
 
   const sidecarName = (): string => `${name}-podman`;
   const inside = (args: string[], timeoutMs = 60_000): Promise<Result> => hdc('podman', ['exec', ws, '--', ...args], { timeoutMs });
@@ -43,19 +43,7 @@ describe('Podman sidecar (rootless podman)', function () {
     await removeStaleEgressFixtures('podman');
     fx = await startEgressFixture('podman');
 
-    // The test image: busybox (sh, echo, wget) and lib/lib64/sbin links into /usr.
-    tinyDir = mkdtempSync('/tmp/hdc-it-tiny-');
-    const root = path.join(tinyDir, 'root');
-    mkdirSync(path.join(root, 'bin'), { recursive: true });
-    copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
-    chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
-    for (const tool of ['sh', 'echo', 'wget', 'cat', 'true']) symlinkSync('busybox', path.join(root, 'bin', tool));
-    for (const [link, to] of [['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(to, path.join(root, link));
-    mkdirSync(path.join(root, 'usr'));
-    await execa('tar', ['-C', root, '-cf', path.join(tinyDir, 'tiny.tar'), '.']);
-    chmodSync(tinyDir, 0o755);
-    const imported = await engine('podman', ['import', '--change', 'CMD ["/bin/sh"]', path.join(tinyDir, 'tiny.tar'), TINY]);
-    assert.equal(imported.exitCode, 0, imported.stderr);
+    removeTiny = await importTinyImage();
 
     ws = makeWorkspace('podman');
     writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
@@ -99,8 +87,7 @@ describe('Podman sidecar (rootless podman)', function () {
       if (name) await engine('podman', ['volume', 'rm', '-f', `${name}-podman-sock`]);
     }
     await engine('podman', ['volume', 'rm', '-f', graph]);
-    await engine('podman', ['rmi', '-f', TINY]);
-    if (tinyDir) rmSync(tinyDir, { recursive: true, force: true });
+    await removeTiny?.();
     await fx?.stop();
   });
 
@@ -181,6 +168,21 @@ describe('Podman sidecar (rootless podman)', function () {
     const sidecar = report.checks.find((c) => c.name === 'sidecar');
     assert.ok(sidecar?.ok, `sidecar check: ${sidecar?.evidence}`);
     assert.ok(report.ok, JSON.stringify(report.checks));
+  });
+
+  it('gives no way to root through the shared volume: nosuid,noexec there, and the sidecar in a user namespace of its own', async () => {
+    const mounts = await inside(['grep', ' /run/hardened-devcontainers/podman ', '/proc/mounts']);
+    assert.match(mounts.stdout, /nosuid/);
+    assert.match(mounts.stdout, /noexec/);
+    // A nested root plants a setuid-root program in the socket volume; the workspace cannot use it.
+    const plant = await nested(['run', '--rm', '-v', '/run/hardened-devcontainers/podman:/s', TINY, 'sh', '-c', 'cp /bin/busybox /s/x && chmod 4755 /s/x']);
+    assert.equal(plant.exitCode, 0, plant.stderr);
+    const run = await inside(['/run/hardened-devcontainers/podman/x', 'id', '-u']);
+    assert.notEqual(run.stdout.trim(), '0', 'the planted program ran as root');
+    assert.notEqual(run.exitCode, 0, 'noexec: the planted program ran at all');
+    // The sidecar's ids: its root is the host user, and rootless id 1 (the workspace's root) is not among them.
+    const map = await engine('podman', ['exec', sidecarName(), 'cat', '/proc/self/uid_map']);
+    assert.deepEqual(map.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')), ['0 0 1', '1 2 65535']);
   });
 
   it('passes the cpu and memory limits to the engine (inspect shows them)', async () => {

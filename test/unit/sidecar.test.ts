@@ -2,7 +2,10 @@ import { strict as assert } from 'node:assert';
 import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from '../../src/core/settings';
 import type { ContainerItem } from '../../src/core/engine';
 import { buildOverrideConfig, type HardenedPlan } from '../../src/core/plan';
-import { checkSidecarPlan, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { checkSidecarPlan, workspaceSidecarConfig, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
 
 const S = 'hardenedDevcontainers.podmanSidecar';
 const sidecar = (values: Record<string, unknown>): SidecarSettings => readSettings(fileSource(values)).podmanSidecar;
@@ -51,16 +54,31 @@ describe('podmanSidecar settings', () => {
     assert.deepEqual(sidecarWarnings(on), []);
     const w = sidecarWarnings({ ...on, privileged: true, parentStorages: true });
     assert.match(w[0], /privileged = true .*NET_ADMIN/);
-    assert.match(w[1], /parentStorages = true .*SYS_ADMIN/);
+    assert.match(w[1], /parentStorages = true .*SYS_ADMIN.*\.git\/hooks, which run on the host/);
   });
 });
 
 describe('sidecar layout', () => {
+  it('mounts the socket volume nosuid,nodev,noexec in the workspace, with the client config and the variables', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hdc-sidecar-'));
+    try {
+      const share = await workspaceSidecarConfig(sidecarNames('ws', DEFAULT_SETTINGS.podmanSidecar), dir);
+      assert.equal(share.mounts[0], `type=volume,source=ws-podman-sock,target=${SIDECAR_SOCKET_DIR},nosuid,nodev,noexec`);
+      assert.match(share.mounts[1], /^type=bind,source=.*podman-client\.conf,target=\/run\/hardened-devcontainers\/podman-client\.conf,readonly$/);
+      assert.deepEqual(share.containerEnv, { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINERS_CONF: '/run/hardened-devcontainers/podman-client.conf' });
+      assert.match(readFileSync(path.join(dir, 'sidecar', 'podman-client.conf'), 'utf8'), /cgroups = "disabled"[\s\S]*remote = true/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const names = sidecarNames('hdc-app-12345678', DEFAULT_SETTINGS.podmanSidecar);
   const spec = (over: Partial<SidecarSettings> = {}, firewallDir: string | null = '/state/fw'): SidecarSpec => ({
-    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', firewallDir: firewallDir ?? undefined,
-    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--env', 'A=1'], stateDir: '/state',
+    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallDir: firewallDir ?? undefined,
+    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state',
   });
+  const files = { mounts: [], digest: 'd1' };
+  const limits = { pids: 4096 };
   const valueAfter = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
 
   it('names the sidecar and its volumes after the workspace container; graphStorage renames the graph volume', () => {
@@ -69,16 +87,23 @@ describe('sidecar layout', () => {
   });
 
   it('runs the rootless-safe sidecar: its own netns with the firewall annotation, SYS_ADMIN in, network caps out', () => {
-    const { args, hash } = sidecarRunArgs(spec(), [], []);
+    const { args, hash } = sidecarRunArgs(spec(), files, [], limits);
     assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
     assert.deepEqual(valueAfter(args, '--annotation'), ['dev.hardened-devcontainers.firewall=/state/fw']);
     assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
     assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
     assert.ok(!args.includes('--privileged'));
-    // The user's network flags (not ports, not the rest) apply to the sidecar too.
-    assert.deepEqual(valueAfter(args, '--network'), ['corp']);
-    assert.ok(args.includes('--dns=10.0.0.53'));
-    assert.ok(!args.includes('-p') && !args.includes('--env'));
+    // The user's network, DNS and host flags apply to the sidecar too; ports, addresses and the rest do not.
+    const image = args.indexOf('localhost/hardened-devcontainers/podman:bookworm');
+    const net = args.slice(0, image).filter((a, i, all) => ['--network', '--add-host'].includes(a) || ['--network', '--add-host'].includes(all[i - 1]) || a.startsWith('--dns'));
+    assert.deepEqual(net, ['--network', 'corp', '--dns=10.0.0.53', '--add-host', 'h:10.0.0.1']);
+    for (const gone of ['-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1']) assert.ok(!args.includes(gone), `${gone} reached the sidecar`);
+    // Its own user namespace, whose ids skip the workspace root's (rootless id 1), and a pids limit.
+    assert.deepEqual(valueAfter(args, '--uidmap'), ['0:0:1', '1:2:65535']);
+    assert.deepEqual(valueAfter(args, '--gidmap'), ['0:0:1', '1:2:65535']);
+    assert.deepEqual(valueAfter(args, '--pids-limit'), ['4096']);
+    assert.deepEqual(valueAfter(args, '--label').filter((l) => l.includes('sidecar-')).slice(0, 2),
+      ['hardened-devcontainers.sidecar-for=/w/app', 'hardened-devcontainers.sidecar-config=/w/app/.devcontainer/devcontainer.json']);
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`));
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.graphVolume},target=/var/lib/containers`));
     assert.deepEqual(args.slice(-6), ['localhost/hardened-devcontainers/podman:bookworm', 'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`]);
@@ -87,7 +112,7 @@ describe('sidecar layout', () => {
   });
 
   it('privileged replaces the capability set; limits become --cpus/--memory; no firewall, no annotation', () => {
-    const { args } = sidecarRunArgs(spec({ privileged: true, resources: { cpu: '2', memory: '1g' } }, null), [], []);
+    const { args } = sidecarRunArgs(spec({ privileged: true, resources: { cpu: '2', memory: '1g' } }, null), files, [], limits);
     assert.ok(args.includes('--privileged'));
     assert.deepEqual(valueAfter(args, '--cap-add'), []);
     assert.deepEqual(valueAfter(args, '--cpus'), ['2']);
@@ -95,9 +120,10 @@ describe('sidecar layout', () => {
     assert.deepEqual(valueAfter(args, '--annotation'), []);
   });
 
-  it('hashes the arguments, so a changed setting recreates the sidecar and an unchanged one is kept', () => {
-    assert.equal(sidecarRunArgs(spec(), [], []).hash, sidecarRunArgs(spec(), [], []).hash);
-    assert.notEqual(sidecarRunArgs(spec(), [], []).hash, sidecarRunArgs(spec({ resources: { cpu: '1', memory: '' } }), [], []).hash);
+  it('hashes the arguments and the files\' content, so a changed setting or extFile recreates the sidecar and an unchanged one is kept', () => {
+    assert.equal(sidecarRunArgs(spec(), files, [], limits).hash, sidecarRunArgs(spec(), files, [], limits).hash);
+    assert.notEqual(sidecarRunArgs(spec(), files, [], limits).hash, sidecarRunArgs(spec(), { mounts: [], digest: 'd2' }, [], limits).hash);
+    assert.notEqual(sidecarRunArgs(spec(), files, [], limits).hash, sidecarRunArgs(spec({ resources: { cpu: '1', memory: '' } }), files, [], limits).hash);
   });
 
   it('repeats the workspace mounts for parentStorages (read-only stays read-only), without the socket volume', () => {
@@ -121,7 +147,7 @@ describe('sidecar layout', () => {
       settings: DEFAULT_SETTINGS, remoteUser: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' },
       config: { image: 'img', containerEnv: { DOCKER_HOST: 'tcp://elsewhere:2375', KEEP: '1' }, mounts: ['type=volume,source=u,target=/u'] },
     } as unknown as HardenedPlan;
-    const extra = { mounts: [`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`], containerEnv: { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` } };
+    const extra = { mounts: [`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR},nosuid,nodev,noexec`], containerEnv: { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` } };
     const o = buildOverrideConfig(plan, [], [], ['type=bind,source=/w/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly'], extra);
     assert.deepEqual(o.containerEnv, { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, KEEP: '1', CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` });
     assert.deepEqual(o.mounts, ['type=volume,source=u,target=/u', extra.mounts[0], 'type=bind,source=/w/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly']);
