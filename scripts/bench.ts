@@ -287,10 +287,13 @@ async function sidecar(): Promise<Figure[]> {
     await execa(sc, sa, { cwd: '/tmp' });
     const nested: number[] = [];
     const plain: number[] = [];
-    await user(['podman', '--remote', '--url', url, 'run', '--rm', TINY_IMAGE, 'true']);
+    // A podman client sends its own containers.conf defaults; the workspace gets a client
+    // config that says cgroups = "disabled", the host's client gets the flag.
+    const remote = ['podman', '--remote', '--url', url, 'run', '--rm', '--cgroups', 'disabled', TINY_IMAGE, 'true'];
+    await user(remote);
     await user(['podman', 'run', '--rm', TINY_IMAGE, 'true']);
     for (let i = 0; i < (quick ? 2 : 10); i++) {
-      nested.push(await user(['podman', '--remote', '--url', url, 'run', '--rm', TINY_IMAGE, 'true']));
+      nested.push(await user(remote));
       plain.push(await user(['podman', 'run', '--rm', TINY_IMAGE, 'true']));
     }
     await hdc('down', '--volumes');
