@@ -139,8 +139,10 @@ export interface SidecarSpec {
 /** Writes our podman config and the extFiles to the state dir; returns their bind mounts and a digest of their content. */
 export async function writeSidecarFiles(spec: SidecarSpec): Promise<{ mounts: string[]; digest: string }> {
   const dir = path.join(spec.stateDir, 'sidecar');
+  const ours = `${CONF_DIR}/10-hardened-devcontainers.conf`;
   const files: [string, string][] = [
-    [`${CONF_DIR}/10-hardened-devcontainers.conf`, SIDECAR_CONTAINERS_CONF],
+    // An extFiles entry at exactly our paths replaces ours (one mount per target).
+    ...(spec.settings.extFiles[ours] === undefined ? [[ours, SIDECAR_CONTAINERS_CONF] as [string, string]] : []),
     // An extFiles storage.conf replaces ours (podman has no drop-ins for storage.conf).
     ...(spec.settings.extFiles['/etc/containers/storage.conf'] === undefined ? [['/etc/containers/storage.conf', SIDECAR_STORAGE_CONF] as [string, string]] : []),
     ...Object.entries(spec.settings.extFiles),

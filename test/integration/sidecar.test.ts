@@ -220,6 +220,16 @@ describe('Podman sidecar (rootless podman)', function () {
     assert.equal((await wget('http://allowed.test/')).stdout.trim(), 'allowed');
   });
 
+  it('a second up of the running workspace keeps the running sidecar (the same container) and the workspace', async () => {
+    const before = (await engine('podman', ['container', 'inspect', '--format', '{{.Id}}', sidecarName()])).stdout.trim();
+    const again = await hdc('podman', ['up', ws, '--json'], { timeoutMs: 300_000 });
+    assert.equal(again.exitCode, 0, again.stderr);
+    const out = upJson(again) as ReturnType<typeof upJson> & { sidecar: { action: string } };
+    assert.equal(out.sidecar.action, 'kept');
+    assert.equal((await engine('podman', ['container', 'inspect', '--format', '{{.Id}}', sidecarName()])).stdout.trim(), before);
+    assert.equal(out.containerId, id, 'the workspace itself was kept too');
+  });
+
   it('down removes the sidecar and its socket volume, keeps the graph volume; up brings it back with the images', async () => {
     const down = await hdc('podman', ['down', ws]);
     assert.equal(down.exitCode, 0, down.stderr);

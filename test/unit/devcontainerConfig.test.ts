@@ -25,6 +25,7 @@ describe('devcontainer.json parsing', () => {
   it('checks the types of the fields it uses', () => {
     assert.throws(() => parseDevcontainerConfig('{"image": 5}', FILE), /"image" must be a string/);
     assert.throws(() => parseDevcontainerConfig('{"image": "x", "runArgs": "--privileged"}', FILE), /"runArgs" must be an array of strings/);
+    assert.throws(() => parseDevcontainerConfig('{"image": "x", "containerEnv": ["A=1"]}', FILE), /"containerEnv" must be an object of names to values/);
   });
 
   it('refuses an image that would reach the engine as an option', () => {

@@ -5,7 +5,7 @@ import { buildOverrideConfig, type HardenedPlan } from '../../src/core/plan';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { checkSidecarPlan, workspaceSidecarConfig, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
+import { checkSidecarPlan, workspaceSidecarConfig, writeSidecarFiles, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
 
 const S = 'hardenedDevcontainers.podmanSidecar';
 const sidecar = (values: Record<string, unknown>): SidecarSettings => readSettings(fileSource(values)).podmanSidecar;
@@ -80,6 +80,19 @@ describe('sidecar layout', () => {
   const files = { mounts: [], digest: 'd1' };
   const limits = { pids: 4096 };
   const valueAfter = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+
+  it('writes our podman config and storage.conf unless extFiles puts a file at exactly those paths', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hdc-sidecar-'));
+    try {
+      const targets = async (extFiles: Record<string, string>): Promise<string[]> => (await writeSidecarFiles({ ...spec({ extFiles }), stateDir: dir })).mounts
+        .filter((m) => m !== '--mount').map((m) => /target=([^,]+)/.exec(m)?.[1] ?? '');
+      assert.deepEqual(await targets({}), ['/etc/containers/containers.conf.d/10-hardened-devcontainers.conf', '/etc/containers/storage.conf']);
+      const mine = await targets({ '/etc/containers/containers.conf.d/10-hardened-devcontainers.conf': 'x', '/etc/containers/storage.conf': 'y' });
+      assert.equal(mine.length, 2, 'one mount per target');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('names the sidecar and its volumes after the workspace container; graphStorage renames the graph volume', () => {
     assert.deepEqual(names, { container: 'hdc-app-12345678-podman', socketVolume: 'hdc-app-12345678-podman-sock', graphVolume: 'hdc-app-12345678-podman-graph' });
