@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { changeAllowlist } from '../core/allowlist';
 import { down } from '../core/down';
 import { HdcError } from '../core/errors';
+import { packageRoot } from '../core/paths';
 import { runAttached } from '../core/runner';
 import { fileSource, parseRuntime, readSettings, type Settings } from '../core/settings';
 import { readWorkspaceSettingsFile } from '../core/settingsFile';
@@ -14,6 +16,7 @@ import { engineFor, openWorkspace, requireWorkspaceContainer } from '../core/wor
 const USAGE = `hdc: Hardened Dev Containers, headless.
 
 Usage:
+  hdc --version | --help
   hdc up     [FOLDER] [--runtime podman|docker] [--json]   create and start the hardened container
   hdc down   [FOLDER] [--runtime podman|docker] [--volumes] stop and remove it (and its sidecar;
                                                            --volumes: the sidecar's images too)
@@ -40,10 +43,26 @@ function parse(argv: string[]): Invocation {
   const dashdash = argv.indexOf('--');
   const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
   const rest = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
-  const { values, positionals } = parseArgs({
-    args: own, allowPositionals: true, strict: true,
-    options: { runtime: { type: 'string' }, json: { type: 'boolean', default: false }, volumes: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: own, allowPositionals: true, strict: true,
+      options: {
+        runtime: { type: 'string' }, json: { type: 'boolean', default: false }, volumes: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }, version: { type: 'boolean', default: false },
+      },
+    });
+  } catch (e) {
+    // Node's own words ("Unknown option '--x'…"), without its advice about positionals.
+    const message = (e as Error).message.split('. ')[0];
+    throw new HdcError(message.replace(/^Unknown option/, 'unknown option'), { exitCode: 2, fix: 'see hdc --help' });
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`hdc ${pkg.version}\n`);
+    process.exit(0);
+  }
   if (values.help || positionals.length === 0) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(values.help ? 0 : 2);
