@@ -67,7 +67,7 @@ async function shimOverhead(): Promise<Figure> {
  * measures the whole hardened up (firewall, lifecycle after it: issue 7's 1.15x).
  */
 async function upVsPlain(hardened: boolean): Promise<Figure> {
-  const runs = quick ? 1 : 5;
+  const runs = quick ? 1 : 9;
   const wsHdc = makeWorkspace('podman');
   const wsPlain = makeWorkspace('podman');
   if (!hardened) {
@@ -106,6 +106,7 @@ async function upVsPlain(hardened: boolean): Promise<Figure> {
       baseline: { name: 'devcontainer up --docker-path podman', median: median(p) }, value, target, met: value <= limit };
   } finally {
     await plainDown().catch(() => undefined);
+    await removePlainImages(wsPlain);
     await destroyWorkspace('podman', wsHdc);
     await destroyWorkspace('podman', wsPlain);
   }
@@ -147,7 +148,7 @@ async function firewallVsSequential(): Promise<Figure[]> {
       const ours: number[] = [];
       for (let i = 0; i < runs; i++) {
         const t0 = process.hrtime.bigint();
-        const r = await execa(cmd, args, { input: call.input, cwd: '/tmp', reject: false });
+        const r = await execa(cmd, args, { input: String(call.input ?? ''), cwd: '/tmp', reject: false });
         ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
         const result = JSON.parse(String(r.stdout)) as AgentResult;
         if (!result.verify.allowed?.ok || !result.verify.blocked?.ok || result.loaded.v4 !== 1 || result.unresolved.length) {
@@ -360,9 +361,24 @@ function print(figures: Figure[]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (it drives the rootless test user): sudo npm run bench');
-  const figures = [await shimOverhead(), await upVsPlain(false), await upVsPlain(true), await concurrency(), ...await sidecar(),
-    ...await firewallVsSequential(), ...await editorCost()];
+  const groups: Record<string, () => Promise<Figure[]>> = {
+    shim: async () => [await shimOverhead()],
+    pipeline: async () => [await upVsPlain(false)],
+    hardened: async () => [await upVsPlain(true)],
+    concurrency: async () => [await concurrency()],
+    sidecar,
+    firewall: firewallVsSequential,
+    editor: editorCost,
+  };
+  // `--only hardened,shim` runs some figures (while profiling); it prints and writes nothing else.
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : undefined;
+  const unknown = only?.filter((g) => !(g in groups)) ?? [];
+  if (only && (unknown.length || !only.length)) throw new Error(`--only takes figure names from: ${Object.keys(groups).join(', ')} (got "${unknown.join(',')}")`);
+  const figures: Figure[] = [];
+  for (const [name, measure] of Object.entries(groups)) if (!only || only.includes(name)) figures.push(...await measure());
   print(figures);
+  if (only) return;
   const out = path.join(REPO, '.bench');
   mkdirSync(out, { recursive: true });
   const file = path.join(out, quick ? 'results-quick.json' : 'results.json');
