@@ -16,12 +16,13 @@ export interface Gate {
   file: string;
   /** Written by the OCI hook when a container of this workspace is created. */
   startedFile: string;
-  set(state: 'open' | 'closed'): Promise<void>;
+  /** "open" (the pregate: "open UID GID") lets the shim go on; anything else makes it refuse. */
+  set(state: string): Promise<void>;
   remove(): Promise<void>;
 }
 
-export async function openGate(stateDir: string, firewallDir: string): Promise<Gate> {
-  const file = path.join(stateDir, `gate-${randomBytes(6).toString('hex')}`);
+export async function openGate(stateDir: string, firewallDir: string, name = 'gate'): Promise<Gate> {
+  const file = path.join(stateDir, `${name}-${randomBytes(6).toString('hex')}`);
   const startedFile = path.join(firewallDir, 'started');
   await rm(startedFile, { force: true });
   return {

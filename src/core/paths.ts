@@ -34,6 +34,8 @@ export const packageVersion = (): string =>
 
 /** The OCI hook script that podman runs on every start of a hardened workspace. */
 export const ociHookSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'oci-hook.sh');
+/** Sourced by the shim and the OCI hook: waits for the CLI's events follower. */
+export const eventsWaitPath = (): string => path.join(packageRoot(), 'src', 'shim', 'events-wait.sh');
 
 /** The firewall agent, bundled; run with Node inside the workspace's netns. */
 export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');

@@ -8,8 +8,12 @@ export interface CliCall<T> {
   parse: (result: ProcessOutput) => T;
   /** Extra environment on top of the caller's. */
   env?: Record<string, string>;
-  /** Text written to the process's stdin. */
-  input?: string;
+  /**
+   * Text written to the process's stdin. A promise keeps stdin open until it settles, so a
+   * process can start (and pay its set-up) before its input is known; a rejected promise
+   * closes stdin empty.
+   */
+  input?: string | Promise<string>;
   /** A non-zero exit is an answer, not a failure (e.g. `image exists`). */
   acceptExitCodes?: number[];
   cwd?: string;
@@ -42,9 +46,10 @@ export const DEFAULT_TIMEOUT_MS = 120_000;
 export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promise<T> {
   options.log?.(`$ ${call.command} ${call.args.map(quoteForLog).join(' ')}`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const later = typeof call.input === 'string' ? undefined : call.input;
   const child = execa(call.command, call.args, {
     env: call.env,
-    input: call.input,
+    input: typeof call.input === 'string' ? call.input : undefined,
     cwd: call.cwd,
     reject: false,
     stripFinalNewline: false,
@@ -53,6 +58,11 @@ export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promis
     forceKillAfterDelay: 5_000,
     stdin: call.input === undefined ? 'ignore' : 'pipe',
   });
+  if (later) {
+    // The process may be gone before its input comes (EPIPE): its exit code tells that.
+    child.stdin?.on('error', () => undefined);
+    later.then((text) => child.stdin?.end(text), () => child.stdin?.end());
+  }
   if (options.onStderrLine) {
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {

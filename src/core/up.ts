@@ -1,10 +1,11 @@
-import { writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
-import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, revokeSudo, workspaceLayout, type SudoCheck } from '../hardening/hardening';
+import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, workspaceLayout, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
 import type { EngineClient } from './engine';
 import { HdcError, InputError } from './errors';
@@ -16,7 +17,7 @@ import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
 import { workspaceStateDir } from './state';
-import { isAbort, openGate, waitForStart } from './gate';
+import { isAbort, openGate, waitForStart, type Gate } from './gate';
 import { checkSidecarPlan, parentStorageMounts, removeSidecar, sidecarNames, sidecarRunArgs, sidecarUp, sidecarWarnings, SIDECAR_SOCKET, workspaceSidecarConfig, writeSidecarFiles, type SidecarNames, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
 import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
 
@@ -79,65 +80,15 @@ export async function up(req: UpRequest): Promise<UpResult> {
   const engine = await engineFor(settings);
   const stateDir = await workspaceStateDir(req.stateRoot, ws.workspaceFolder);
   const imageName = ws.config.image;
-  // Independent read-only probes, in parallel: they are most of what we add to a plain up.
-  const [report, inspected, existing] = await Promise.all([
-    preflight(engine, options),
-    imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
-    findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
-  ]);
-  for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
-  if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
-  // Pulling only starts once preflight has passed.
-  const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
-  const remoteUser = await resolveRemoteUser({
-    engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
-  });
-  log(`remote user ${remoteUser.user}: uid ${remoteUser.uid}, gid ${remoteUser.gid} (${remoteUser.source})`);
-  checkUserName(remoteUser.user, ws.file);
-  if (settings.revokeSudo && remoteUser.uid === 0) {
-    throw new InputError(`${ws.file}: the remote user (${remoteUser.user}) is root, so every process in the workspace would be root.`,
-      'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
-  }
-
-  const plan: HardenedPlan = {
-    workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
-    runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
-  };
-  const overrideFile = path.join(stateDir, 'devcontainer.override.json');
-  const sidecar: SidecarNames | undefined = sidecarSettings.enabled ? sidecarNames(containerNameOf(plan), sidecarSettings) : undefined;
-  const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
   const podman = settings.runtime === 'podman';
-  const cliArgs = {
-    workspaceFolder: ws.workspaceFolder,
-    dockerPath: podman ? shimPath() : report.enginePath,
-    overrideConfig: overrideFile,
-    env: podman
-      ? { HDC_ENGINE: report.enginePath, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
-      : {},
-  };
-  // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
-  // mounts the workspace (it asks its own read-configuration; the answer is cached). Asked
-  // before the firewall is prepared, so that a failure here leaves nothing behind.
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan), null, 2), { mode: 0o600 });
-  const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration(cliArgs), options });
-  const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
   const firewallDir = path.join(stateDir, 'firewall');
-  let backend: FirewallBackend | undefined;
-  let hardening: string[] = [];
-  let userRunArgs = ws.config.runArgs;
-  if (policy) {
-    step('firewall', 'preparing the rules that load before the container starts');
-    await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
-    backend = firewallBackend(engine, {
-      firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
-      workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
-      containerName: containerNameOf(plan),
-    });
-    ({ hardening, userRunArgs } = await backend.prepare(options));
-  }
-  await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
-
-  step('container', `devcontainer up (${settings.runtime})`);
+  const overrideFile = path.join(stateDir, 'devcontainer.override.json');
+  // podman (the shim): one `devcontainer up` whose lifecycle commands wait at the gate.
+  const gated = podman && (policy !== undefined || sidecarSettings.enabled);
+  // The shim's note, per `up`, on the CLI's events follower (see events-wait.sh). With the
+  // firewall, the OCI hook waits for the follower (there it costs nothing: the start is
+  // under way); otherwise the shim's `run` does.
+  const eventsFile = !podman ? undefined : policy ? path.join(firewallDir, 'events') : path.join(stateDir, `events-${randomBytes(6).toString('hex')}`);
   const cliRunOptions: RunOptions = {
     ...options,
     timeoutMs: settings.upTimeoutSeconds * 1000,
@@ -148,13 +99,116 @@ export async function up(req: UpRequest): Promise<UpResult> {
       if (rendered.step) req.onStep?.('container', rendered.step);
     },
   };
+  const shimEnv: Record<string, string> = podman
+    ? { HDC_ENGINE: engine.path, HDC_EVENTS: eventsFile ?? '', ...(policy ? { HDC_EVENTS_WAIT: 'hook' } : {}), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
+    : {};
+  // podman: the CLI starts now and boots (~0.2 s) while hdc checks the engine and prepares;
+  // the shim holds its first call until hdc opens the pregate with the remote user's ids.
+  // The override file is removed first: a CLI that read it early would fail, not run unhardened.
+  const early = podman ? await startEarlyCli() : undefined;
+  async function startEarlyCli(): Promise<{ pregate: Gate; gate?: Gate; cli: Promise<UpResultItem>; stop: () => Promise<void> }> {
+    await rm(overrideFile, { force: true });
+    const pregate = await openGate(stateDir, firewallDir, 'pregate');
+    const gate = gated ? await openGate(stateDir, firewallDir) : undefined;
+    // Empty until the CLI's events follower starts; removed at the end, so that a start by
+    // hand (podman start) never waits for a follower.
+    if (eventsFile) {
+      await mkdir(path.dirname(eventsFile), { recursive: true, mode: 0o700 });
+      await writeFile(eventsFile, '', { mode: 0o600 });
+    }
+    const abort = new AbortController();
+    const cli = run(devcontainerCli.up({
+      workspaceFolder: ws.workspaceFolder, dockerPath: shimPath(), overrideConfig: overrideFile, noUidUpdate: true,
+      env: { ...shimEnv, HDC_PREGATE: pregate.file, HDC_PID: String(process.pid), ...(gate ? { HDC_GATE: gate.file } : {}) },
+    }), { ...cliRunOptions, signal: req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal });
+    cli.catch(() => undefined); // awaited later; a failure before then is not unhandled
+    return {
+      pregate, gate, cli,
+      // Before the pregate opened: the shim refuses, the CLI is stopped, nothing was made.
+      async stop() {
+        await pregate.set('closed');
+        abort.abort();
+        await cli.catch(() => undefined);
+        await Promise.all([pregate.remove(), gate?.remove(), eventsFile ? rm(eventsFile, { force: true }) : undefined]);
+      },
+    };
+  }
+  // A failure before the pregate opens stops the early CLI (it has made nothing yet).
+  const { report, existing, remoteUser, plan, sidecar, cliArgs, layout, readOnly, backend } = await prepare()
+    .catch(async (e: unknown) => { await early?.stop(); throw e; });
+  // The CLI (started early on podman) goes on from here, with the remote user's ids.
+  await early?.pregate.set(`open ${remoteUser.uid} ${remoteUser.gid}`);
+
+  /** Probes, image, remote user, layout, firewall files and the override: before any container. */
+  async function prepare() {
+    // Independent read-only probes, in parallel: they are most of what we add to a plain up.
+    const [report, inspected, existing] = await Promise.all([
+      preflight(engine, options),
+      imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
+      findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
+    ]);
+    for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
+    if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
+    // Pulling only starts once preflight has passed.
+    const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
+    const remoteUser = await resolveRemoteUser({
+      engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
+    });
+    log(`remote user ${remoteUser.user}: uid ${remoteUser.uid}, gid ${remoteUser.gid} (${remoteUser.source})`);
+    checkUserName(remoteUser.user, ws.file);
+    if (settings.revokeSudo && remoteUser.uid === 0) {
+      throw new InputError(`${ws.file}: the remote user (${remoteUser.user}) is root, so every process in the workspace would be root.`,
+        'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
+    }
+
+    const plan: HardenedPlan = {
+      workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
+      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
+    };
+    const sidecar: SidecarNames | undefined = sidecarSettings.enabled ? sidecarNames(containerNameOf(plan), sidecarSettings) : undefined;
+    const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
+    const cliArgs = {
+      workspaceFolder: ws.workspaceFolder,
+      dockerPath: podman ? shimPath() : report.enginePath,
+      overrideConfig: overrideFile,
+      env: podman ? { ...shimEnv, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid) } : {},
+    };
+    // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
+    // mounts the workspace (it asks its own read-configuration; the answer is cached). Asked
+    // before the firewall is prepared, so that a failure here leaves nothing behind. Its
+    // override is a file of its own: the `up` override only ever holds the whole hardening.
+    const layoutOverride = path.join(stateDir, 'layout.override.json');
+    await writeFile(layoutOverride, JSON.stringify(buildOverrideConfig(plan), null, 2), { mode: 0o600 });
+    const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration({ ...cliArgs, overrideConfig: layoutOverride }), options });
+    const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
+    let backend: FirewallBackend | undefined;
+    let hardening: string[] = [];
+    let userRunArgs = ws.config.runArgs;
+    if (policy) {
+      step('firewall', 'preparing the rules that load before the container starts');
+      await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
+      backend = firewallBackend(engine, {
+        firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
+        workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
+        containerName: containerNameOf(plan),
+      });
+      ({ hardening, userRunArgs } = await backend.prepare(options));
+    }
+    await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
+
+    return { report, existing, remoteUser, plan, sidecar, cliArgs, layout, readOnly, backend };
+  }
+  step('container', `devcontainer up (${settings.runtime})`);
   let result: UpResultItem;
   let firewall: AgentResult | undefined;
   let sudo: SudoCheck | undefined;
   let sidecarResult: UpResult['sidecar'];
   const sidecarProgress = { createdGraph: false };
-  // podman (the shim): one `devcontainer up` whose lifecycle commands wait at the gate.
-  const gated = podman && (policy !== undefined || sidecar !== undefined);
+  // The revocation's exec opens while the CLI still works; it gets its script at the end.
+  let preparedRevoke: PreparedRevoke | undefined;
+  const prepareRevoke = async (containerId: string): Promise<void> => {
+    if (settings.revokeSudo) preparedRevoke = await prepareRevokeSudo(engine, containerId, remoteUser.user, { ...options, timeoutMs: cliRunOptions.timeoutMs });
+  };
   try {
     // The lifecycle commands run only once the firewall is verified (and the sidecar is up).
     // podman: one `devcontainer up`, whose `exec`s the shim holds at a gate until hdc has
@@ -214,7 +268,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
       let state = 'is still running under the verified firewall';
       if (settings.revokeSudo) {
-        sudoState = await revokeSudo(engine, containerId, remoteUser.user, options)
+        sudoState = await revokeSudo(engine, containerId, remoteUser.user, options, preparedRevoke)
           .then(() => 'sudo is revoked', async (r: Error) => {
             // Root must not stay reachable: a container whose sudo could not be revoked stops.
             await run(engine.stopContainer(containerId), { log }).catch(() => undefined);
@@ -227,15 +281,14 @@ export async function up(req: UpRequest): Promise<UpResult> {
         { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
     };
 
-    if (gated) {
-      const gate = await openGate(stateDir, firewallDir);
+    if (early?.gate) {
+      const gate = early.gate;
       const cliDone = new AbortController();
-      const cli = run(devcontainerCli.up({ ...cliArgs, env: { ...cliArgs.env, HDC_GATE: gate.file }, noUidUpdate: true }), cliRunOptions)
-        .finally(() => cliDone.abort());
+      const cli = early.cli.finally(() => cliDone.abort());
       let started: { id: string; pid: number } | undefined;
       const verified = (async () => {
         started = await waitForStart(engine, containerNameOf(plan), gate.startedFile, cliDone.signal, options);
-        await afterStart(started.id, started.pid);
+        await Promise.all([afterStart(started.id, started.pid), prepareRevoke(started.id)]);
         step('lifecycle', 'the lifecycle commands run now, under the verified firewall');
       })();
       const [v, c] = await Promise.allSettled([verified.then(() => gate.set('open'), async (e) => { await gate.set('closed'); throw e; }), cli]);
@@ -253,8 +306,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
       }
       result = (c as PromiseFulfilledResult<UpResultItem>).value;
     } else {
-      result = await run(devcontainerCli.up({ ...cliArgs, noUidUpdate: podman, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions);
-      await afterStart(result.containerId);
+      // podman without firewall and sidecar: the early CLI does it all; docker: started now.
+      result = await (early?.cli ?? run(devcontainerCli.up({ ...cliArgs, noUidUpdate: false, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions));
+      await Promise.all([afterStart(result.containerId), prepareRevoke(result.containerId)]);
       if (policy) {
         step('lifecycle', 'running the lifecycle commands under the firewall');
         await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions).catch((e: unknown) => lifecycleFailed(e, result.containerId));
@@ -263,7 +317,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     if (settings.revokeSudo) {
       step('sudo', `revoking sudo for ${remoteUser.user} and verifying`);
       try {
-        sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options);
+        sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options, preparedRevoke);
       } catch (e) {
         // Fail-closed: root must not stay reachable; the container is kept, stopped, to inspect.
         await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
@@ -284,6 +338,10 @@ export async function up(req: UpRequest): Promise<UpResult> {
         .catch((r: Error) => log(`clean-up of the sidecar did not finish: ${r.message}`));
     }
     throw e;
+  } finally {
+    preparedRevoke?.cancel();
+    await early?.pregate.remove();
+    if (eventsFile) await rm(eventsFile, { force: true });
   }
   for (const n of notes) log(n);
   const containerName = containerNameOf(plan);

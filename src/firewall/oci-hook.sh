@@ -32,5 +32,11 @@ resolv=$(grep -o '"destination":"/etc/resolv.conf","type":"bind","source":"[^"]*
 } | net ipset restore || fail "ipset restore failed"
 net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
 net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"
+# During `hdc up`, the start is reported only once the CLI's events follower is ready to see
+# it (the note exists only then; see events-wait.sh, installed next to this script).
+if [ -e "$dir/events" ]; then
+  . "${0%/*}/events-wait.sh"
+  hdc_wait_for_events "$dir/events"
+fi
 # Tells a waiting `hdc up` that a container of this workspace was created (an event, not a poll).
 echo "$pid" >"$dir/started" 2>/dev/null || true

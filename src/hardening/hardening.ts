@@ -123,6 +123,30 @@ export async function revokeSudoCall(engine: EngineClient, containerId: string, 
   };
 }
 
+/**
+ * The revocation's exec, started ahead: `podman exec` costs 0.1–0.2 s to set up, so it is
+ * opened while the CLI still runs and waits (a root `sh` reading stdin, outside the
+ * workspace's reach) for the script, which `go()` sends once the lifecycle commands are done.
+ * `cancel()` closes it unused.
+ */
+export interface PreparedRevoke {
+  go(): Promise<string>;
+  cancel(): void;
+}
+
+export async function prepareRevokeSudo(engine: EngineClient, containerId: string, user: string, options: RunOptions): Promise<PreparedRevoke> {
+  const call = await revokeSudoCall(engine, containerId, user);
+  let send!: (script: string) => void;
+  let close!: () => void;
+  const input = new Promise<string>((resolve, reject) => { send = resolve; close = () => reject(new Error('not needed')); });
+  const out = run({ ...call, input }, options);
+  out.catch(() => undefined); // seen by go(); unused when cancelled
+  return {
+    go: () => { send(call.input as string); return out; },
+    cancel: close,
+  };
+}
+
 export interface SudoCheck {
   ok: boolean;
   evidence: string;
@@ -160,8 +184,10 @@ export function parseRevokeOutput(out: string, user: string): SudoCheck | undefi
  * Revokes, then verifies; throws when the user can still become root. One exec when the
  * image has runuser (the check is in the script); otherwise the checks run as execs.
  */
-export async function revokeSudo(engine: EngineClient, containerId: string, user: string, options: RunOptions): Promise<SudoCheck> {
-  const out = await run(await revokeSudoCall(engine, containerId, user), options);
+export async function revokeSudo(engine: EngineClient, containerId: string, user: string, options: RunOptions, prepared?: PreparedRevoke): Promise<SudoCheck> {
+  // A prepared exec that died (the container restarted, a timeout) is replaced by a new one.
+  const out = await (prepared?.go() ?? Promise.reject(new Error('none')))
+    .catch(async () => run(await revokeSudoCall(engine, containerId, user), options));
   const check = parseRevokeOutput(out, user) ?? await checkSudoRevoked(engine, containerId, user, options);
   if (!check.ok) {
     throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {

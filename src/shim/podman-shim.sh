@@ -2,11 +2,26 @@
 # Hardened Dev Containers: the --docker-path shim for podman.
 # The devcontainers CLI calls this in place of podman. Environment, set by hdc:
 #   HDC_ENGINE    real podman to exec (required)
-#   HDC_UID/GID   the remote user's ids in the image (required for run/create)
+#   HDC_UID/GID   the remote user's ids in the image (required for run/create), or:
+#   HDC_PREGATE   every call waits until this file says "open UID GID" (see below); HDC_PID
 #   HDC_SHIM_LOG  if set, append the argv passed on to podman here (a line per call)
 #   HDC_GATE      if set, `exec` waits until this file says "open" (refuses on anything else)
+#   HDC_EVENTS    if set, a note file per `up` (created empty): how `events` follows, read by
+#                 `run` unless HDC_EVENTS_WAIT=hook (the OCI hook waits); see events-wait.sh
 set -eu
 engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
+
+# hdc starts the CLI while it still checks the engine and writes the hardening (the CLI's
+# start-up costs ~0.2 s). Every call waits here until hdc writes "open UID GID" (the remote
+# user's ids); anything else, or hdc (HDC_PID) gone, refuses. Nothing reaches podman before.
+if [ -n "${HDC_PREGATE:-}" ]; then
+  until [ -s "$HDC_PREGATE" ]; do
+    [ -d "/proc/${HDC_PID:-0}" ] || { echo "hardened-devcontainers: hdc is gone; refusing" >&2; exit 1; }
+    sleep 0.01
+  done
+  read -r state HDC_UID HDC_GID <"$HDC_PREGATE" || :
+  [ "$state" = open ] || { echo "hardened-devcontainers: hdc stopped this up before its container was made; refusing" >&2; exit 1; }
+fi
 started=   # the invocation time, read only when needed: a fork costs ~1 ms per call
 now() { [ -n "$started" ] || started=$(date +%s); }
 
@@ -30,12 +45,23 @@ case $sub in
       fi
       set -- "$@" "$a"   # rotate: the rewritten argument goes to the back
       prev=$a
-    done ;;
+    done
+    if [ "$sub" = run ] && [ -n "${HDC_EVENTS:-}" ] && [ "${HDC_EVENTS_WAIT:-}" != hook ]; then
+      . "${0%/*}/events-wait.sh"
+      hdc_wait_for_events "$HDC_EVENTS"
+    fi ;;
   events)
-    # podman 4.3's file event logger does not replay events that happened before the
-    # watcher was ready, so the CLI can miss the start event and wait forever.
-    # --since makes podman read the log from the moment this call began.
-    now; set -- "$@" --since "$started" ;;
+    # The CLI follows `events` for its container's start (see events-wait.sh). With podman's
+    # file logger at its default path, `run` (or the hook) waits until this follower is at
+    # the log's end. Otherwise --since makes podman replay from this call's start; not with
+    # the file logger, as podman then reads the whole log (0.5 s at 14 MB).
+    log=${XDG_RUNTIME_DIR:-/nonexistent}/libpod/tmp/events/events.log
+    if [ -n "${HDC_EVENTS:-}" ] && [ -f "$log" ]; then
+      printf '%s %s\n' "$$" "$log" >"$HDC_EVENTS"
+    else
+      now; set -- "$@" --since "$started"
+      [ -z "${HDC_EVENTS:-}" ] || echo since >"$HDC_EVENTS"
+    fi ;;
   exec)
     # The CLI's commands in the container (the lifecycle commands among them) wait until
     # hdc has verified the firewall and written "open" to the gate; anything else refuses.

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
@@ -38,9 +38,58 @@ describe('rootless podman', function () {
       assert.deepEqual(calls().filter((argv) => argv[0] === 'build' || (argv[0] === 'buildx' && argv[1] === 'build')), []);
     });
 
-    it('adds --since to the events watcher', () => {
-      const events = calls().find((argv) => argv[0] === 'events');
-      assert.ok(events && events.includes('--since'), events?.join(' '));
+    it('follows events from the end of the log (file logger: no --since), and runs the container after the follower', () => {
+      const all = calls();
+      const events = all.findIndex((argv) => argv[0] === 'events');
+      const runAt = all.findIndex((argv) => argv[0] === 'run');
+      assert.ok(events >= 0, 'the CLI followed events through the shim');
+      // The test bed's podman logs events to a file at the default path (TESTBED.md).
+      assert.ok(!all[events].includes('--since'), all[events].join(' '));
+      assert.ok(runAt > events, 'run was passed on after the events follower started');
+    });
+
+    it('the OCI hook reports a start only once the note\'s events follower is at the end of the log', async function () {
+      this.timeout(120_000);
+      const [id] = await containersOf('podman', ws);
+      const fwDir = (await engine('podman', ['container', 'inspect', '--format', '{{index .Config.Annotations "dev.hardened-devcontainers.firewall"}}', id])).stdout.trim();
+      assert.match(fwDir, /^\/.+\/firewall$/);
+      const eventsLog = `/run/user/${TEST_UID}/libpod/tmp/events/events.log`;
+      const scratch = `/tmp/hdc-it-follower-${process.pid}`;
+      mkdirSync(scratch, { recursive: true });
+      chownSync(scratch, TEST_UID, TEST_UID);
+      // A stand-in for the CLI's follower: opens the log, waits 1.5 s, marks itself ready
+      // (before it moves), then reads to the end and stays.
+      const [cmd, args] = asUser([process.execPath, '-e', `
+        const fs = require('fs'); fs.writeFileSync(${JSON.stringify(`${scratch}/pid`)}, String(process.pid));
+        const fd = fs.openSync(${JSON.stringify(eventsLog)}, 'r');
+        setTimeout(() => { fs.writeFileSync(${JSON.stringify(`${scratch}/ready`)}, ''); const b = Buffer.alloc(1 << 20); while (fs.readSync(fd, b, 0, b.length, null) > 0); }, 1500);
+        setTimeout(() => process.exit(0), 60000);`]);
+      const follower = execa(cmd, args, { reject: false, cwd: '/tmp' });
+      const note = path.join(fwDir, 'events');
+      try {
+        let pid = '';
+        for (let i = 0; i < 100 && !pid; i++) {
+          pid = existsSync(`${scratch}/pid`) ? readFileSync(`${scratch}/pid`, 'utf8').trim() : '';
+          if (!pid) await new Promise((r) => setTimeout(r, 50));
+        }
+        writeFileSync(note, `${pid} ${eventsLog}\n`);
+        const restart = await engine('podman', ['restart', '--time', '1', id]);
+        assert.equal(restart.exitCode, 0, restart.stderr);
+        // The hook writes "started" after its wait: not before the follower was ready.
+        assert.ok(existsSync(`${scratch}/ready`), 'the restart finished before the follower was ready');
+        const ready = statSync(`${scratch}/ready`).mtimeMs;
+        const started = statSync(path.join(fwDir, 'started')).mtimeMs;
+        assert.ok(started >= ready, `the start was reported ${Math.round(ready - started)} ms before the follower was ready`);
+        // Without a note (a start by hand), the hook does not wait for anyone.
+        rmSync(note, { force: true });
+        const again = await engine('podman', ['restart', '--time', '1', id]);
+        assert.equal(again.exitCode, 0, again.stderr);
+        assert.equal((await hdc('podman', ['status', ws])).exitCode, 0);
+      } finally {
+        rmSync(note, { force: true });
+        follower.kill();
+        rmSync(scratch, { recursive: true, force: true });
+      }
     });
 
     it('maps the container user onto the unprivileged host user (rootless keep-id)', async () => {
@@ -64,6 +113,9 @@ describe('rootless podman', function () {
       assert.equal(r.exitCode, 3, String(r.stderr));
       assert.match(String(r.stderr), /No subuid range for user nobody \(uid 65534\) in \/etc\/subuid/);
       assert.match(String(r.stderr), /Fix: as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody/);
+      // The CLI that hdc started early (while it checked) was stopped, and made nothing.
+      const left = String((await execa('ps', ['-eo', 'args'])).stdout).split('\n').filter((l) => l.includes(`--workspace-folder ${ws}`));
+      assert.deepEqual(left, []);
     } finally {
       await destroyWorkspace('podman', ws);
     }

@@ -35,6 +35,19 @@ describe('runner', () => {
       (e: TimeoutError) => e instanceof TimeoutError && /upTimeoutSeconds/.test(e.fix ?? ''));
   });
 
+  it('starts a process before its input is known, and feeds it when the promise resolves', async () => {
+    let give!: (s: string) => void;
+    const input = new Promise<string>((resolve) => { give = resolve; });
+    // The process is up (it said so on stderr) before it gets any input.
+    const out = run({ command: 'sh', args: ['-c', 'echo started >&2; cat'], input, parse: text }, { onStderrLine: (l) => l === 'started' && give('fed later\n') });
+    assert.equal(await out, 'fed later');
+  });
+
+  it('closes stdin empty when the input promise rejects', async () => {
+    const input = Promise.reject(new Error('not needed'));
+    assert.equal(await run({ command: 'sh', args: ['-c', 'cat; echo "eof, exit 0"'], input, parse: text }), 'eof, exit 0');
+  });
+
   it('streams stderr lines as they come', async () => {
     const lines: string[] = [];
     await run({ command: 'sh', args: ['-c', 'echo one >&2; echo two >&2'], parse: text }, { onStderrLine: (l) => lines.push(l) });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { shimPath } from '../../src/core/paths';
@@ -61,6 +61,78 @@ describe('podman shim (real script, fake engine)', () => {
     assert.equal(out.length, 7);
   });
 
+  describe('the CLI\'s events follower and its run (HDC_EVENTS)', () => {
+    let xdg: string;
+    let eventsLog: string;
+    before(() => {
+      xdg = mkdtempSync(path.join(tmpdir(), 'hdc-xdg-'));
+      mkdirSync(path.join(xdg, 'libpod', 'tmp', 'events'), { recursive: true });
+      eventsLog = path.join(xdg, 'libpod', 'tmp', 'events', 'events.log');
+      writeFileSync(eventsLog, '{"Status":"start"}\n'.repeat(100));
+    });
+    after(() => rmSync(xdg, { recursive: true, force: true }));
+
+    it('with the file logger at its default path: no --since (no full read of the log); notes the pid podman keeps (the shim execs it)', () => {
+      const note = path.join(dir, 'events-pid');
+      const pidEngine = path.join(dir, 'pid-podman');
+      writeFileSync(pidEngine, '#!/bin/sh\necho "$$"; for a in "$@"; do printf "%s\\n" "$a"; done\n');
+      chmodSync(pidEngine, 0o755);
+      const out = shim(['events', '--format', 'json'], { HDC_ENGINE: pidEngine, HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg });
+      assert.deepEqual(out.slice(1), ['events', '--format', 'json']);
+      assert.equal(readFileSync(note, 'utf8').trim(), `${out[0]} ${eventsLog}`);
+    });
+
+    it('without the default log file (journald, or another path): --since, and the note says so', () => {
+      const note = path.join(dir, 'events-since');
+      const out = shim(['events', '--format', 'json'], { HDC_EVENTS: note, XDG_RUNTIME_DIR: path.join(dir, 'no-such-runtime-dir') });
+      assert.deepEqual(out.slice(0, 3), ['events', '--format', 'json']);
+      assert.equal(out[3], '--since');
+      assert.equal(readFileSync(note, 'utf8').trim(), 'since');
+    });
+
+    it('run waits until the follower has the log open and has moved past its start', async () => {
+      const note = path.join(dir, 'events-wait');
+      const ready = path.join(dir, 'follower-ready');
+      rmSync(ready, { force: true });
+      // The fake follower opens the log, waits 400 ms, marks itself ready, then reads to the end.
+      const follower = spawn(process.execPath, ['-e', `
+        const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(eventsLog)}, 'r');
+        setTimeout(() => { fs.writeFileSync(${JSON.stringify(ready)}, 'yes'); const b = Buffer.alloc(65536); while (fs.readSync(fd, b, 0, b.length, null) > 0); }, 400);
+        setInterval(() => {}, 1000);`], { stdio: 'ignore' });
+      try {
+        writeFileSync(note, `${follower.pid} ${eventsLog}\n`);
+        // The engine for run says whether the follower was ready when run reached podman.
+        const runEngine = path.join(dir, 'run-podman');
+        writeFileSync(runEngine, `#!/bin/sh\n[ -f ${JSON.stringify(ready)} ] && echo ready || echo early\n`);
+        chmodSync(runEngine, 0o755);
+        const out = await new Promise<string>((resolve, reject) => execFile(shimPath(), ['run', '--userns=keep-id', 'img'], {
+          env: { PATH: process.env.PATH, HDC_ENGINE: runEngine, HDC_UID: '1000', HDC_GID: '1000', HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg }, encoding: 'utf8',
+        }, (e, stdout) => (e ? reject(e) : resolve(stdout))));
+        assert.equal(out.trim(), 'ready');
+      } finally {
+        follower.kill();
+      }
+    });
+
+    it('run does not wait when the follower replays (--since) or is gone, when the hook waits, or without a note', () => {
+      const note = path.join(dir, 'events-nowait');
+      const env = { HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg };
+      writeFileSync(note, 'since\n');
+      assert.deepEqual(shim(['run', 'img'], env), ['run', 'img']);
+      writeFileSync(note, `999999999 ${eventsLog}\n`);
+      assert.deepEqual(shim(['run', 'img'], env), ['run', 'img']);
+      // With HDC_EVENTS_WAIT=hook, run does not even read the note (a FIFO no one writes would block it).
+      const fifo = path.join(dir, 'events-fifo');
+      execFileSync('mkfifo', [fifo]);
+      assert.deepEqual(execFileSync(shimPath(), ['run', 'img'], {
+        env: { PATH: process.env.PATH, HDC_ENGINE: fakeEngine, HDC_UID: '1000', HDC_GID: '1000', HDC_EVENTS: fifo, HDC_EVENTS_WAIT: 'hook', XDG_RUNTIME_DIR: xdg },
+        encoding: 'utf8', timeout: 10_000 }).split('\n').slice(0, -1), ['run', 'img']);
+      // create and exec never wait for a follower.
+      rmSync(note, { force: true });
+      assert.deepEqual(shim(['create', 'img'], env), ['create', 'img']);
+    });
+  });
+
   it('logs the argv that podman receives', () => {
     rmSync(log, { force: true });
     shim(['run', '--userns=keep-id', 'img']);
@@ -92,6 +164,44 @@ describe('podman shim (real script, fake engine)', () => {
     assert.deepEqual(r.out.split('\n').slice(0, -1), ['exec', '-u', 'vscode', 'c1', 'true']);
     // Other subcommands never wait.
     assert.deepEqual(shim(['ps'], { HDC_GATE: path.join(dir, 'never') }), ['ps']);
+  });
+
+  describe('the pregate (HDC_PREGATE): the CLI starts while hdc still prepares', () => {
+    const pregated = (args: string[], gate: string, env: Record<string, string> = {}) => execFile(shimPath(), args, {
+      env: { PATH: process.env.PATH, HDC_ENGINE: fakeEngine, HDC_PREGATE: gate, HDC_PID: String(process.pid), ...env }, encoding: 'utf8' });
+    const finished = (child: ReturnType<typeof execFile>) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d: string) => { out += d; });
+      child.stderr?.on('data', (d: string) => { err += d; });
+      child.on('exit', (code) => resolve({ code, out, err }));
+    });
+
+    it('holds every call until "open UID GID", then runs with those ids', async () => {
+      const gate = path.join(dir, 'pregate-open');
+      const child = pregated(['run', '--userns=keep-id', 'img'], gate);
+      const done = finished(child);
+      const version = finished(pregated(['-v'], gate));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(child.exitCode, null, 'run went through before the pregate opened');
+      writeFileSync(gate, 'open 1234 5678\n');
+      const r = await done;
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(r.out.split('\n').slice(0, -1), ['run', '--userns=keep-id:uid=1234,gid=5678', 'img']);
+      assert.deepEqual((await version).out.split('\n').slice(0, -1), ['-v']);
+    });
+
+    it('refuses when hdc closes it, and when hdc is gone', async () => {
+      const gate = path.join(dir, 'pregate-closed');
+      writeFileSync(gate, 'closed');
+      const closed = await finished(pregated(['buildx', 'version'], gate));
+      assert.equal(closed.code, 1);
+      assert.match(closed.err, /hdc stopped this up before its container was made; refusing/);
+      assert.equal(closed.out, '', 'nothing reached podman');
+      const orphan = await finished(pregated(['ps'], path.join(dir, 'pregate-never'), { HDC_PID: '999999999' }));
+      assert.equal(orphan.code, 1);
+      assert.match(orphan.err, /hdc is gone; refusing/);
+    });
   });
 
   it('refuses exec when the gate says anything but "open" (the firewall did not verify)', () => {
