@@ -4,7 +4,7 @@
  * writes .bench/results.json. Needs the host prepared by scripts/setup-host.sh (root).
  */
 import { execa } from 'execa';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { devcontainerCliPath, shimPath } from '../src/core/paths';
 import { agentCall } from '../src/firewall/podmanHook';
@@ -12,7 +12,7 @@ import type { AgentResult } from '../src/firewall/agent';
 import { EngineClient } from '../src/core/engine';
 import { removeStaleEgressFixtures, startEgressFixture } from '../test/support/egressFixture';
 import { importTinyImage, TINY_IMAGE } from '../test/support/tinyImage';
-import { asUser, BASE_IMAGE, chownTree, destroyWorkspace, HDC, makeWorkspace, REPO } from '../test/support/testbed';
+import { asUser, BASE_IMAGE, chownTree, destroyWorkspace, HDC, makeWorkspace, REPO, TEST_UID } from '../test/support/testbed';
 
 const quick = process.argv.includes('--quick');
 
@@ -137,13 +137,15 @@ async function firewallVsSequential(): Promise<Figure[]> {
     const id = String((await execa(psCmd, psArgs, { cwd: '/tmp' })).stdout).trim();
     const [inCmd, inArgs] = asUser(['podman', 'inspect', '--format', '{{.State.Pid}}', id]);
     const pid = Number(String((await execa(inCmd, inArgs, { cwd: '/tmp' })).stdout).trim());
+    // As hdc does it: straight into the test user's rootless user namespace (see rootlessUserNs).
+    const pause = readFileSync(`/run/user/${TEST_UID}/libpod/tmp/pause.pid`, 'utf8').trim();
     const runs = quick ? 1 : 5;
     for (const n of [10, 50, 200]) {
       const names = Array.from({ length: n }, (_, i) => `n${i + 1}.bench.test`);
       const call = agentCall(new EngineClient('podman', 'podman'), pid, {
         policy: { domains: names, cidrs4: [], cidrs6: [] },
         verify: { allowed: { host: 'n1.bench.test', port: 80 }, blocked: { host: fx.blocked.ip4, port: 80 }, allowedExplicit: true },
-      });
+      }, `/proc/${pause}/ns/user`);
       const [cmd, args] = asUser([call.command, ...call.args], call.env);
       const ours: number[] = [];
       for (let i = 0; i < runs; i++) {

@@ -39,17 +39,17 @@ export async function openGate(stateDir: string, firewallDir: string, name = 'ga
 }
 
 /**
- * Waits until the workspace container runs: the hook's "started" file says it was created
- * (checked every 25 ms, no process), then inspect confirms it runs. An inspect every second
- * covers a container that was running already (no start, so no hook). Ends when `until`
- * aborts (the CLI finished without a start).
+ * Waits until the workspace container runs. The hook's "started" file (read every 25 ms, no
+ * process) says it was created and gives its pid; the container is then addressed by its
+ * name. An inspect every second covers a container that was running already (no start, so
+ * no hook). Ends when `until` aborts (the CLI finished without a start).
  */
 export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions): Promise<{ id: string; pid: number }> {
-  let created = false;
   for (let i = 0; ; i++) {
     if (until.aborted || options.signal?.aborted) throw new HdcError('The container did not start.', { exitCode: 1 });
-    if (!created) created = await readFile(startedFile, 'utf8').then((s) => s.trim() !== '', () => false);
-    if (created || i % 40 === 0) {
+    const pid = await readFile(startedFile, 'utf8').then((s) => Number(s.trim()), () => 0);
+    if (Number.isSafeInteger(pid) && pid > 0) return { id: name, pid };
+    if (i % 40 === 0) {
       const item = await run(engine.containerInspect(name), options);
       if (item?.running && item.pid > 0) return { id: item.id, pid: item.pid };
     }

@@ -8,7 +8,7 @@ import type { AgentResult } from '../firewall/agent';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, workspaceLayout, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
 import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
 import type { EngineClient } from './engine';
-import { HdcError, InputError } from './errors';
+import { CancelledError, HdcError, InputError } from './errors';
 import { ensureImage, resolveRemoteUser } from './imageUser';
 import { checkUserName } from './remoteUser';
 import { shimPath } from './paths';
@@ -265,6 +265,8 @@ export async function up(req: UpRequest): Promise<UpResult> {
     };
     /** A failed lifecycle command still ends with sudo revoked (fail-closed); the error says the state. */
     const lifecycleFailed = async (e: unknown, containerId: string): Promise<never> => {
+      // Ctrl-C or Stop during the lifecycle commands is a cancelled up: its container goes.
+      if (e instanceof CancelledError) throw e;
       let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
       let state = 'is still running under the verified firewall';
       if (settings.revokeSudo) {
@@ -299,7 +301,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       }
       if (c.status === 'rejected') {
         const e = c.reason as Error;
-        const lifecycle = e instanceof HdcError
+        const lifecycle = e instanceof HdcError && !(e instanceof CancelledError)
           ? new HdcError(`A lifecycle command failed: ${e.message.replace(/^devcontainer up failed: /, '')}`, { fix: 'see the log for the command\'s output; fix the command in devcontainer.json and run up again', detail: e.detail })
           : e;
         await lifecycleFailed(lifecycle, started?.id ?? '');

@@ -3,7 +3,7 @@ import { HdcError } from '../core/errors';
 import { run, type RunOptions } from '../core/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
-import { agentCall, firewallRunArgs, installOciHook } from './podmanHook';
+import { agentCall, firewallRunArgs, installOciHook, rootlessUserNs } from './podmanHook';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
 export interface FirewallBackend {
@@ -36,10 +36,12 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
         return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
       },
       async agent(containerId, request, options, knownPid) {
-        if (knownPid) return run(agentCall(engine, knownPid, request), options);
-        const container = await run(engine.containerInspect(containerId), options);
+        const [container, userNs] = await Promise.all([
+          knownPid ? { running: true, pid: knownPid } : run(engine.containerInspect(containerId), options),
+          rootlessUserNs(),
+        ]);
         if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
-        return run(agentCall(engine, container.pid, request), options);
+        return run(agentCall(engine, container.pid, request, userNs), options);
       },
       async discard() {},
     };

@@ -14,6 +14,7 @@ pid=$(field pid)
 bundle=$(field bundle)
 # Set by hdc when it creates the workspace; the workspace cannot change its annotations.
 dir=$(field 'dev\.hardened-devcontainers\.firewall')
+role=$(field 'dev\.hardened-devcontainers\.role')
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
 for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
@@ -38,5 +39,6 @@ if [ -e "$dir/events" ]; then
   . "${0%/*}/events-wait.sh"
   hdc_wait_for_events "$dir/events"
 fi
-# Tells a waiting `hdc up` that a container of this workspace was created (an event, not a poll).
-echo "$pid" >"$dir/started" 2>/dev/null || true
+# Tells a waiting `hdc up` that the workspace container was created, and its pid (an event,
+# not a poll). The sidecar shares the directory, not this file.
+if [ "$role" != sidecar ]; then echo "$pid" >"$dir/started" 2>/dev/null || true; fi

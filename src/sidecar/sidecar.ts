@@ -8,7 +8,7 @@ import { LABELS } from '../core/plan';
 import { run, type LogFn, type RunOptions } from '../core/runner';
 import type { SidecarSettings } from '../core/settings';
 import { writeIfChanged } from '../firewall/firewall';
-import { firewallRunArgs } from '../firewall/podmanHook';
+import { firewallRunArgs, SIDECAR_ROLE_ANNOTATION } from '../firewall/podmanHook';
 
 /**
  * The optional Podman sidecar: podman inside a rootless podman container, serving its API on
@@ -190,7 +190,7 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
   const fileMounts = files.mounts;
   const body = [
     '--label', `${LABELS.managed}=true`,
-    ...(spec.firewallDir ? firewallRunArgs(spec.firewallDir) : []),
+    ...(spec.firewallDir ? [...firewallRunArgs(spec.firewallDir), '--annotation', SIDECAR_ROLE_ANNOTATION] : []),
     ...(settings.privileged
       ? ['--privileged']
       // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.

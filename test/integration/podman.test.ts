@@ -92,6 +92,13 @@ describe('rootless podman', function () {
       }
     });
 
+    it('runs the firewall agent straight into the rootless user namespace (nsenter, not podman unshare)', async () => {
+      const r = await hdc('podman', ['status', ws], { env: { HDC_VERBOSE: '1' } });
+      assert.equal(r.exitCode, 0, r.stderr);
+      const agent = r.stderr.split('\n').find((l) => l.includes('firewall-agent.cjs'));
+      assert.match(agent ?? '', /\$ nsenter --user=\/proc\/\d+\/ns\/user --preserve-credentials -- nsenter -t \d+ -n -- /, agent);
+    });
+
     it('maps the container user onto the unprivileged host user (rootless keep-id)', async () => {
       const [id] = await containersOf('podman', ws);
       const pid = (await engine('podman', ['container', 'inspect', '--format', '{{.State.Pid}}', id])).stdout.trim();
@@ -131,21 +138,26 @@ describe('rootless podman', function () {
     });
     after(async () => destroyWorkspace('podman', ws));
 
-    it('Ctrl-C during up stops the CLI and removes the container it created', async function () {
+    it('Ctrl-C during a lifecycle command stops the CLI and removes the container it created (a cancel, not a lifecycle failure)', async function () {
       this.timeout(120_000);
       const [cmd, args] = asUser([process.execPath, HDC, 'up', ws, '--runtime', 'podman']);
       const child = execa(cmd, args, { reject: false, cwd: '/tmp', stdin: 'ignore' });
+      let progress = '';
+      child.stderr?.on('data', (d: Buffer) => { progress += d.toString(); });
       const deadline = Date.now() + 60_000;
-      while ((await containersOf('podman', ws)).length === 0) {
-        assert.ok(Date.now() < deadline, 'the container never appeared');
+      // The container exists and its lifecycle command (sleep 120) runs.
+      while (!progress.includes('[lifecycle]') || (await containersOf('podman', ws)).length === 0) {
+        assert.ok(Date.now() < deadline, `the lifecycle step never came: ${progress}`);
         await new Promise((r) => setTimeout(r, 200));
       }
+      await new Promise((r) => setTimeout(r, 500));
       // Signal hdc itself (the child of runuser), as a terminal's Ctrl-C would.
       const hdcPid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]);
       process.kill(hdcPid, 'SIGINT');
       const result = await child;
       assert.equal(result.exitCode, 130, String(result.stderr));
       assert.match(String(result.stderr), /was cancelled/);
+      assert.doesNotMatch(String(result.stderr), /A lifecycle command failed/);
       assert.deepEqual(await containersOf('podman', ws), []);
     });
   });

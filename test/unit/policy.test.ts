@@ -3,7 +3,11 @@ import { InputError } from '../../src/core/errors';
 import { defaultGateway } from '../../src/firewall/agent';
 import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers, rulesPayload, SETS, validateCidr, validateDomain } from '../../src/firewall/policy';
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';
-import { dropInContent, firewallRunArgs, hookJson } from '../../src/firewall/podmanHook';
+import { agentCall, dropInContent, firewallRunArgs, hookJson, rootlessUserNs } from '../../src/firewall/podmanHook';
+import { EngineClient } from '../../src/core/engine';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 
 describe('firewall policy', () => {
   describe('validation: the message names the value, and nothing is applied', () => {
@@ -121,5 +125,32 @@ describe('firewall policy', () => {
     assert.deepEqual(hook.stages, ['createRuntime']);
     assert.deepEqual(Object.keys(hook.when.annotations), ['^dev\\.hardened-devcontainers\\.firewall$']);
     assert.match(dropInContent('/h/oci-hooks.d'), /hooks_dir = \["\/usr\/share\/containers\/oci\/hooks\.d", "\/etc\/containers\/oci\/hooks\.d", "\/h\/oci-hooks\.d"\]/);
+  });
+
+  it('runs the agent through nsenter into the rootless user namespace when it is known, else podman unshare', () => {
+    const engine = new EngineClient('podman', '/usr/bin/podman');
+    const request = { policy: buildPolicy([], []) };
+    const direct = agentCall(engine, 42, request, '/proc/7/ns/user');
+    assert.deepEqual([direct.command, ...direct.args.slice(0, 8)], ['nsenter', '--user=/proc/7/ns/user', '--preserve-credentials', '--', 'nsenter', '-t', '42', '-n', '--']);
+    const fallback = agentCall(engine, 42, request);
+    assert.deepEqual([fallback.command, ...fallback.args.slice(0, 6)], ['/usr/bin/podman', 'unshare', 'nsenter', '-t', '42', '-n', '--']);
+    assert.equal(direct.input, JSON.stringify(request));
+  });
+
+  it('takes the pause process only when it is podman\'s and this user\'s', async function () {
+    if (process.getuid?.() === 0) {
+      // As root there is no rootless namespace: always podman unshare.
+      assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: '/nonexistent' }), undefined);
+      return;
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'hdc-pause-'));
+    try {
+      mkdirSync(path.join(dir, 'libpod', 'tmp'), { recursive: true });
+      assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: dir }), undefined, 'no pause.pid');
+      writeFileSync(path.join(dir, 'libpod', 'tmp', 'pause.pid'), String(process.pid));
+      assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: dir }), undefined, 'this process is not "podman pause"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -102,7 +102,7 @@ describe('sidecar layout', () => {
   it('runs the rootless-safe sidecar: its own netns with the firewall annotation, SYS_ADMIN in, network caps out', () => {
     const { args, hash } = sidecarRunArgs(spec(), files, [], limits);
     assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
-    assert.deepEqual(valueAfter(args, '--annotation'), ['dev.hardened-devcontainers.firewall=/state/fw']);
+    assert.deepEqual(valueAfter(args, '--annotation'), ['dev.hardened-devcontainers.firewall=/state/fw', 'dev.hardened-devcontainers.role=sidecar']);
     assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
     assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
     assert.ok(!args.includes('--privileged'));
