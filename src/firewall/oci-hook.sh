@@ -35,7 +35,7 @@ net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
 net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see
 # it (the note exists only then; see events-wait.sh, installed next to this script).
-if [ -e "$dir/events" ]; then
+if [ "$role" != sidecar ] && [ -e "$dir/events" ]; then
   . "${0%/*}/events-wait.sh"
   hdc_wait_for_events "$dir/events"
 fi

@@ -8,8 +8,9 @@
 # the log open and has moved past its start: podman opens it, then seeks to its end.
 #
 # hdc_wait_for_events NOTE: returns at once when NOTE does not exist (a start not run by
-# hdc) or says "since" (the follower replays); otherwise at most ~1 s for the note and ~3 s
-# for the follower. Never fails: the worst case is the race the CLI has without us.
+# hdc), says "since" (the follower replays) or "none" (the CLI's `start`, which follows no
+# events); otherwise at most ~1 s for the note and ~3 s for the follower. Never fails: the
+# worst case is the race the CLI has without us.
 hdc_wait_for_events() {
   _note=$1 _n=0 _pid= _log=
   [ -e "$_note" ] || return 0

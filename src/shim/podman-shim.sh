@@ -62,6 +62,10 @@ case $sub in
       now; set -- "$@" --since "$started"
       [ -z "${HDC_EVENTS:-}" ] || echo since >"$HDC_EVENTS"
     fi ;;
+  start)
+    # The CLI starts a stopped container without an events follower: say so, so that the
+    # hook does not wait for one.
+    if [ -n "${HDC_EVENTS:-}" ] && [ ! -s "$HDC_EVENTS" ]; then echo none >"$HDC_EVENTS"; fi ;;
   exec)
     # The CLI's commands in the container (the lifecycle commands among them) wait until
     # hdc has verified the firewall and written "open" to the gate; anything else refuses.

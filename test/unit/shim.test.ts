@@ -127,6 +127,13 @@ describe('podman shim (real script, fake engine)', () => {
       assert.deepEqual(execFileSync(shimPath(), ['run', 'img'], {
         env: { PATH: process.env.PATH, HDC_ENGINE: fakeEngine, HDC_UID: '1000', HDC_GID: '1000', HDC_EVENTS: fifo, HDC_EVENTS_WAIT: 'hook', XDG_RUNTIME_DIR: xdg },
         encoding: 'utf8', timeout: 10_000 }).split('\n').slice(0, -1), ['run', 'img']);
+      // The CLI's `start` (a stopped container) follows no events: it says so, unless a follower did.
+      writeFileSync(note, '');
+      assert.deepEqual(shim(['start', 'c1'], env), ['start', 'c1']);
+      assert.equal(readFileSync(note, 'utf8').trim(), 'none');
+      writeFileSync(note, `123 ${eventsLog}\n`);
+      shim(['start', 'c1'], env);
+      assert.equal(readFileSync(note, 'utf8').trim(), `123 ${eventsLog}`);
       // create and exec never wait for a follower.
       rmSync(note, { force: true });
       assert.deepEqual(shim(['create', 'img'], env), ['create', 'img']);
