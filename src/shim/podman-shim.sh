@@ -15,9 +15,12 @@ engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
 # start-up costs ~0.2 s). Every call waits here until hdc writes "open UID GID" (the remote
 # user's ids); anything else, or hdc (HDC_PID) gone, refuses. Nothing reaches podman before.
 if [ -n "${HDC_PREGATE:-}" ]; then
+  n=0
   until [ -s "$HDC_PREGATE" ]; do
     [ -d "/proc/${HDC_PID:-0}" ] || { echo "hardened-devcontainers: hdc is gone; refusing" >&2; exit 1; }
-    sleep 0.01
+    # Every 10 ms for the first half second (the usual case), then every 100 ms (an image pull).
+    n=$((n + 1))
+    if [ "$n" -le 50 ]; then sleep 0.01; else sleep 0.1; fi
   done
   read -r state HDC_UID HDC_GID <"$HDC_PREGATE" || :
   [ "$state" = open ] || { echo "hardened-devcontainers: hdc stopped this up before its container was made; refusing" >&2; exit 1; }

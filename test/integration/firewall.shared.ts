@@ -167,6 +167,17 @@ describe(`egress firewall (${runtime})`, function () {
       await assertBlocked('after stop + start');
     });
 
+    it('hdc up of the stopped workspace starts it again: verified, allowlist back, status green', async () => {
+      assert.equal((await engine(runtime, ['stop', '-t', '1', id])).exitCode, 0);
+      const r = await hdc(runtime, ['up', ws]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.deepEqual(await containersOf(runtime, ws), [id], 'the same container, started, not a new one');
+      await assertBlocked('after hdc up of the stopped workspace');
+      assert.equal((await curl('http://allowed.test/')).stdout, '200');
+      const status = await hdc(runtime, ['status', ws]);
+      assert.equal(status.exitCode, 0, status.stdout + status.stderr);
+    });
+
     it('a main process that probes from its first instant never reaches the blocked host', async function () {
       this.timeout(300_000);
       const image = 'localhost/hardened-devcontainers/test-probe:latest';
