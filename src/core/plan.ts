@@ -113,6 +113,12 @@ export function checkRunArgs(runArgs: string[] | undefined, file: string): void 
     if ((flag === '--network' || flag === '--net') && /^(host|container:|ns:|pasta)/.test(valueOf(i))) {
       why = `puts the workspace in the network namespace "${valueOf(i)}", outside its firewall`;
     }
+    if (flag === '--pid' && /^(host|container:|ns:)/.test(valueOf(i))) {
+      why = `puts the workspace in the process namespace "${valueOf(i)}", where it could see and signal processes outside it`;
+    }
+    if (flag === '--annotation' && valueOf(i).startsWith('dev.hardened-devcontainers.')) {
+      why = 'sets an annotation that belongs to hdc (it tells the firewall hook where the workspace\'s rules are and what the container is)';
+    }
     if (why) {
       throw new InputError(`${file}: runArgs "${args[i]}${args[i].includes('=') ? '' : ` ${args[i + 1] ?? ''}`}" ${why}.`,
         'remove it from runArgs; the hardened container does not allow it');

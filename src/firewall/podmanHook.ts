@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../core/engine';
@@ -95,11 +95,15 @@ export async function rootlessUserNs(env: NodeJS.ProcessEnv = process.env): Prom
   const runtimeDir = env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
   const pid = Number((await readFile(path.join(runtimeDir, 'libpod', 'tmp', 'pause.pid'), 'utf8').catch(() => '')).trim());
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  const [comm, owner] = await Promise.all([
+  // podman's, this user's, and in hdc's own process namespace: a process of a container
+  // (which runs as this user too, with keep-id) is in the container's.
+  const [comm, owner, pidNs, ownPidNs] = await Promise.all([
     readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => ''),
     stat(`/proc/${pid}`).then((st) => st.uid, () => -1),
+    readlink(`/proc/${pid}/ns/pid`).catch(() => 'unknown'),
+    readlink('/proc/self/ns/pid').catch(() => 'self'),
   ]);
-  return comm === 'podman pause' && owner === uid ? `/proc/${pid}/ns/user` : undefined;
+  return comm === 'podman pause' && owner === uid && pidNs === ownPidNs ? `/proc/${pid}/ns/user` : undefined;
 }
 
 export function agentCall(engine: EngineClient, pid: number, request: AgentRequest, userNs?: string): CliCall<AgentResult> {

@@ -4,6 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, stat
 import * as path from 'node:path';
 import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
+import { devcontainerCliPath } from '../../src/core/paths';
 
 describe('rootless podman', function () {
   before(async () => requireEngine('podman'));
@@ -123,6 +124,20 @@ describe('rootless podman', function () {
       // The CLI that hdc started early (while it checked) was stopped, and made nothing.
       const left = String((await execa('ps', ['-eo', 'args'])).stdout).split('\n').filter((l) => l.includes(`--workspace-folder ${ws}`));
       assert.deepEqual(left, []);
+    } finally {
+      await destroyWorkspace('podman', ws);
+    }
+  });
+
+  it('the devcontainers CLI refuses to come up without its override file (why the pregate removes it first)', async () => {
+    const ws = makeWorkspace('podman');
+    try {
+      const [cmd, args] = asUser([process.execPath, devcontainerCliPath(), 'up', '--workspace-folder', ws, '--docker-path', 'podman',
+        '--override-config', path.join(ws, 'no-such-override.json'), '--log-format', 'json']);
+      const r = await execa(cmd, args, { reject: false, cwd: '/tmp', stdin: 'ignore' });
+      assert.notEqual(r.exitCode, 0);
+      assert.match(String(r.stdout), /"outcome":"error"/);
+      assert.deepEqual(await containersOf('podman', ws), [], 'nothing was created');
     } finally {
       await destroyWorkspace('podman', ws);
     }

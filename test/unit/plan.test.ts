@@ -49,14 +49,14 @@ describe('override config', () => {
 
 describe('runArgs that would undo the hardening', () => {
   const FILE = '/w/.devcontainer/devcontainer.json';
-  for (const args of [['--privileged'], ['--cap-add', 'NET_ADMIN'], ['--cap-add', 'SYS_PTRACE'], ['--cap-add=mknod'], ['--cap-add=net_raw'], ['--cap-add', 'CAP_SYS_ADMIN'], ['--cap-add=ALL'], ['--network', 'host'], ['--net=container:abc'], ['--network=ns:/proc/1/ns/net']]) {
+  for (const args of [['--privileged'], ['--cap-add', 'NET_ADMIN'], ['--cap-add', 'SYS_PTRACE'], ['--cap-add=mknod'], ['--cap-add=net_raw'], ['--cap-add', 'CAP_SYS_ADMIN'], ['--cap-add=ALL'], ['--network', 'host'], ['--net=container:abc'], ['--network=ns:/proc/1/ns/net'], ['--pid', 'host'], ['--pid=container:abc'], ['--annotation', 'dev.hardened-devcontainers.firewall=/tmp/x'], ['--annotation=dev.hardened-devcontainers.role=sidecar']]) {
     it(`refuses ${args.join(' ')}`, () => {
       assert.throws(() => checkRunArgs(['--cpus', '2', ...args], FILE), (e: InputError) =>
         e instanceof InputError && e.message.startsWith(`${FILE}: runArgs "${args.join(' ')}`) && /remove it/.test(e.fix ?? ''));
     });
   }
   it('allows the rest', () => {
-    checkRunArgs(['--cpus', '2', '--cap-add', 'CHOWN', '--network', 'mynet', '--label', 'privileged=yes'], FILE);
+    checkRunArgs(['--cpus', '2', '--cap-add', 'CHOWN', '--network', 'mynet', '--label', 'privileged=yes', '--pid', 'private', '--annotation', 'org.example=1'], FILE);
     checkRunArgs(undefined, FILE);
   });
 });
