@@ -11,7 +11,7 @@ repo=$(dirname "$here")
 # 1. Packages. Engines, rootless networking, the firewall tools, image building
 #    and the test hosts' binaries (busybox httpd, dnsmasq).
 pkgs=(podman uidmap slirp4netns passt fuse-overlayfs crun runc iptables ipset
-      docker.io debootstrap busybox-static dnsmasq-base ca-certificates dnsutils unzip)
+      docker.io debootstrap busybox-static dnsmasq-base ca-certificates dnsutils unzip catatonit)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -96,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const log = (line: string): void => {
     if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${line}\n`);
-    else if (line.startsWith('[') || line.startsWith('warning:')) process.stderr.write(`${line}\n`);
+    else if (/^\[(plan|preflight|container|firewall|sidecar|lifecycle|sudo)\] /.test(line) || /^(warning|note):/.test(line)) process.stderr.write(`${line}\n`);
   };
   // A persistent listener: with `once`, execa's exit handler would see no listener left
   // and re-raise the signal, killing us before the clean-up. A second Ctrl-C quits at once.
@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       const summary = {
         outcome: 'success', runtime: result.runtime, containerId: result.containerId, containerName: result.containerName,
         remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
-        remoteUserIds: { uid: result.plan.remoteUser.uid, gid: result.plan.remoteUser.gid, source: result.plan.remoteUser.source },
+        remoteUserIds: { uid: result.remoteUserIds.uid, gid: result.remoteUserIds.gid, source: result.remoteUserIds.source },
         sudo: result.sudo ? result.sudo.evidence : 'not revoked',
         readOnly: result.readOnly,
         firewall: result.firewall

@@ -1,4 +1,5 @@
 import { HdcError } from './errors';
+import type { PrivilegeRequest } from '../hardening/privilege';
 import { devcontainerCliPath } from './paths';
 import type { CliCall, ProcessOutput } from './runner';
 
@@ -21,7 +22,8 @@ export interface UpResultItem {
 export interface UpArgs {
   workspaceFolder: string;
   dockerPath: string;
-  overrideConfig: string;
+  /** Read in place of devcontainer.json (relative paths still resolve against it). */
+  overrideConfig?: string;
   /** podman only: the shim's keep-id mapping replaces the CLI's uid-rebuilt image. */
   noUidUpdate: boolean;
   env: Record<string, string>;
@@ -36,7 +38,7 @@ function cliArgs(subcommand: string, a: LifecycleArgs): string[] {
     devcontainerCliPath(), subcommand,
     '--workspace-folder', a.workspaceFolder,
     '--docker-path', a.dockerPath,
-    '--override-config', a.overrideConfig,
+    ...(a.overrideConfig ? ['--override-config', a.overrideConfig] : []),
     '--log-format', 'json',
   ];
 }
@@ -53,17 +55,14 @@ export const devcontainerCli = {
     return { command: process.execPath, args, env: a.env, parse: parseUpOutput, acceptExitCodes: [1] };
   },
 
-  /** Where the CLI will mount the workspace (it mounts the git root by default). */
-  readConfiguration(a: LifecycleArgs): CliCall<{ workspaceFolder: string; workspaceMount: string }> {
-    const args = cliArgs('read-configuration', a);
-    return { command: process.execPath, args, env: a.env, parse: (out) => {
-      const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}';
-      const workspace = (JSON.parse(line) as { workspace?: { workspaceFolder?: string; workspaceMount?: string } }).workspace;
-      if (!workspace?.workspaceFolder || !workspace.workspaceMount) {
-        throw new HdcError('devcontainer read-configuration did not say where the workspace is mounted.', { detail: out.stdout });
-      }
-      return { workspaceFolder: workspace.workspaceFolder, workspaceMount: workspace.workspaceMount };
-    } };
+  /**
+   * What the CLI makes of the workspace: where it mounts it, and the configuration merged
+   * from every source (devcontainer.json, features' metadata, the image's
+   * devcontainer.metadata label, or an existing container's), with each feature's own.
+   */
+  readConfiguration(a: LifecycleArgs): CliCall<ConfigurationItem> {
+    const args = [...cliArgs('read-configuration', a), '--include-merged-configuration', '--include-features-configuration'];
+    return { command: process.execPath, args, env: a.env, parse: (out) => parseReadConfiguration(out) };
   },
 
   /** The lifecycle commands (onCreate … postAttach), run after `up --skip-post-create`. */
@@ -72,13 +71,59 @@ export const devcontainerCli = {
     return { command: process.execPath, args, env: a.env, acceptExitCodes: [1], parse: (out) => {
       const record = lastJsonLine(out.stdout);
       if (record?.outcome === 'success') return;
-      throw new HdcError(`A lifecycle command failed: ${record?.message ?? `devcontainer run-user-commands exit ${out.exitCode}`}`, {
-        fix: 'see the log for the command\'s output; fix the command in devcontainer.json and run up again' });
+      throw lifecycleError(record) ?? new HdcError(`devcontainer run-user-commands failed: ${record?.message ?? `exit ${out.exitCode}`}`, {
+        fix: 'see the log for the command\'s output', detail: out.stderr });
     } };
   },
 };
 
-/** Reads the final JSON line of `devcontainer up`. Errors become an HdcError with the CLI's words. */
+/**
+ * A lifecycle command of the devcontainer failed (the CLI stops at the first one). The hook
+ * and its origin are data, read from the CLI's own description of the failure.
+ */
+export class LifecycleCommandError extends HdcError {
+  constructor(readonly hook: string, readonly origin: string, readonly command: string) {
+    super(`The ${hook} from ${origin} failed: ${command}`, { fix: `see the log for the command's output; fix the ${hook} and run up again` });
+    this.name = 'LifecycleCommandError';
+  }
+}
+
+/** "postStartCommand from devcontainer.json failed." / "a of postStartCommand from feature x failed." / "The postCreateCommand in the devcontainer.json failed." */
+export function lifecycleError(record: UpResultRecord | undefined): LifecycleCommandError | undefined {
+  const d = record?.description ?? '';
+  const m = /^(?:\S+ of )?(\w+Command) from (.+) failed\.$/.exec(d) ?? /^The (\w+Command) in the (devcontainer\.json) failed\.$/.exec(d);
+  if (!m) return undefined;
+  return new LifecycleCommandError(m[1], m[2], (record?.message ?? '').replace(/^Command failed: /, '').split('\n')[0]);
+}
+
+/**
+ * The engine's own words from the CLI's log (`--log-format json`): the last error line that
+ * podman or docker printed, not the CLI's "Command failed: <command line>". An OCI hook's
+ * refusal is its stderr, after podman's "error running hook" preamble.
+ */
+export function engineWords(stderr: string): string | undefined {
+  let found: string | undefined;
+  for (const line of stderr.split('\n')) {
+    let text = line;
+    try {
+      const rec = JSON.parse(line) as CliLogRecord;
+      text = rec.text ?? '';
+    } catch {
+      // a plain line
+    }
+    for (const raw of text.split(/\r?\n/)) {
+      // eslint-disable-next-line no-control-regex -- ANSI colour codes, as the CLI prints them
+      const l = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
+      const m = /^(?:docker: )?(?:Error|error)(?: response from daemon)?: (.*)$/.exec(l);
+      if (!m || /^Command failed:/.test(m[1]) || /buildx/.test(m[1])) continue;
+      const hook = /error running hook[^]*?stderr: (.*)$/.exec(m[1]);
+      found = (hook?.[1] ?? m[1]).trim();
+    }
+  }
+  return found;
+}
+
+/** Reads the final JSON line of `devcontainer up`. Errors become an HdcError with the engine's (or the CLI's) words. */
 export function parseUpOutput(out: ProcessOutput): UpResultItem {
   const record = lastJsonLine(out.stdout);
   if (!record) {
@@ -86,13 +131,69 @@ export function parseUpOutput(out: ProcessOutput): UpResultItem {
       detail: out.stderr, fix: 'see the log for the devcontainers CLI output' });
   }
   if (record.outcome !== 'success') {
-    const description = record.description && record.description !== record.message ? `\n${record.description}` : '';
-    throw new HdcError(`devcontainer up failed: ${record.message ?? 'unknown error'}${description}`, { fix: 'see the log for the devcontainers CLI output' });
+    const lifecycle = lifecycleError(record);
+    if (lifecycle) throw lifecycle;
+    const words = engineWords(out.stderr);
+    const cli = `${record.message ?? 'unknown error'}${record.description && record.description !== record.message ? `\n${record.description}` : ''}`;
+    if (words) {
+      throw new EngineRefusedError(words, { detail: `devcontainer up: ${cli}` });
+    }
+    throw new HdcError(`devcontainer up failed: ${cli}`, { fix: 'see the log for the devcontainers CLI output' });
   }
   if (!record.containerId || !record.remoteWorkspaceFolder) {
     throw new HdcError('devcontainer up reported success without a container id or workspace folder.');
   }
   return { containerId: record.containerId, remoteUser: record.remoteUser ?? 'root', remoteWorkspaceFolder: record.remoteWorkspaceFolder };
+}
+
+/** The engine (or hdc's hook in it) refused what the CLI asked: its words lead, the command line is detail. */
+export class EngineRefusedError extends HdcError {
+  constructor(words: string, options: { detail?: string }) {
+    super(words.startsWith('hardened-devcontainers: ') ? words.replace(/^hardened-devcontainers: refused: /, 'Refused: ') : `The engine refused: ${words}`, {
+      detail: options.detail,
+      fix: words.startsWith('hardened-devcontainers: ')
+        ? 'remove what gives the workspace this privilege (HDC_VERBOSE=1 shows the full command); the container was removed'
+        : 'fix what it names in devcontainer.json (HDC_VERBOSE=1 shows the full command line)',
+    });
+    this.name = 'EngineRefusedError';
+  }
+}
+
+/** What `devcontainer read-configuration` prints (the parts we read). */
+export interface ReadConfigurationRecord {
+  workspace?: { workspaceFolder?: string; workspaceMount?: string };
+  featuresConfiguration?: { featureSets?: { sourceInformation?: { userFeatureId?: string }; features?: (PrivilegeRequest & { id?: string })[] }[] };
+  mergedConfiguration?: MergedConfigRecord;
+}
+
+/** The CLI's merge of devcontainer.json, features' metadata and the image label (the fields we check). */
+export interface MergedConfigRecord extends PrivilegeRequest {
+  remoteUser?: string;
+  containerUser?: string;
+  updateRemoteUserUID?: boolean;
+  runArgs?: string[];
+  [key: string]: unknown;
+}
+
+export interface ConfigurationItem {
+  workspaceFolder: string;
+  workspaceMount: string;
+  merged: MergedConfigRecord;
+  features: { id: string; request: PrivilegeRequest }[];
+}
+
+export function parseReadConfiguration(out: ProcessOutput): ConfigurationItem {
+  const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}';
+  const rec = JSON.parse(line) as ReadConfigurationRecord;
+  const workspace = rec.workspace;
+  if (!workspace?.workspaceFolder || !workspace.workspaceMount) {
+    throw new HdcError('devcontainer read-configuration did not say where the workspace is mounted.', { detail: out.stdout });
+  }
+  if (!rec.mergedConfiguration) throw new HdcError('devcontainer read-configuration printed no merged configuration.', { detail: out.stdout });
+  const features = (rec.featuresConfiguration?.featureSets ?? []).flatMap((set) => (set.features ?? []).map((f) => ({
+    id: set.sourceInformation?.userFeatureId ?? f.id ?? 'unknown', request: f,
+  })));
+  return { workspaceFolder: workspace.workspaceFolder, workspaceMount: workspace.workspaceMount, merged: rec.mergedConfiguration, features };
 }
 
 function lastJsonLine(stdout: string): UpResultRecord | undefined {

@@ -1,6 +1,7 @@
 import type { CliCall, ProcessOutput } from './runner';
 import { json, ok } from './runner';
 import type { Runtime } from './settings';
+import type { HostConfigPrivilege } from '../hardening/privilege';
 
 /**
  * Engine calls as data. Podman and Docker share this CLI surface; where they differ the
@@ -27,7 +28,7 @@ export class EngineClient {
     return this.call(['image', 'inspect', image], (r) => {
       if (r.exitCode !== 0) return undefined;
       const [rec] = json<ImageRecord[]>(r);
-      return rec ? { id: rec.Id, user: rec.Config?.User ?? '' } : undefined;
+      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.['devcontainer.metadata'] } : undefined;
     }, { acceptExitCodes: [1, 125] });
   }
 
@@ -110,20 +111,27 @@ interface DockerInfoRecord {
 }
 interface ImageRecord {
   Id: string;
-  Config?: { User?: string };
+  Config?: { User?: string; Labels?: Record<string, string> | null };
 }
 export interface ImageItem {
   id: string;
   user: string;
+  /** The devcontainer.metadata label, as JSON text, if the image has one. */
+  metadata?: string;
 }
 interface ContainerRecord {
   Id: string;
   Name: string;
   State: { Status: string; Running: boolean; Pid?: number };
-  Config: { Labels?: Record<string, string> | null; Image?: string };
+  Config: { Labels?: Record<string, string> | null; Image?: string; User?: string };
+  Image?: string;
   ImageName?: string;
   Mounts?: { Type?: string; Name?: string; Source: string; Destination: string; RW?: boolean }[];
-  HostConfig?: { PidsLimit?: number | null; NanoCpus?: number; Memory?: number; CapDrop?: string[] | null; SecurityOpt?: string[] | null };
+  HostConfig?: {
+    PidsLimit?: number | null; NanoCpus?: number; Memory?: number; CapDrop?: string[] | null; SecurityOpt?: string[] | null;
+    Privileged?: boolean; CapAdd?: string[] | null; PidMode?: string; IpcMode?: string; UTSMode?: string; UsernsMode?: string;
+    NetworkMode?: string; Devices?: { PathOnHost?: string }[] | null;
+  };
 }
 export interface MountItem {
   type: string;
@@ -143,6 +151,12 @@ export interface ContainerItem {
   mounts: MountItem[];
   limits: { pids: number; nanoCpus: number; memory: number };
   securityOpt: string[];
+  /** The container's user (Config.User): the image's USER, or the CLI's containerUser. */
+  user: string;
+  /** The image id it runs. */
+  image: string;
+  /** The engine's record of its privilege. */
+  privilege: HostConfigPrivilege;
 }
 
 function dockerInfo(rec: DockerInfoRecord): EngineInfoItem {
@@ -160,5 +174,19 @@ function containerItem(rec: ContainerRecord): ContainerItem {
     mounts: (rec.Mounts ?? []).map((m) => ({ type: m.Type ?? 'bind', name: m.Name ?? '', source: m.Source, destination: m.Destination, rw: m.RW !== false })),
     limits: { pids: rec.HostConfig?.PidsLimit ?? 0, nanoCpus: rec.HostConfig?.NanoCpus ?? 0, memory: rec.HostConfig?.Memory ?? 0 },
     securityOpt: rec.HostConfig?.SecurityOpt ?? [],
+    user: rec.Config.User ?? '',
+    image: rec.Image ?? rec.Config.Image ?? '',
+    privilege: {
+      privileged: rec.HostConfig?.Privileged ?? false,
+      capAdd: rec.HostConfig?.CapAdd ?? [],
+      securityOpt: rec.HostConfig?.SecurityOpt ?? [],
+      pidMode: rec.HostConfig?.PidMode ?? '',
+      ipcMode: rec.HostConfig?.IpcMode ?? '',
+      utsMode: rec.HostConfig?.UTSMode ?? '',
+      usernsMode: rec.HostConfig?.UsernsMode ?? '',
+      networkMode: rec.HostConfig?.NetworkMode ?? '',
+      devices: (rec.HostConfig?.Devices ?? []).map((d) => d.PathOnHost ?? '').filter(Boolean),
+      mountSources: (rec.Mounts ?? []).filter((m) => (m.Type ?? 'bind') === 'bind').map((m) => m.Source),
+    },
   };
 }

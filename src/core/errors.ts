@@ -7,13 +7,19 @@ export class HdcError extends Error {
   readonly fix?: string;
   readonly exitCode: number;
   readonly detail?: string;
+  /**
+   * The container is left as the error says (running under its verified firewall, or
+   * stopped to inspect), not removed: set where the decision is made, never read from text.
+   */
+  readonly keepContainer: boolean;
 
-  constructor(message: string, options: { fix?: string; exitCode?: number; detail?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: { fix?: string; exitCode?: number; detail?: string; cause?: unknown; keepContainer?: boolean } = {}) {
     super(message, { cause: options.cause });
     this.name = 'HdcError';
     this.fix = options.fix;
     this.exitCode = options.exitCode ?? 1;
     this.detail = options.detail;
+    this.keepContainer = options.keepContainer ?? false;
   }
 
   /** One block of text for a terminal or a notification. */

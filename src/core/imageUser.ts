@@ -1,10 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { DevcontainerConfigRecord } from './devcontainerConfig';
 import type { EngineClient, ImageItem } from './engine';
 import { CommandFailedError, InputError } from './errors';
-import { FALLBACK_IDS, numericIds, pickRemoteUser, resolveUserIds, type UserIds } from './remoteUser';
-import { run, type LogFn, type RunOptions } from './runner';
+import { checkUserName, numericIds, pickRemoteUser, resolveUserIds, type UserIds } from './remoteUser';
+import { run, type RunOptions } from './runner';
 
 /**
  * Makes sure the image is there (pulling it if not) and returns what we need of it.
@@ -30,44 +29,53 @@ export async function ensureImage(engine: EngineClient, image: string, configFil
 }
 
 /**
- * The remote user's uid and gid, read from the image itself. The answer is cached per image
- * id (images are immutable), so only the first `up` of an image pays for a container start.
+ * The remote user's uid and gid, read from the image itself: the user exactly as the
+ * devcontainers CLI picks it (the merged configuration's remoteUser, then containerUser, then
+ * the image's USER, then root). No guess: a user the image does not have is an error, before
+ * anything is created. The answer is cached per image id (images are immutable).
  */
 export async function resolveRemoteUser(args: {
   engine: EngineClient;
-  config: DevcontainerConfigRecord;
-  image?: ImageItem;
-  imageName?: string;
+  merged: { remoteUser?: string; containerUser?: string };
+  image: ImageItem;
+  /** How to name the image to the engine: its reference, or its id. */
+  imageRef: string;
+  configFile: string;
   cacheDir: string;
-  log: LogFn;
   options: RunOptions;
 }): Promise<UserIds> {
-  const spec = pickRemoteUser(args.config, args.image?.user);
+  const spec = pickRemoteUser(args.merged, args.image.user);
+  checkUserName(spec, args.configFile);
   const numeric = numericIds(spec);
   if (numeric) return numeric;
-  if (!args.image || !args.imageName) {
-    args.log(`remote user ${spec}: the image is built by the devcontainers CLI, so its ids cannot be read beforehand; assuming ${FALLBACK_IDS.uid}:${FALLBACK_IDS.gid}`);
-    return { user: spec, ...FALLBACK_IDS, source: 'fallback' };
-  }
   const cacheFile = path.join(args.cacheDir, `${args.image.id.replace(/[^\w]/g, '_')}-${spec.replace(/[^\w.-]/g, '_')}.json`);
   try {
     return JSON.parse(await readFile(cacheFile, 'utf8')) as UserIds;
   } catch {
     // not cached yet
   }
-  let ids: UserIds | undefined;
+  let files: string;
+  let groups = '';
   try {
-    const files = await run(args.engine.catFromImage(args.imageName, ['/etc/passwd']), args.options);
-    const groups = spec.includes(':') ? await run(args.engine.catFromImage(args.imageName, ['/etc/group']), args.options) : '';
-    ids = resolveUserIds(spec, files, groups);
+    files = await run(args.engine.catFromImage(args.imageRef, ['/etc/passwd']), args.options);
+    if (spec.includes(':')) groups = await run(args.engine.catFromImage(args.imageRef, ['/etc/group']), args.options);
   } catch (e) {
-    args.log(`could not read /etc/passwd from ${args.imageName}: ${(e as Error).message}`);
+    throw new InputError(`Cannot read /etc/passwd from image ${args.imageRef}, so the remote user ${JSON.stringify(spec)} cannot be checked: ${e instanceof CommandFailedError ? e.stderr.trim().split('\n').pop() : (e as Error).message}`,
+      'the image needs cat and /etc/passwd; or set "remoteUser" to numeric ids ("1000:1000")');
   }
+  const ids = resolveUserIds(spec, files, groups);
   if (!ids) {
-    args.log(`remote user ${spec} was not found in ${args.imageName}'s /etc/passwd; assuming ${FALLBACK_IDS.uid}:${FALLBACK_IDS.gid}`);
-    return { user: spec, ...FALLBACK_IDS, source: 'fallback' };
+    throw new InputError(`${args.configFile}: the remote user ${JSON.stringify(spec)} (${userSource(args.merged, args.image.user)}) does not exist in image ${args.imageRef}.`,
+      'set "remoteUser" in devcontainer.json to a user the image has (e.g. "vscode"), or create the user in the Dockerfile');
   }
   await mkdir(args.cacheDir, { recursive: true });
   await writeFile(cacheFile, JSON.stringify(ids));
   return ids;
+}
+
+/** Where the CLI's choice of user came from, for messages and the log. */
+export function userSource(merged: { remoteUser?: string; containerUser?: string }, imageUser: string | undefined): string {
+  if (merged.remoteUser) return 'remoteUser of the merged configuration';
+  if (merged.containerUser) return 'containerUser of the merged configuration';
+  return imageUser ? 'the image\'s USER' : 'no user set anywhere: root';
 }

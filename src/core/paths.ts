@@ -37,6 +37,9 @@ export const ociHookSourcePath = (): string => path.join(packageRoot(), 'src', '
 /** Sourced by the shim and the OCI hook: waits for the CLI's events follower. */
 export const eventsWaitPath = (): string => path.join(packageRoot(), 'src', 'shim', 'events-wait.sh');
 
+/** Sourced by the OCI hook: reads a container's OCI spec back and refuses a weaker one. */
+export const privilegeCheckPath = (): string => path.join(packageRoot(), 'src', 'hardening', 'privilege-check.sh');
+
 /** The firewall agent, bundled; run with Node inside the workspace's netns. */
 export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { DevcontainerConfigRecord } from './devcontainerConfig';
-import { InputError } from './errors';
 import type { UserIds } from './remoteUser';
 import type { Runtime, Settings } from './settings';
 import type { FirewallPolicy } from '../firewall/policy';
+import { WITHHELD_CAPS } from '../hardening/privilege';
 
 /** Labels we put on every container we create, next to the devcontainers CLI's own. */
 export const LABELS = {
@@ -28,7 +28,10 @@ export interface HardenedPlan {
   /** Absolute path of the real engine, after preflight. */
   enginePath: string;
   settings: Settings;
-  remoteUser: UserIds;
+  /** The remote user's name as the CLI picks it; undefined until a build makes the image. */
+  remoteUserName?: string;
+  /** Its ids, read from the image; for a build, read from the built image later. */
+  remoteUser?: UserIds;
   /** The validated allowlist; undefined when the firewall is turned off. */
   firewall?: FirewallPolicy;
 }
@@ -44,7 +47,7 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
   const ours = [
     ...name,
     '--label', `${LABELS.managed}=true`,
-    '--label', `${LABELS.remoteUser}=${plan.remoteUser.user}`,
+    ...(plan.remoteUserName ? ['--label', `${LABELS.remoteUser}=${plan.remoteUserName}`] : []),
     '--label', `${LABELS.runtime}=${plan.runtime}`,
     // Last, so that nothing in the user's runArgs can undo them (e.g. a --cap-add).
     ...hardening,
@@ -52,6 +55,8 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
   const override: DevcontainerConfigRecord = {
     ...plan.config,
     runArgs: [...(userRunArgs ?? []), ...ours],
+    // NET_ADMIN/NET_RAW asked for here (an agent devcontainer's own firewall) are withheld.
+    ...(Array.isArray(plan.config.capAdd) ? { capAdd: (plan.config.capAdd as unknown[]).filter((c) => !(WITHHELD_CAPS as readonly string[]).includes(String(c).toUpperCase().replace(/^CAP_/, ''))) } : {}),
     // After the user's mounts, so that they lie over the workspace mount and anything else.
     ...(readOnly.length || extra.mounts.length ? { mounts: [...(plan.config.mounts ?? []), ...extra.mounts, ...readOnly] } : {}),
     // Ours win: with the sidecar on, DOCKER_HOST must point at it.
@@ -92,36 +97,4 @@ function userContainerName(runArgs: string[] | undefined): string | undefined {
 /** Labels that identify this workspace's container, exactly as the CLI writes them. */
 export function workspaceLabels(workspaceFolder: string, configFile: string): Record<string, string> {
   return { [CLI_LABELS.localFolder]: workspaceFolder, [CLI_LABELS.configFile]: configFile };
-}
-
-/**
- * runArgs that would undo the hardening are refused, not silently overridden: they give the
- * workspace the means to change its own firewall or to leave its network namespace.
- */
-export function checkRunArgs(runArgs: string[] | undefined, file: string): void {
-  const args = runArgs ?? [];
-  const valueOf = (i: number): string => (args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1] ?? '');
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i].split('=')[0];
-    let why: string | undefined;
-    if (flag === '--privileged') why = 'gives the workspace every capability, NET_ADMIN included';
-    if (flag === '--cap-add') {
-      const caps = valueOf(i).toUpperCase().replace(/CAP_/g, '').split(',');
-      const bad = caps.filter((c) => ['ALL', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'].includes(c));
-      if (bad.length) why = `adds ${bad.join(', ')}, which the hardened container drops (it would let the workspace change its firewall, escape, or trace other processes)`;
-    }
-    if ((flag === '--network' || flag === '--net') && /^(host|container:|ns:|pasta)/.test(valueOf(i))) {
-      why = `puts the workspace in the network namespace "${valueOf(i)}", outside its firewall`;
-    }
-    if (flag === '--pid' && /^(host|container:|ns:)/.test(valueOf(i))) {
-      why = `puts the workspace in the process namespace "${valueOf(i)}", where it could see and signal processes outside it`;
-    }
-    if (flag === '--annotation' && valueOf(i).startsWith('dev.hardened-devcontainers.')) {
-      why = 'sets an annotation that belongs to hdc (it tells the firewall hook where the workspace\'s rules are and what the container is)';
-    }
-    if (why) {
-      throw new InputError(`${file}: runArgs "${args[i]}${args[i].includes('=') ? '' : ` ${args[i + 1] ?? ''}`}" ${why}.`,
-        'remove it from runArgs; the hardened container does not allow it');
-    }
-  }
 }

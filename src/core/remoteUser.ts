@@ -4,11 +4,9 @@ export interface UserIds {
   user: string;
   uid: number;
   gid: number;
-  /** How the ids were found, for the log: "image", "numeric" or "fallback". */
-  source: 'image' | 'numeric' | 'fallback';
+  /** How the ids were found, for the log: from the image's files, or numeric in the config. */
+  source: 'image' | 'numeric';
 }
-
-export const FALLBACK_IDS = { uid: 1000, gid: 1000 } as const;
 
 /** remoteUser, then containerUser, then the image's USER, then root: the CLI's own order. */
 export function pickRemoteUser(config: { remoteUser?: string; containerUser?: string }, imageUser: string | undefined): string {

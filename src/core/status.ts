@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { firewallBackend } from '../firewall/backend';
 import { verifyTargets } from '../firewall/firewall';
 import { buildPolicy } from '../firewall/policy';
-import { checkSudoRevoked, DROPPED_CAPS, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
+import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
+import { CAP_BITS, parseProcStatus, procProblems, REFUSED_CAPS, type RefusedCap } from '../hardening/privilege';
 import type { EngineClient, ContainerItem } from './engine';
 import { preflight } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
@@ -37,9 +38,6 @@ export interface StatusReport {
   ok: boolean;
 }
 
-/** Capability numbers, for reading CapBnd. */
-const CAP_BITS: Record<(typeof DROPPED_CAPS)[number], number> = { NET_ADMIN: 12, NET_RAW: 13, SYS_ADMIN: 21, SYS_PTRACE: 19, MKNOD: 27 };
-
 async function firewallCheck(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions): Promise<Check> {
   if (!settings.firewall.enabled) return { name: 'firewall', ok: false, evidence: 'turned off (hardenedDevcontainers.firewall.enabled = false)' };
   try {
@@ -59,19 +57,21 @@ async function firewallCheck(engine: EngineClient, found: Pick<WorkspaceContaine
   }
 }
 
-/** The capabilities in the bounding set of a container's first process. */
-async function boundingCaps(engine: EngineClient, id: string, options: RunOptions): Promise<{ hex?: string; has: (cap: keyof typeof CAP_BITS) => boolean; error: string }> {
+/** The kernel's account of a container's first process: /proc/1/status, read through the engine. */
+async function firstProcess(engine: EngineClient, id: string, options: RunOptions): Promise<{ hex?: string; has: (cap: RefusedCap) => boolean; status?: ReturnType<typeof parseProcStatus>; error: string }> {
   const r = await run(engine.exec(id, ['cat', '/proc/1/status']), options);
-  const hex = /^CapBnd:\s+([0-9a-f]+)/m.exec(r.stdout)?.[1];
-  const bnd = BigInt(`0x${hex ?? 0}`);
-  return { hex, has: (cap) => ((bnd >> BigInt(CAP_BITS[cap])) & 1n) === 1n, error: r.stderr.trim() };
+  const status = parseProcStatus(r.stdout);
+  const bnd = status?.capBnd ?? 0n;
+  return { hex: status?.capBnd.toString(16), status, has: (cap) => ((bnd >> BigInt(CAP_BITS[cap])) & 1n) === 1n, error: r.stderr.trim() };
 }
 
-async function capabilityCheck(found: WorkspaceContainer, options: RunOptions): Promise<Check> {
-  const { hex, has, error } = await boundingCaps(found.engine, found.container.id, options);
-  if (!hex) return { name: 'capabilities', ok: false, evidence: `cannot read /proc/1/status: ${error}` };
-  const present = DROPPED_CAPS.filter(has);
-  return { name: 'capabilities', ok: present.length === 0, evidence: present.length ? `still in the bounding set: ${present.join(', ')}` : `none of ${DROPPED_CAPS.join(', ')} in the bounding set (CapBnd ${hex})` };
+/** No refused capability in the bounding set, a seccomp filter, no-new-privileges if set. */
+async function capabilityCheck(found: WorkspaceContainer, settings: Settings, options: RunOptions): Promise<Check> {
+  const { status, error } = await firstProcess(found.engine, found.container.id, options);
+  if (!status) return { name: 'capabilities', ok: false, evidence: `cannot read /proc/1/status: ${error}` };
+  const problems = procProblems(status, settings.noNewPrivileges);
+  return { name: 'capabilities', ok: problems.length === 0, evidence: problems.length ? problems.join('; ')
+    : `none of the ${REFUSED_CAPS.length} refused capabilities in the bounding set (CapBnd ${status.capBnd.toString(16)}); seccomp filter on${settings.noNewPrivileges ? '; no-new-privileges' : ''}` };
 }
 
 function readOnlyCheck(container: ContainerItem, remoteWorkspaceFolder: string): Check {
@@ -105,7 +105,7 @@ async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, set
   if (!item?.running) return { name: 'sidecar', ok: false, evidence: `${names.container} is ${item ? item.status : 'missing'} (run hdc up)` };
   const [fw, caps, answers] = await Promise.all([
     firewallCheck(engine, { container: item }, settings, stateRoot, ws, options),
-    boundingCaps(engine, item.id, options),
+    firstProcess(engine, item.id, options),
     accepts(socketOnHost(item.pid)),
   ]);
   const netCaps = (['NET_ADMIN', 'NET_RAW'] as const).filter(caps.has);
@@ -150,7 +150,7 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
   };
   report.checks = await Promise.all([
     firewallCheck(engine, found, settings, stateRoot, ws, options),
-    capabilityCheck(found, options),
+    capabilityCheck(found, settings, options),
     sudo(),
     Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),
     Promise.resolve(limitsCheck(found.container, settings, limitsEnforceable(settings.runtime, settings.runtime === 'podman' && process.getuid?.() !== 0))),

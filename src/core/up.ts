@@ -1,18 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
-import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, workspaceLayout, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
-import { devcontainerCli, renderCliLogLine, type UpResultItem } from './devcontainerCli';
-import type { EngineClient } from './engine';
-import { CancelledError, HdcError, InputError } from './errors';
-import { ensureImage, resolveRemoteUser } from './imageUser';
-import { checkUserName } from './remoteUser';
+import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
+import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, procProblems, readProcStatus, writePrivilegePolicy, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
+import { writeHookMode } from '../firewall/firewall';
+import { firewallRunArgs, installOciHook } from '../firewall/podmanHook';
+import { readWorkspaceConfiguration } from './configuration';
+import { devcontainerCli, LifecycleCommandError, renderCliLogLine, type MergedConfigRecord, type UpResultItem } from './devcontainerCli';
+import { IMAGE_REFERENCE } from './devcontainerConfig';
+import type { EngineClient, ImageItem } from './engine';
+import { CancelledError, EnvironmentError, HdcError, InputError } from './errors';
+import { ensureImage, resolveRemoteUser, userSource } from './imageUser';
+import { pickRemoteUser, type UserIds } from './remoteUser';
 import { shimPath } from './paths';
-import { buildOverrideConfig, checkRunArgs, containerNameOf, type HardenedPlan } from './plan';
+import { buildOverrideConfig, containerNameOf, type HardenedPlan } from './plan';
 import { preflight, type Finding } from './preflight';
 import { run, type LogFn, type RunOptions } from './runner';
 import type { Settings } from './settings';
@@ -46,6 +52,10 @@ export interface UpResult extends UpResultItem {
   readOnly: string[];
   notes: string[];
   sidecar?: SidecarUp & { name: string; socket: string; firewall?: AgentResult };
+  /** The remote user's ids, read from the (built) image. */
+  remoteUserIds: UserIds;
+  /** NET_ADMIN/NET_RAW that the config asked for and hdc withheld. */
+  withheld: Withheld[];
 }
 
 /**
@@ -63,7 +73,12 @@ export async function up(req: UpRequest): Promise<UpResult> {
 
   step('plan', `reading devcontainer.json in ${req.workspaceFolder}`);
   const ws = await openWorkspace(req.workspaceFolder);
-  checkRunArgs(ws.config.runArgs, ws.file);
+  // runArgs and devcontainer.json's own privilege fields are checked here, before anything
+  // starts; the merged configuration (features, the image label) once the CLI has read it.
+  const userArgs = checkRunArgs(ws.config.runArgs, ws.file, settings.runtime, settings.noNewPrivileges);
+  const fileSource: PrivilegeSource = { kind: 'devcontainer.json', request: ws.config as PrivilegeRequest };
+  const withheld = checkPrivilegeSources([fileSource], ws.file, settings.noNewPrivileges, userArgs);
+  withheld.unshift(...userArgs.withheld);
   const policy: FirewallPolicy | undefined = settings.firewall.enabled
     ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
   const verify = policy && verifyTargets(settings.firewall, policy);
@@ -79,6 +94,11 @@ export async function up(req: UpRequest): Promise<UpResult> {
   step('preflight', `checking ${settings.runtime}`);
   const engine = await engineFor(settings);
   const stateDir = await workspaceStateDir(req.stateRoot, ws.workspaceFolder);
+  // The CLI builds an image for a Dockerfile and for features: the remote user is read from
+  // that image once it exists (podman: the shim asks hdc before `run`; docker: before the
+  // lifecycle commands), not from a base image that may lack the user.
+  const hasFeatures = typeof ws.config.features === 'object' && ws.config.features !== null && Object.keys(ws.config.features).length > 0;
+  const builds = ws.config.image === undefined || hasFeatures;
   const imageName = ws.config.image;
   const podman = settings.runtime === 'podman';
   const firewallDir = path.join(stateDir, 'firewall');
@@ -134,12 +154,17 @@ export async function up(req: UpRequest): Promise<UpResult> {
     };
   }
   // A failure before the pregate opens stops the early CLI (it has made nothing yet).
-  const { report, existing, remoteUser, plan, sidecar, cliArgs, layout, readOnly, backend } = await prepare()
+  const { report, existing, plan, merged, sidecar, cliArgs, layout, readOnly, backend } = await prepare()
     .catch(async (e: unknown) => { await early?.stop(); throw e; });
-  // The CLI (started early on podman) goes on from here, with the remote user's ids.
-  await early?.pregate.set(`open ${remoteUser.uid} ${remoteUser.gid}`);
+  let remoteUser: UserIds | undefined = plan.remoteUser;
+  // The CLI (started early on podman) goes on from here, with the remote user's ids (or, for
+  // a build, with the promise to read them from the image it builds).
+  const idsDone = new AbortController();
+  const imageIds = early && !remoteUser ? answerImageIds(early.pregate, idsDone.signal) : undefined;
+  imageIds?.catch(() => undefined);
+  await early?.pregate.set(remoteUser ? `open ${remoteUser.uid} ${remoteUser.gid}` : 'open image');
 
-  /** Probes, image, remote user, layout, firewall files and the override: before any container. */
+  /** Probes, image, merged configuration, privilege, remote user, layout, firewall files and the override: before any container. */
   async function prepare() {
     // Independent read-only probes, in parallel: they are most of what we add to a plain up.
     const [report, inspected, existing] = await Promise.all([
@@ -151,19 +176,29 @@ export async function up(req: UpRequest): Promise<UpResult> {
     if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
     // Pulling only starts once preflight has passed.
     const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
-    const remoteUser = await resolveRemoteUser({
-      engine, config: ws.config, image, imageName, cacheDir: path.join(req.stateRoot, 'image-users'), log, options,
+    // The CLI's own merge of devcontainer.json, the features' metadata and the image label
+    // (cached for a plain image config), and where it mounts the workspace.
+    const { layout, merged, features } = await readWorkspaceConfiguration({
+      workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image?.id, cacheable: !builds,
+      call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: shimEnv }),
+      options,
     });
-    log(`remote user ${remoteUser.user}: uid ${remoteUser.uid}, gid ${remoteUser.gid} (${remoteUser.source})`);
-    checkUserName(remoteUser.user, ws.file);
-    if (settings.revokeSudo && remoteUser.uid === 0) {
-      throw new InputError(`${ws.file}: the remote user (${remoteUser.user}) is root, so every process in the workspace would be root.`,
-        'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
-    }
+    const sources: PrivilegeSource[] = [
+      ...features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
+      ...imageLabelEntries(image, imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageName, request: entry })),
+      { kind: 'merged configuration', request: merged },
+    ];
+    withheld.push(...checkPrivilegeSources([fileSource, ...sources], ws.file, settings.noNewPrivileges).filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
+    if (merged.init && podman) await requireCatatonit(ws.file);
+    for (const w of withheld) notes.push(`note: ${w.cap} (${w.where}) was withheld: the workspace never holds it; hdc's egress firewall is in force instead`);
+
+    // The remote user exactly as the CLI picks it, with its ids from the real image.
+    const remoteUserName = image ? pickRemoteUser(merged, image.user) : merged.remoteUser || merged.containerUser || undefined;
+    const remoteUser = image && !builds ? await checkedRemoteUser(merged, image, imageName ?? image.id) : undefined;
 
     const plan: HardenedPlan = {
       workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
-      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUser, firewall: policy,
+      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, firewall: policy,
     };
     const sidecar: SidecarNames | undefined = sidecarSettings.enabled ? sidecarNames(containerNameOf(plan), sidecarSettings) : undefined;
     const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
@@ -171,24 +206,28 @@ export async function up(req: UpRequest): Promise<UpResult> {
       workspaceFolder: ws.workspaceFolder,
       dockerPath: podman ? shimPath() : report.enginePath,
       overrideConfig: overrideFile,
-      env: podman ? { ...shimEnv, HDC_UID: String(remoteUser.uid), HDC_GID: String(remoteUser.gid) } : {},
+      env: podman ? { ...shimEnv, HDC_UID: String(remoteUser?.uid ?? ''), HDC_GID: String(remoteUser?.gid ?? '') } : {},
     };
     // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
-    // mounts the workspace (it asks its own read-configuration; the answer is cached). Asked
-    // before the firewall is prepared, so that a failure here leaves nothing behind. Its
-    // override is a file of its own: the `up` override only ever holds the whole hardening.
-    const layoutOverride = path.join(stateDir, 'layout.override.json');
-    await writeFile(layoutOverride, JSON.stringify(buildOverrideConfig(plan), null, 2), { mode: 0o600 });
-    const layout = await workspaceLayout({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, call: devcontainerCli.readConfiguration({ ...cliArgs, overrideConfig: layoutOverride }), options });
+    // mounts the workspace.
     const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
     let backend: FirewallBackend | undefined;
     let hardening: string[] = [];
-    let userRunArgs = ws.config.runArgs;
+    let userRunArgs = userArgs.runArgs;
+    if (podman) {
+      // The hook reads every start's OCI spec back (and loads the firewall when it is on).
+      await installOciHook();
+      await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0 });
+      if (!policy) {
+        await writeHookMode(firewallDir, 'check');
+        hardening = firewallRunArgs(firewallDir);
+      }
+    }
     if (policy) {
       step('firewall', 'preparing the rules that load before the container starts');
       await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
       backend = firewallBackend(engine, {
-        firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
+        firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: userArgs.runArgs,
         workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
         containerName: containerNameOf(plan),
       });
@@ -196,8 +235,65 @@ export async function up(req: UpRequest): Promise<UpResult> {
     }
     await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
 
-    return { report, existing, remoteUser, plan, sidecar, cliArgs, layout, readOnly, backend };
+    return { report, existing, plan, merged, sidecar, cliArgs, layout, readOnly, backend };
   }
+
+  /** The user from an image, checked: it exists, and is not root while sudo is revoked. */
+  async function checkedRemoteUser(mergedConfig: MergedConfigRecord, image: ImageItem, imageRef: string): Promise<UserIds> {
+    const ids = await resolveRemoteUser({ engine, merged: mergedConfig, image, imageRef, configFile: ws.file, cacheDir: path.join(req.stateRoot, 'image-users'), options });
+    log(`remote user ${ids.user}: uid ${ids.uid}, gid ${ids.gid} (${userSource(mergedConfig, image.user)}; ids from ${imageRef})`);
+    if (settings.revokeSudo && ids.uid === 0) {
+      throw new InputError(`${ws.file}: the remote user (${ids.user}, ${userSource(mergedConfig, image.user)}) is root, so every process in the workspace would be root.`,
+        'set "remoteUser" to a non-root user of the image (e.g. "vscode"); or set hardenedDevcontainers.revokeSudo to false, which gives up the no-root guarantee');
+    }
+    return ids;
+  }
+
+  /**
+   * podman, a build: the shim hands over the argv of the CLI's `run` before passing it on;
+   * the image is the argument before the CLI's own `-c "echo Container started…"`. hdc reads
+   * the remote user from that image and answers with its ids, or "closed" (then nothing runs).
+   */
+  async function answerImageIds(pregate: Gate, done: AbortSignal): Promise<UserIds> {
+    const request = `${pregate.file}.run`;
+    const answer = `${pregate.file}.ids`;
+    try {
+      let argv: string[] | undefined;
+      while (!argv) {
+        // No `run` this time (the container exists): the up ends without an answer.
+        if (req.signal?.aborted || done.aborted) throw new CancelledError('hdc up');
+        argv = await readFile(request, 'utf8').then((t) => t.split('\0').slice(0, -1), () => undefined);
+        if (!argv) await sleep(25);
+      }
+      let at = -1;
+      for (let i = argv.length - 2; i > 0 && at < 0; i--) if (argv[i] === '-c' && argv[i + 1].startsWith('echo Container started')) at = i;
+      const imageRef = at > 0 ? argv[at - 1] : '';
+      if (!IMAGE_REFERENCE.test(imageRef)) throw new HdcError('Cannot tell which image the devcontainers CLI runs, so its remote user cannot be read.', { fix: 'report this with the log (HDC_VERBOSE=1): the CLI\'s run command changed' });
+      const image = await run(engine.imageInspect(imageRef), options);
+      if (!image) throw new HdcError(`The image ${imageRef} that the devcontainers CLI built cannot be inspected.`);
+      const ids = await checkedRemoteUser(merged, image, imageRef);
+      await writeFile(`${answer}.tmp`, `open ${ids.uid} ${ids.gid}`, { mode: 0o600 });
+      await rename(`${answer}.tmp`, answer);
+      return ids;
+    } catch (e) {
+      await writeFile(answer, 'closed', { mode: 0o600 }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The remote user of a container that exists already (no build or run this time), or of docker's. */
+  async function remoteUserOf(containerId: string): Promise<UserIds> {
+    if (remoteUser) return remoteUser;
+    if (imageIds) {
+      const settled = await Promise.race([imageIds.then((v) => v, (e: unknown) => { throw e; }), sleep(0).then(() => undefined)]);
+      if (settled) return settled;
+    }
+    const item = await run(engine.containerInspect(containerId), options);
+    const image = item ? await run(engine.imageInspect(item.image), options) : undefined;
+    if (!item || !image) throw new HdcError(`Cannot read the image of container ${containerId.slice(0, 12)}, so its remote user cannot be checked.`);
+    return checkedRemoteUser(merged, image, image.id);
+  }
+
   step('container', `devcontainer up (${settings.runtime})`);
   let result: UpResultItem;
   let firewall: AgentResult | undefined;
@@ -207,20 +303,43 @@ export async function up(req: UpRequest): Promise<UpResult> {
   // The revocation's exec opens while the CLI still works; it gets its script at the end.
   let preparedRevoke: PreparedRevoke | undefined;
   const prepareRevoke = async (containerId: string): Promise<void> => {
-    if (settings.revokeSudo) preparedRevoke = await prepareRevokeSudo(engine, containerId, remoteUser.user, { ...options, timeoutMs: cliRunOptions.timeoutMs });
+    if (settings.revokeSudo && remoteUser) preparedRevoke = await prepareRevokeSudo(engine, containerId, remoteUser.user, { ...options, timeoutMs: cliRunOptions.timeoutMs });
   };
   try {
     // The lifecycle commands run only once the firewall is verified (and the sidecar is up).
     // podman: one `devcontainer up`, whose `exec`s the shim holds at a gate until hdc has
     // verified; docker (no shim): `up --skip-post-create`, verify, then `run-user-commands`.
     const afterStart = async (containerId: string, pid?: number): Promise<void> => {
-      const settled = await Promise.allSettled([workspaceFirewall(containerId, pid), bringSidecar(containerId)]);
+      const settled = await Promise.allSettled([readBack(containerId, pid), workspaceFirewall(containerId, pid), bringSidecar(containerId)]);
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       if (sidecar && sidecarSettings.createDockerSockSymlink) {
         // As root through the engine (sudo is not involved); /var/run/docker.sock → the socket.
         const r = await run(engine.exec(containerId, ['ln', '-sfn', SIDECAR_SOCKET, '/var/run/docker.sock'], { user: 'root' }), options);
         if (r.exitCode !== 0) notes.push(`warning: could not link /var/run/docker.sock to the sidecar's socket: ${r.stderr.trim()}`);
+      }
+    };
+    /**
+     * The result, read back before any lifecycle command: the kernel's account of the first
+     * process (capabilities, seccomp, no-new-privileges) and, on docker, the engine's record
+     * (podman's OCI hook read the spec before the start). Weaker: the container goes.
+     */
+    const readBack = async (containerId: string, knownPid?: number): Promise<void> => {
+      const item = podman && knownPid ? undefined : await run(engine.containerInspect(containerId), options);
+      const pid = knownPid ?? item?.pid ?? 0;
+      const proc = pid > 0 ? await readProcStatus(pid) : undefined;
+      const problems = [
+        ...(item && !podman ? hostConfigProblems(item.privilege, settings.noNewPrivileges, policy !== undefined) : []),
+        ...(proc ? procProblems(proc, settings.noNewPrivileges) : []),
+      ];
+      if (!proc && !item) {
+        throw new HdcError(`The container's first process (pid ${pid}) exited before any lifecycle command ran, so its privilege cannot be read back.`,
+          { fix: 'look at the container\'s output (HDC_VERBOSE=1): its entrypoint or image is broken (e.g. no PATH, so the CLI\'s keep-alive `sleep` is not found)' });
+      }
+      if (problems.length) {
+        await run(engine.removeContainer(containerId), { log }).catch(() => undefined);
+        throw new HdcError(`Refused: the container came up weaker than hdc requires: it ${problems.join('; ')}. It was removed before any lifecycle command ran.`,
+          { fix: 'something between hdc and the engine added privilege (a wrapped engine, a changed feature or image); run with HDC_VERBOSE=1 and check the engine\'s command line' });
       }
     };
     const workspaceFirewall = async (containerId: string, pid?: number): Promise<void> => {
@@ -246,7 +365,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       try {
         const spec: SidecarSpec = {
           names: sidecar, settings: sidecarSettings, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
-          firewallDir: policy ? firewallDir : undefined, userRunArgs: ws.config.runArgs, stateDir,
+          firewallDir: policy ? firewallDir : undefined, userRunArgs: userArgs.runArgs, stateDir,
         };
         const parent = sidecarSettings.parentStorages ? await run(engine.containerInspect(containerId), options) : undefined;
         const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, sidecar) : [], { pids: settings.limits.pids });
@@ -263,13 +382,23 @@ export async function up(req: UpRequest): Promise<UpResult> {
         throw new HdcError(`Podman sidecar: ${err.message}`, { fix: err.fix, detail: err.detail, exitCode: err.exitCode });
       }
     };
-    /** A failed lifecycle command still ends with sudo revoked (fail-closed); the error says the state. */
-    const lifecycleFailed = async (e: unknown, containerId: string): Promise<never> => {
+    /**
+     * A failed lifecycle command. If the config asked for NET_ADMIN/NET_RAW (withheld), the
+     * failure of one of its own commands is its in-container firewall, which cannot run
+     * without them: a warning, and the up goes on. Otherwise it fails, with sudo revoked
+     * (fail-closed) and the state said.
+     */
+    const lifecycleFailed = async (e: unknown, containerId: string): Promise<'tolerated'> => {
       // Ctrl-C or Stop during the lifecycle commands is a cancelled up: its container goes.
       if (e instanceof CancelledError) throw e;
+      if (e instanceof LifecycleCommandError && withheld.length > 0 && e.origin === 'devcontainer.json') {
+        notes.push(`warning: the ${e.hook} from devcontainer.json failed (${e.command}). This config runs its own firewall, which needs ${[...new Set(withheld.map((w) => w.cap))].join(' and ')}; hdc withheld them, and hdc's egress firewall is in force instead. `
+          + `The commands after it did not run. To silence this, drop ${withheld.map((w) => w.where).join(', ')} and that ${e.hook} from ${ws.file} (${lineOf(await readFile(ws.file, 'utf8').catch(() => ''), e.hook)}).`);
+        return 'tolerated';
+      }
       let sudoState = 'sudo was not revoked (hardenedDevcontainers.revokeSudo = false)';
       let state = 'is still running under the verified firewall';
-      if (settings.revokeSudo) {
+      if (settings.revokeSudo && remoteUser) {
         sudoState = await revokeSudo(engine, containerId, remoteUser.user, options, preparedRevoke)
           .then(() => 'sudo is revoked', async (r: Error) => {
             // Root must not stay reachable: a container whose sudo could not be revoked stops.
@@ -279,8 +408,8 @@ export async function up(req: UpRequest): Promise<UpResult> {
           });
       }
       if (!(e instanceof HdcError)) throw e;
-      throw new HdcError(`${e.message}\nContainer ${containerNameOf(plan)} ${state}; ${sudoState}. Nothing in the workspace was changed by hdc.`,
-        { fix: e.fix, detail: e.detail, exitCode: e.exitCode });
+      throw new HdcError(`A lifecycle command failed: ${e.message}\nContainer ${containerNameOf(plan)} ${state}; ${sudoState}. Nothing in the workspace was changed by hdc.`,
+        { fix: e.fix, detail: e.detail, exitCode: e.exitCode, keepContainer: true });
     };
 
     if (early?.gate) {
@@ -290,36 +419,49 @@ export async function up(req: UpRequest): Promise<UpResult> {
       let started: { id: string; pid: number } | undefined;
       const verified = (async () => {
         started = await waitForStart(engine, containerNameOf(plan), gate.startedFile, cliDone.signal, options);
+        remoteUser = await remoteUserOf(started.id);
         await Promise.all([afterStart(started.id, started.pid), prepareRevoke(started.id)]);
         step('lifecycle', 'the lifecycle commands run now, under the verified firewall');
       })();
       const [v, c] = await Promise.allSettled([verified.then(() => gate.set('open'), async (e) => { await gate.set('closed'); throw e; }), cli]);
       await gate.remove();
       if (v.status === 'rejected') {
-        // The gate never opened: the container failed to start, or the firewall did not verify.
-        throw c.status === 'rejected' && (!started || isAbort(v.reason)) ? c.reason : v.reason;
+        // The gate never opened: the image's user was refused, the container failed to
+        // start, or the firewall did not verify.
+        const ids = imageIds ? await imageIds.then(() => undefined, (e: unknown) => e) : undefined;
+        throw ids ?? (c.status === 'rejected' && (!started || isAbort(v.reason)) ? c.reason : v.reason);
       }
       if (c.status === 'rejected') {
-        const e = c.reason as Error;
-        const lifecycle = e instanceof HdcError && !(e instanceof CancelledError)
-          ? new HdcError(`A lifecycle command failed: ${e.message.replace(/^devcontainer up failed: /, '')}`, { fix: 'see the log for the command\'s output; fix the command in devcontainer.json and run up again', detail: e.detail })
-          : e;
-        await lifecycleFailed(lifecycle, started?.id ?? '');
+        if (await lifecycleFailed(c.reason, started?.id ?? '') === 'tolerated' && started) {
+          result = { containerId: started.id, remoteUser: remoteUser?.user ?? 'root', remoteWorkspaceFolder: layout.workspaceFolder };
+        } else {
+          throw c.reason;
+        }
+      } else {
+        result = c.value;
       }
-      result = (c as PromiseFulfilledResult<UpResultItem>).value;
     } else {
       // podman without firewall and sidecar: the early CLI does it all; docker: started now.
-      result = await (early?.cli ?? run(devcontainerCli.up({ ...cliArgs, noUidUpdate: false, extraArgs: policy ? ['--skip-post-create'] : [] }), cliRunOptions));
-      await Promise.all([afterStart(result.containerId), prepareRevoke(result.containerId)]);
-      if (policy) {
-        step('lifecycle', 'running the lifecycle commands under the firewall');
-        await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions).catch((e: unknown) => lifecycleFailed(e, result.containerId));
+      result = await (early?.cli ?? run(devcontainerCli.up({ ...cliArgs, noUidUpdate: false, extraArgs: ['--skip-post-create'] }), cliRunOptions))
+        .catch(async (e: unknown) => { throw (imageIds ? await imageIds.then(() => undefined, (x: unknown) => x) : undefined) ?? e; });
+      if (!early) {
+        // docker: the result is read back, and the remote user read from the container's
+        // image, before any lifecycle command.
+        await readBack(result.containerId);
+        remoteUser = await remoteUserOf(result.containerId);
+        await Promise.all([afterStart(result.containerId), prepareRevoke(result.containerId)]);
+        step('lifecycle', `running the lifecycle commands${policy ? ' under the firewall' : ''}`);
+        const ran = await run(devcontainerCli.runUserCommands(cliArgs), cliRunOptions).then(() => 'ran' as const, (e: unknown) => lifecycleFailed(e, result.containerId));
+        void ran;
+      } else {
+        remoteUser = await remoteUserOf(result.containerId);
+        await prepareRevoke(result.containerId);
       }
     }
     if (settings.revokeSudo) {
-      step('sudo', `revoking sudo for ${remoteUser.user} and verifying`);
+      step('sudo', `revoking sudo for ${remoteUser?.user} and verifying`);
       try {
-        sudo = await revokeSudo(engine, result.containerId, remoteUser.user, options, preparedRevoke);
+        sudo = await revokeSudo(engine, result.containerId, remoteUser?.user ?? 'root', options, preparedRevoke);
       } catch (e) {
         // Fail-closed: root must not stay reachable; the container is kept, stopped, to inspect.
         await run(engine.stopContainer(result.containerId), { log }).catch(() => undefined);
@@ -330,7 +472,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       notes.push('warning: sudo is not revoked (hardenedDevcontainers.revokeSudo = false)');
     }
   } catch (e) {
-    if (!(e instanceof HdcError && /^Firewall verification failed|^A lifecycle command failed|^Sudo revocation did not hold/.test(e.message))) {
+    if (!(e instanceof HdcError && e.keepContainer)) {
       await removeNewContainers(engine, ws.workspaceFolder, ws.file, existing, log);
       await backend?.discard({ log });
     }
@@ -341,8 +483,10 @@ export async function up(req: UpRequest): Promise<UpResult> {
     }
     throw e;
   } finally {
+    idsDone.abort();
     preparedRevoke?.cancel();
     await early?.pregate.remove();
+    if (early) await Promise.all([rm(`${early.pregate.file}.run`, { force: true }), rm(`${early.pregate.file}.ids`, { force: true })]);
     if (eventsFile) await rm(eventsFile, { force: true });
   }
   for (const n of notes) log(n);
@@ -350,7 +494,33 @@ export async function up(req: UpRequest): Promise<UpResult> {
   return {
     ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
     readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes, sidecar: sidecarResult,
+    remoteUserIds: remoteUser ?? { user: result.remoteUser, uid: 0, gid: 0, source: 'numeric' }, withheld,
   };
+}
+
+/** The devcontainer.metadata label's entries (JSON array, or one object), for naming sources. */
+function imageLabelEntries(image: ImageItem | undefined, name: string | undefined): PrivilegeRequest[] {
+  if (!image?.metadata) return [];
+  try {
+    const value = JSON.parse(image.metadata) as unknown;
+    return (Array.isArray(value) ? value : [value]).filter((e): e is PrivilegeRequest => typeof e === 'object' && e !== null);
+  } catch {
+    throw new InputError(`The devcontainer.metadata label of image ${name ?? image.id} is not valid JSON.`, 'rebuild the image, or use another');
+  }
+}
+
+/** podman's `--init` is catatonit; say so before anything is created. */
+async function requireCatatonit(file: string): Promise<void> {
+  const dirs = ['/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/local/lib/podman', '/usr/lib/podman'];
+  for (const d of dirs) if (await access(path.join(d, 'catatonit'), constants.X_OK).then(() => true, () => false)) return;
+  throw new EnvironmentError(`${file} asks for "init": true, and podman's init (catatonit) is not installed (looked in ${dirs.join(', ')}).`,
+    'install it: apt-get install catatonit (or drop "init": true)');
+}
+
+/** "line N" of a top-level property in the user's file, for messages that point into it. */
+function lineOf(text: string, property: string): string {
+  const at = text.search(new RegExp(`"${property}"\\s*:`));
+  return at < 0 ? `"${property}"` : `"${property}", line ${text.slice(0, at).split('\n').length}`;
 }
 
 /** Fail-closed clean-up: whatever this run created goes; what was there before stays. */

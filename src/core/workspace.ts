@@ -48,7 +48,7 @@ export async function getWorkspaceContainer(engine: EngineClient, workspaceFolde
   const remoteWorkspaceFolder = mount
     ? path.posix.join(mount.destination, path.relative(mount.source, workspaceFolder).split(path.sep).join('/'))
     : '/';
-  return { engine, container, remoteUser: container.labels[LABELS.remoteUser] ?? 'root', remoteWorkspaceFolder };
+  return { engine, container, remoteUser: container.labels[LABELS.remoteUser] ?? (container.user || 'root'), remoteWorkspaceFolder };
 }
 
 export async function requireWorkspaceContainer(engine: EngineClient, workspaceFolder: string, configFile: string, options: RunOptions = {}): Promise<WorkspaceContainer> {

@@ -27,6 +27,16 @@ export async function writeFirewallFiles(dir: string, policy: FirewallPolicy, re
   await writeIfChanged(path.join(dir, 'ipset.restore'), ipsetPayload(allowSet(policy, resolved), { resetDns: true }), 0o600);
   await writeIfChanged(path.join(dir, 'rules.v4'), rulesPayload(4), 0o600);
   await writeIfChanged(path.join(dir, 'rules.v6'), rulesPayload(6), 0o600);
+  await writeHookMode(dir, 'firewall');
+}
+
+/**
+ * What the podman hook does at each start: "firewall" loads these files; "check" (the
+ * firewall turned off) only reads the container's privilege back. No file: it refuses.
+ */
+export async function writeHookMode(dir: string, mode: 'firewall' | 'check'): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeIfChanged(path.join(dir, 'mode'), `${mode}\n`, 0o600);
 }
 
 export async function readLastResolved(dir: string): Promise<AllowSet | undefined> {
@@ -76,7 +86,7 @@ export function checkVerification(result: AgentResult, request: AgentRequest): s
     else problems.push(`allowed target ${allowed.target} ${allowed.detail}`);
   }
   if (problems.length > 0) {
-    throw new HdcError(`Firewall verification failed: ${problems.join('; ')}.`, {
+    throw new HdcError(`Firewall verification failed: ${problems.join('; ')}.`, { keepContainer: true,
       fix: 'the container was stopped; check hardenedDevcontainers.firewall.* and run with HDC_VERBOSE=1 for the rules applied' });
   }
   return notes;

@@ -17,6 +17,20 @@ dir=$(field 'dev\.hardened-devcontainers\.firewall')
 role=$(field 'dev\.hardened-devcontainers\.role')
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
+
+# 1. The workspace's privilege, read back from its final OCI spec before its first process:
+#    whatever path the privilege took (config, feature, label, a wrapped engine), a container
+#    weaker than hdc requires does not run. The sidecar's flags are hdc's own (SYS_ADMIN).
+if [ "$role" != sidecar ]; then
+  . "${0%/*}/privilege-check.sh"
+  reason=$(hdc_privilege_check "$bundle/config.json" "$dir/privilege") \
+    || { echo "hardened-devcontainers: refused: $reason, which the hardened container does not allow; the container was not started" >&2; exit 1; }
+fi
+
+# 2. The firewall, unless hdc wrote "check" (hardenedDevcontainers.firewall.enabled = false).
+mode=$(cat "$dir/mode" 2>/dev/null) || fail "cannot read $dir/mode (run hdc up again)"
+case $mode in firewall|check) ;; *) fail "unknown mode \"$mode\" in $dir/mode (run hdc up again)" ;; esac
+if [ "$mode" = firewall ]; then
 for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
 
 net() { nsenter -t "$pid" -n -- "$@"; }   # the host's tools, inside the workspace's netns
@@ -33,6 +47,7 @@ resolv=$(grep -o '"destination":"/etc/resolv.conf","type":"bind","source":"[^"]*
 } | net ipset restore || fail "ipset restore failed"
 net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
 net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"
+fi
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see
 # it (the note exists only then; see events-wait.sh, installed next to this script).
 if [ "$role" != sidecar ] && [ -e "$dir/events" ]; then

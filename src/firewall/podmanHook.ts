@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../core/engine';
 import { EnvironmentError } from '../core/errors';
-import { eventsWaitPath, firewallAgentPath, ociHookSourcePath } from '../core/paths';
+import { eventsWaitPath, firewallAgentPath, ociHookSourcePath, privilegeCheckPath } from '../core/paths';
 import { resolveExecutable } from '../core/preflight';
 import type { CliCall } from '../core/runner';
 import type { AgentRequest, AgentResult } from './agent';
@@ -69,8 +69,9 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   const home = hooksHome(env);
   const script = path.join(home, 'bin', 'oci-hook.sh');
   const hooksDir = path.join(home, 'oci-hooks.d');
-  // The helper first: the hook sources it.
+  // The helpers first: the hook sources them.
   await writeIfChanged(path.join(home, 'bin', 'events-wait.sh'), await readFile(eventsWaitPath(), 'utf8'), 0o644);
+  await writeIfChanged(path.join(home, 'bin', 'privilege-check.sh'), await readFile(privilegeCheckPath(), 'utf8'), 0o644);
   await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
   await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
   const dropIn = containersConfDropIn(env);

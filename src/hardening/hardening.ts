@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { EngineClient } from '../core/engine';
 import { HdcError } from '../core/errors';
+import { REFUSED_CAPS } from './privilege';
 import { packageRoot } from '../core/paths';
 import { run, type CliCall, type RunOptions } from '../core/runner';
 import type { Settings } from '../core/settings';
@@ -13,8 +13,8 @@ import type { Settings } from '../core/settings';
  * config mounts, and sudo revocation with its verification.
  */
 
-/** Dropped explicitly, whatever the engine's defaults are. */
-export const DROPPED_CAPS = ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'MKNOD'] as const;
+/** Dropped explicitly, whatever the engine's defaults are: every capability hdc refuses. */
+export const DROPPED_CAPS = REFUSED_CAPS;
 
 /**
  * Rootless podman can only enforce resource limits on a cgroup v2 host: on v1 (or hybrid)
@@ -76,40 +76,6 @@ export function protectedPaths(workspaceFolder: string, configFile: string, moun
 /** `mounts` entries that lay each protected path read-only over the workspace mount. */
 export function readOnlyMounts(paths: string[], layout: WorkspaceLayout): string[] {
   return paths.map((p) => `type=bind,source=${p},target=${path.posix.join(layout.target, path.relative(layout.source, p).split(path.sep).join('/'))},readonly`);
-}
-
-/** What the CLI's read-configuration says about the workspace, cached by what decides it. */
-export async function workspaceLayout(args: {
-  workspaceFolder: string;
-  configFile: string;
-  stateDir: string;
-  call: CliCall<{ workspaceFolder: string; workspaceMount: string }>;
-  options: RunOptions;
-}): Promise<WorkspaceLayout> {
-  // The layout depends on the config and on the nearest .git above the folder (the CLI
-  // mounts the git root); both go into the cache key.
-  let gitRoot = '';
-  for (let dir = args.workspaceFolder; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, '.git'))) {
-      gitRoot = dir;
-      break;
-    }
-    if (dir === path.dirname(dir)) break;
-  }
-  const key = createHash('sha256').update(`${args.workspaceFolder}\0${gitRoot}\0${await readFile(args.configFile, 'utf8')}`).digest('hex');
-  const cacheFile = path.join(args.stateDir, 'workspace-layout.json');
-  try {
-    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as WorkspaceLayout & { key: string };
-    if (cached.key === key) return { workspaceFolder: cached.workspaceFolder, source: cached.source, target: cached.target };
-  } catch {
-    // not cached yet
-  }
-  const raw = await run(args.call, args.options);
-  const { source, target } = parseMount(raw.workspaceMount);
-  if (!source || !target) throw new HdcError(`Cannot read the workspace mount "${raw.workspaceMount}" from the devcontainers CLI.`);
-  const layout = { workspaceFolder: raw.workspaceFolder, source: path.resolve(source), target };
-  await writeFile(cacheFile, JSON.stringify({ key, ...layout }), { mode: 0o600 });
-  return layout;
 }
 
 /** The revocation script, fed on stdin; the user name is an argument, never text in a script. */
@@ -190,7 +156,7 @@ export async function revokeSudo(engine: EngineClient, containerId: string, user
     .catch(async () => run(await revokeSudoCall(engine, containerId, user), options));
   const check = parseRevokeOutput(out, user) ?? await checkSudoRevoked(engine, containerId, user, options);
   if (!check.ok) {
-    throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {
+    throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, { keepContainer: true,
       fix: 'the container was stopped; the image grants root some other way (e.g. a setuid binary or a sudoers alias): fix the image, or set hardenedDevcontainers.noNewPrivileges' });
   }
   return check;

@@ -4,6 +4,7 @@
 #   HDC_ENGINE    real podman to exec (required)
 #   HDC_UID/GID   the remote user's ids in the image (required for run/create), or:
 #   HDC_PREGATE   every call waits until this file says "open UID GID" (see below); HDC_PID
+#                 "open image": the ids come from the image the CLI built (see run/create)
 #   HDC_SHIM_LOG  if set, append the argv passed on to podman here (a line per call)
 #   HDC_GATE      if set, `exec` waits until this file says "open" (refuses on anything else)
 #   HDC_EVENTS    if set, a note file per `up` (created empty): how `events` follows, read by
@@ -36,6 +37,20 @@ done
 
 case $sub in
   run|create)
+    # A build (Dockerfile or features): hdc reads the remote user from the image this call
+    # runs. The argv goes to HDC_PREGATE.run (NUL-separated, written whole); hdc answers
+    # "open UID GID" in HDC_PREGATE.ids, or "closed" (a missing user, root): then nothing runs.
+    if [ "${HDC_UID:-}" = image ]; then
+      printf '%s\0' "$@" >"$HDC_PREGATE.run.tmp" && mv "$HDC_PREGATE.run.tmp" "$HDC_PREGATE.run"
+      n=0
+      until [ -s "$HDC_PREGATE.ids" ]; do
+        [ -d "/proc/${HDC_PID:-0}" ] || { echo "hardened-devcontainers: hdc is gone; refusing" >&2; exit 1; }
+        n=$((n + 1))
+        if [ "$n" -le 100 ]; then sleep 0.01; else sleep 0.1; fi
+      done
+      read -r state HDC_UID HDC_GID <"$HDC_PREGATE.ids" || :
+      [ "$state" = open ] || { echo "hardened-devcontainers: hdc refused the image's remote user (see hdc's message); nothing was run" >&2; exit 1; }
+    fi
     # The CLI forces a bare --userns=keep-id, which maps the remote user to the host
     # user's uid. keep-id:uid=U,gid=G maps the host user onto the image's own user
     # instead, so the workspace bind mount is owned by it with no uid-rebuilt image.

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Offline stand-in written for the hdc test corpus: it installs nothing from the
+# network, it only records that the feature ran (and with which options).
+set -e
+mkdir -p /usr/local/share/hdc-corpus
+echo "hello stand-in installed; options: greeting=${GREETING:-}" > /usr/local/share/hdc-corpus/feature-hello

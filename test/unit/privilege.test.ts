@@ -1,0 +1,210 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError } from '../../src/core/errors';
+import {
+  checkPrivilegeSources, checkRunArgs, hostConfigProblems, isEngineSocketPath, parseProcStatus, procProblems, REFUSED_CAPS,
+  weakeningSecurityOpt, type HostConfigPrivilege, type PrivilegeSource,
+} from '../../src/hardening/privilege';
+import { engineWords, lifecycleError } from '../../src/core/devcontainerCli';
+
+const FILE = '/w/.devcontainer/devcontainer.json';
+
+describe('privilege: runArgs', () => {
+  for (const args of [['--privileged'], ['--cap-add', 'SYS_PTRACE'], ['--cap-add=mknod'], ['--cap-add', 'CAP_SYS_ADMIN'], ['--cap-add=ALL'],
+    ['--cap-add', 'NET_ADMIN,SYS_MODULE'], ['--network', 'host'], ['--net=container:abc'], ['--network=ns:/proc/1/ns/net'], ['--pid', 'host'],
+    ['--pid=container:abc'], ['--ipc=host'], ['--uts', 'host'], ['--userns=host'], ['--uidmap', '0:1:1'], ['--security-opt', 'seccomp=unconfined'],
+    ['--security-opt=apparmor:unconfined'], ['--security-opt', 'label=disable'], ['--security-opt', 'systempaths=unconfined'], ['--device', '/dev/sda'],
+    ['--device=/dev/kmsg:/dev/kmsg'], ['-v', '/var/run/docker.sock:/var/run/docker.sock'], ['--volume=/run/user/1500/podman:/p'],
+    ['--mount', 'type=bind,source=/run/podman/podman.sock,target=/s'], ['--volumes-from', 'other'],
+    ['--annotation', 'dev.hardened-devcontainers.firewall=/tmp/x'], ['--annotation=dev.hardened-devcontainers.role=sidecar']]) {
+    it(`refuses ${args.join(' ')}`, () => {
+      const r = checkRunArgs(['--cpus', '2', ...args], FILE, 'podman');
+      assert.equal(r.refusals.length, 1, JSON.stringify(r));
+      assert.equal(r.refusals[0].what, `"${args.join(' ')}"`);
+      assert.match(r.refusals[0].fix, /remove it from runArgs/);
+      assert.throws(() => checkPrivilegeSources([], FILE, false, r), (e: InputError) => e instanceof InputError && e.message.startsWith(`${FILE}: runArgs: "${args.join(' ')}"`));
+    });
+  }
+
+  it('withholds NET_ADMIN and NET_RAW (an agent devcontainer\'s own firewall) and keeps the rest of the flag', () => {
+    const r = checkRunArgs(['--cap-add=NET_ADMIN', '--cap-add', 'NET_RAW,SYS_NICE', '--cpus', '2'], FILE, 'podman');
+    assert.deepEqual(r.refusals, []);
+    assert.deepEqual(r.withheld.map((w) => w.cap), ['NET_ADMIN', 'NET_RAW']);
+    assert.equal(r.withheld[0].where, 'runArgs "--cap-add=NET_ADMIN"');
+    assert.deepEqual(r.runArgs, ['--cap-add', 'SYS_NICE', '--cpus', '2']);
+  });
+
+  it('allows the rest, and podman\'s own --userns=keep-id', () => {
+    const args = ['--cpus', '2', '--cap-add', 'CHOWN', '--network', 'mynet', '--label', 'privileged=yes', '--pid', 'private', '--annotation', 'org.example=1',
+      '--device', '/dev/fuse', '--device=/dev/dri/renderD128', '-v', '/home/me/data:/data', '--security-opt', 'no-new-privileges', '--userns=keep-id', '-e', '--privileged'];
+    const r = checkRunArgs(args, FILE, 'podman');
+    assert.deepEqual(r.refusals, []);
+    assert.deepEqual(r.runArgs, args, 'a flag\'s value ("-e --privileged") is not read as a flag');
+    assert.equal(checkRunArgs(['--userns=keep-id'], FILE, 'docker').refusals.length, 1, 'docker has no keep-id');
+    assert.deepEqual(checkRunArgs(undefined, FILE, 'podman').runArgs, []);
+  });
+});
+
+describe('privilege: the merged configuration and its sources', () => {
+  const feature = (request: PrivilegeSource['request']): PrivilegeSource => ({ kind: 'feature', name: './docker-in-docker', request });
+  const merged = (request: PrivilegeSource['request']): PrivilegeSource => ({ kind: 'merged configuration', request });
+
+  it('names the feature that asks for privileged, with the fix', () => {
+    assert.throws(() => checkPrivilegeSources([feature({ privileged: true }), merged({ privileged: true })], FILE, false), (e: InputError) =>
+      /^feature "\.\/docker-in-docker" \(its devcontainer-feature\.json\): "privileged": true/.test(e.message) && /remove the feature "\.\/docker-in-docker"/.test(e.fix ?? '')
+      && !/merged/.test(e.message));
+  });
+
+  it('names the image label entry that asks for SYS_PTRACE and seccomp=unconfined', () => {
+    const label: PrivilegeSource = { kind: 'image label', name: 'img:1', request: { id: 'go', capAdd: ['SYS_PTRACE'], securityOpt: ['seccomp=unconfined'] } };
+    assert.throws(() => checkPrivilegeSources([label, merged({ capAdd: ['SYS_PTRACE'], securityOpt: ['seccomp=unconfined'] })], FILE, false), (e: InputError) =>
+      e.message.includes('devcontainer.metadata label of image img:1 (entry "go"): capAdd SYS_PTRACE') && e.message.includes('securityOpt "seccomp=unconfined"'));
+  });
+
+  it('withholds NET_ADMIN asked in devcontainer.json capAdd, refuses it from a feature', () => {
+    const file: PrivilegeSource = { kind: 'devcontainer.json', request: { capAdd: ['NET_ADMIN'] } };
+    assert.deepEqual(checkPrivilegeSources([file, merged({ capAdd: ['NET_ADMIN'] })], FILE, false).map((w) => w.cap), ['NET_ADMIN']);
+    assert.throws(() => checkPrivilegeSources([feature({ capAdd: ['NET_ADMIN'] }), merged({ capAdd: ['NET_ADMIN'] })], FILE, false), /feature "\.\/docker-in-docker".*capAdd NET_ADMIN/);
+  });
+
+  it('refuses what only the merge holds, naming the merge', () => {
+    assert.throws(() => checkPrivilegeSources([merged({ capAdd: ['SYS_ADMIN'] })], FILE, false), /merged configuration.*capAdd SYS_ADMIN/);
+    assert.throws(() => checkPrivilegeSources([merged({ capAdd: ['NET_RAW'] })], FILE, false), /merged configuration.*capAdd NET_RAW/);
+  });
+
+  it('refuses an engine socket in mounts, as a string or an object', () => {
+    const file: PrivilegeSource = { kind: 'devcontainer.json', request: { mounts: ['source=/var/run/docker.sock,target=/var/run/docker-host.sock,type=bind', { source: '/run/user/1500/podman/podman.sock', target: '/p', type: 'bind' }] } };
+    assert.throws(() => checkPrivilegeSources([file], FILE, false), (e: InputError) => /docker\.sock/.test(e.message) && /podman\.sock/.test(e.message));
+  });
+
+  it('passes a plain configuration', () => {
+    assert.deepEqual(checkPrivilegeSources([feature({ capAdd: ['SYS_NICE'], init: true }), merged({ capAdd: ['SYS_NICE'], mounts: ['type=volume,source=x,target=/x'] })], FILE, false), []);
+  });
+});
+
+describe('privilege: rules', () => {
+  it('knows the engine sockets and the folders that hold them', () => {
+    for (const p of ['/var/run/docker.sock', '/run/docker.sock', '/run/user/1500/podman/podman.sock', '/run/user/1500', '/run/user/1500/podman', '/run', '/var/run/', '/', '/run/containerd/containerd.sock', '/x/y/docker.sock', '/run/podman']) {
+      assert.ok(isEngineSocketPath(p), p);
+    }
+    for (const p of ['/home/me/src', '/run/user/1500/containers/overlay-containers/x/userdata/resolv.conf', '/var/lib/dockerish', '/tmp/docker.socket']) {
+      assert.ok(!isEngineSocketPath(p), p);
+    }
+  });
+
+  it('knows the security options that weaken confinement', () => {
+    for (const o of ['seccomp=unconfined', 'seccomp:/x.json', 'apparmor=unconfined', 'label=disable', 'label:disable', 'label=type:spc_t', 'unmask=ALL', 'systempaths=unconfined']) {
+      assert.ok(weakeningSecurityOpt(o, false), o);
+    }
+    assert.ok(weakeningSecurityOpt('no-new-privileges=false', true));
+    for (const o of ['no-new-privileges', 'no-new-privileges:true', 'label=level:s0', 'apparmor=my-profile']) assert.equal(weakeningSecurityOpt(o, true), undefined, o);
+  });
+
+  it('reads the kernel\'s account of a process', () => {
+    const plain = parseProcStatus('Name:\tsh\nCapBnd:\t00000000800405fb\nNoNewPrivs:\t0\nSeccomp:\t2\n');
+    assert.ok(plain);
+    assert.deepEqual(procProblems(plain, false), []);
+    assert.deepEqual(procProblems(plain, true), ['runs without no-new-privileges']);
+    const privileged = parseProcStatus('CapBnd:\t000001ffffffffff\nSeccomp:\t0\nNoNewPrivs:\t0\n');
+    assert.ok(privileged);
+    const problems = procProblems(privileged, false);
+    assert.match(problems[0], /^holds DAC_READ_SEARCH, .*NET_ADMIN, NET_RAW, .*SYS_ADMIN/);
+    assert.match(problems[1], /without a seccomp filter/);
+  });
+
+  it('reads the engine\'s record of a container', () => {
+    const clean: HostConfigPrivilege = { privileged: false, capAdd: [], securityOpt: [], pidMode: '', ipcMode: 'private', utsMode: '', usernsMode: '', networkMode: 'container:abc', devices: [], mountSources: ['/w'] };
+    assert.deepEqual(hostConfigProblems(clean, false, true), []);
+    const weak = { ...clean, privileged: true, capAdd: ['CAP_SYS_ADMIN'], securityOpt: ['seccomp=unconfined'], pidMode: 'host', networkMode: 'bridge', devices: ['/dev/mem'], mountSources: ['/var/run/docker.sock'] };
+    const p = hostConfigProblems(weak, true, true);
+    assert.equal(p.length, 8, p.join('\n'));
+  });
+
+  it('drops and refuses the same capabilities', () => {
+    assert.ok(REFUSED_CAPS.includes('NET_ADMIN') && REFUSED_CAPS.includes('SYS_ADMIN') && REFUSED_CAPS.includes('DAC_READ_SEARCH'));
+    assert.ok(!(REFUSED_CAPS as string[]).includes('CHOWN'));
+  });
+});
+
+describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)', () => {
+  const script = path.join(import.meta.dirname, '..', '..', 'src', 'hardening', 'privilege-check.sh');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-priv-'));
+  const policy = path.join(dir, 'privilege');
+  writeFileSync(policy, `caps=${REFUSED_CAPS.join(' ')}\nnnp=0\nuserns=1\n`);
+  const base = {
+    process: { capabilities: { bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_SETUID'] }, noNewPrivileges: false },
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/workspaces/w', type: 'bind', source: '/home/me/w' },
+      { destination: '/etc/resolv.conf', type: 'bind', source: '/run/user/1500/containers/overlay-containers/x/userdata/resolv.conf' }],
+    linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'] },
+  };
+  const check = (spec: unknown, pol = policy): { ok: boolean; out: string } => {
+    const f = path.join(dir, `spec-${Math.random()}.json`);
+    writeFileSync(f, JSON.stringify(spec));
+    try {
+      execFileSync('sh', [script, f, pol], { stdio: ['ignore', 'pipe', 'pipe'] });
+      return { ok: true, out: '' };
+    } catch (e) {
+      return { ok: false, out: String((e as { stderr: Buffer }).stderr) };
+    }
+  };
+  const withLinux = (extra: Record<string, unknown>): unknown => ({ ...base, linux: { ...base.linux, ...extra } });
+
+  it('passes the hardened spec', () => assert.deepEqual(check(base), { ok: true, out: '' }));
+  it('refuses a refused capability (privileged holds them all)', () => {
+    assert.match(check({ ...base, process: { capabilities: { bounding: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] } } }).out, /holds CAP_SYS_ADMIN/);
+  });
+  it('refuses a missing or joined namespace', () => {
+    assert.match(check(withLinux({ namespaces: ['network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })) })).out, /host's pid namespace/);
+    assert.match(check(withLinux({ namespaces: [{ type: 'pid', path: '/proc/1/ns/pid' }, ...['network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type }))] })).out, /joins another pid/);
+    assert.match(check(withLinux({ namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })) })).out, /host's user namespace/);
+  });
+  it('refuses no seccomp, AppArmor unconfined, no masked paths', () => {
+    assert.match(check(withLinux({ seccomp: undefined })).out, /without a seccomp filter/);
+    assert.match(check({ ...base, process: { ...base.process, apparmorProfile: 'unconfined' } }).out, /AppArmor-unconfined/);
+    assert.match(check(withLinux({ maskedPaths: [] })).out, /no masked/);
+  });
+  it('refuses a missing no-new-privileges when the setting asks for it', () => {
+    const nnp = path.join(dir, 'privilege-nnp');
+    writeFileSync(nnp, `caps=${REFUSED_CAPS.join(' ')}\nnnp=1\nuserns=1\n`);
+    assert.match(check(base, nnp).out, /lacks no-new-privileges/);
+    assert.equal(check({ ...base, process: { ...base.process, noNewPrivileges: true } }, nnp).ok, true);
+  });
+  it('refuses host devices outside the list and engine sockets', () => {
+    const mount = (source: string): unknown => ({ ...base, mounts: [...base.mounts, { destination: '/x', type: 'bind', source }] });
+    assert.equal(check(mount('/dev/fuse')).ok, true);
+    assert.equal(check(mount('/dev/dri/renderD128')).ok, true);
+    assert.match(check(mount('/dev/sda')).out, /host device \/dev\/sda/);
+    assert.match(check(withLinux({ devices: [{ path: '/dev/mem', type: 'c' }] })).out, /host device \/dev\/mem/);
+    for (const s of ['/run/user/1500/podman/podman.sock', '/var/run/docker.sock', '/run/user/1500', '/run/user/1500/podman', '/', '/run']) {
+      assert.match(check(mount(s)).out, /engine's socket|runtime folder/, s);
+    }
+    assert.match(check(mount('/tmp/a"b')).out, /escaped character/);
+    assert.equal(check({ ...base, annotations: { x: '"bounding":["CAP_SYS_ADMIN"] \\ "source":"/var/run/docker.sock"' } }).ok, true, 'strings cannot imitate structure');
+  });
+  it('refuses when its policy file is missing', () => assert.match(check(base, path.join(dir, 'nope')).out, /no refused-capability list/));
+});
+
+describe('devcontainers CLI failures as data', () => {
+  it('reads which lifecycle command failed, and where it came from', () => {
+    const e = lifecycleError({ outcome: 'error', message: 'Command failed: /bin/sh -c sudo /usr/local/bin/init-firewall.sh', description: 'postStartCommand from devcontainer.json failed.' });
+    assert.deepEqual([e?.hook, e?.origin, e?.command], ['postStartCommand', 'devcontainer.json', '/bin/sh -c sudo /usr/local/bin/init-firewall.sh']);
+    assert.equal(lifecycleError({ outcome: 'error', description: 'b of postCreateCommand from feature ./x failed.' })?.origin, 'feature ./x');
+    assert.equal(lifecycleError({ outcome: 'error', description: 'An error occurred setting up the container.' }), undefined);
+  });
+
+  it('finds the engine\'s own words in the CLI\'s log', () => {
+    const log = [
+      JSON.stringify({ type: 'text', level: 3, text: '\u001b[1m\u001b[31mError: unrecognized command `podman buildx version`\u001b[39m\u001b[22m' }),
+      JSON.stringify({ type: 'text', level: 3, text: 'Error: incorrect mount format: should be --mount type=<bind|tmpfs|volume>,[src=<host-dir|volume-name>,]target=<ctr-dir>[,options]' }),
+      JSON.stringify({ type: 'text', level: 3, text: 'Error: Command failed: podman-shim.sh run --sig-proxy=false …' }),
+    ].join('\n');
+    assert.match(engineWords(log) ?? '', /^incorrect mount format/);
+    assert.equal(engineWords('Error: OCI runtime error: runc: error running hook #0: error running hook: exit status 1, stdout: , stderr: hardened-devcontainers: refused: the container holds CAP_SYS_ADMIN'),
+      'hardened-devcontainers: refused: the container holds CAP_SYS_ADMIN');
+    assert.equal(engineWords('docker: Error response from daemon: invalid mount config'), 'invalid mount config');
+    assert.equal(engineWords('all fine'), undefined);
+  });
+});
