@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
         remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
         remoteUserIds: { uid: result.remoteUserIds.uid, gid: result.remoteUserIds.gid, source: result.remoteUserIds.source },
         sudo: result.sudo ? result.sudo.evidence : 'not revoked',
+        withheld: [...new Set(result.withheld.map((w) => w.cap))],
         readOnly: result.readOnly,
         firewall: result.firewall
           ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }

@@ -509,9 +509,8 @@ function imageLabelEntries(image: ImageItem | undefined, name: string | undefine
   }
 }
 
-/** podman's `--init` is catatonit; say so before anything is created. */
-async function requireCatatonit(file: string): Promise<void> {
-  const dirs = ['/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/local/lib/podman', '/usr/lib/podman'];
+/** podman's `--init` is catatonit (looked up in podman's helper_binaries_dir); say so before anything is created. */
+export async function requireCatatonit(file: string, dirs = ['/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/local/lib/podman', '/usr/lib/podman']): Promise<void> {
   for (const d of dirs) if (await access(path.join(d, 'catatonit'), constants.X_OK).then(() => true, () => false)) return;
   throw new EnvironmentError(`${file} asks for "init": true, and podman's init (catatonit) is not installed (looked in ${dirs.join(', ')}).`,
     'install it: apt-get install catatonit (or drop "init": true)');

@@ -13,8 +13,13 @@ import type { Settings } from '../core/settings';
  * config mounts, and sudo revocation with its verification.
  */
 
-/** Dropped explicitly, whatever the engine's defaults are: every capability hdc refuses. */
-export const DROPPED_CAPS = REFUSED_CAPS;
+/**
+ * Dropped explicitly, whatever the engine's defaults are: every capability hdc refuses, but
+ * the three that Linux 5.8/5.9 added (BPF, PERFMON, CHECKPOINT_RESTORE): Docker 20.10 does
+ * not know their names and refuses the flag. No engine grants them by default; a request for
+ * them is refused, and the read-back checks them like the rest.
+ */
+export const DROPPED_CAPS = REFUSED_CAPS.filter((c) => !['BPF', 'PERFMON', 'CHECKPOINT_RESTORE'].includes(c));
 
 /**
  * Rootless podman can only enforce resource limits on a cgroup v2 host: on v1 (or hybrid)

@@ -15,14 +15,18 @@ engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
 # hdc starts the CLI while it still checks the engine and writes the hardening (the CLI's
 # start-up costs ~0.2 s). Every call waits here until hdc writes "open UID GID" (the remote
 # user's ids); anything else, or hdc (HDC_PID) gone, refuses. Nothing reaches podman before.
-if [ -n "${HDC_PREGATE:-}" ]; then
+# hdc_await FILE: waits until hdc has written FILE (every 10 ms for the first half second,
+# the usual case, then every 100 ms: an image pull or a build); refuses if hdc is gone.
+hdc_await() {
   n=0
-  until [ -s "$HDC_PREGATE" ]; do
+  until [ -s "$1" ]; do
     [ -d "/proc/${HDC_PID:-0}" ] || { echo "hardened-devcontainers: hdc is gone; refusing" >&2; exit 1; }
-    # Every 10 ms for the first half second (the usual case), then every 100 ms (an image pull).
     n=$((n + 1))
     if [ "$n" -le 50 ]; then sleep 0.01; else sleep 0.1; fi
   done
+}
+if [ -n "${HDC_PREGATE:-}" ]; then
+  hdc_await "$HDC_PREGATE"
   read -r state HDC_UID HDC_GID <"$HDC_PREGATE" || :
   [ "$state" = open ] || { echo "hardened-devcontainers: hdc stopped this up before its container was made; refusing" >&2; exit 1; }
 fi
@@ -42,12 +46,7 @@ case $sub in
     # "open UID GID" in HDC_PREGATE.ids, or "closed" (a missing user, root): then nothing runs.
     if [ "${HDC_UID:-}" = image ]; then
       printf '%s\0' "$@" >"$HDC_PREGATE.run.tmp" && mv "$HDC_PREGATE.run.tmp" "$HDC_PREGATE.run"
-      n=0
-      until [ -s "$HDC_PREGATE.ids" ]; do
-        [ -d "/proc/${HDC_PID:-0}" ] || { echo "hardened-devcontainers: hdc is gone; refusing" >&2; exit 1; }
-        n=$((n + 1))
-        if [ "$n" -le 100 ]; then sleep 0.01; else sleep 0.1; fi
-      done
+      hdc_await "$HDC_PREGATE.ids"
       read -r state HDC_UID HDC_GID <"$HDC_PREGATE.ids" || :
       [ "$state" = open ] || { echo "hardened-devcontainers: hdc refused the image's remote user (see hdc's message); nothing was run" >&2; exit 1; }
     fi

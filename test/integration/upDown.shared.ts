@@ -111,7 +111,7 @@ export function upDownContract(runtime: Runtime): void {
       rewrite('{"image": "localhost/hardened-devcontainers/base:bookworm", "remoteUser": "root"}');
       const r = await hdc(runtime, ['up', ws]);
       assert.equal(r.exitCode, 2);
-      assert.match(r.stderr, /the remote user \(root\) is root, so every process in the workspace would be root/);
+      assert.match(r.stderr, /the remote user \(root, remoteUser of the merged configuration\) is root, so every process in the workspace would be root/);
       assert.match(r.stderr, /Fix: set "remoteUser" to a non-root user/);
       assert.deepEqual(await containersOf(runtime, ws), []);
     });

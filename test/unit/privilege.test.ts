@@ -208,3 +208,14 @@ describe('devcontainers CLI failures as data', () => {
     assert.equal(engineWords('all fine'), undefined);
   });
 });
+
+describe('init: true on podman', () => {
+  it('needs catatonit, and says how to install it', async () => {
+    const { requireCatatonit } = await import('../../src/core/up');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-init-'));
+    await assert.rejects(requireCatatonit(FILE, [dir]), (e: Error & { fix?: string; exitCode?: number }) =>
+      /asks for "init": true, and podman's init \(catatonit\) is not installed/.test(e.message) && /apt-get install catatonit/.test(e.fix ?? '') && e.exitCode === 3);
+    writeFileSync(path.join(dir, 'catatonit'), '#!/bin/sh\n', { mode: 0o755 });
+    await requireCatatonit(FILE, [dir]);
+  });
+});

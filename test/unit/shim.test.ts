@@ -198,6 +198,37 @@ describe('podman shim (real script, fake engine)', () => {
       assert.deepEqual((await version).out.split('\n').slice(0, -1), ['-v']);
     });
 
+    it('"open image" (a build): run hands its argv to hdc and waits for the ids read from that image', async () => {
+      const gate = path.join(dir, 'pregate-image');
+      writeFileSync(gate, 'open image\n');
+      const argv = ['run', '--sig-proxy=false', '--userns=keep-id', '-l', 'x=a b', 'vsc-img', '-c', 'echo Container started\ntrap "exit 0" 15', '-'];
+      const child = pregated(argv, gate);
+      const done = finished(child);
+      // Other calls (the CLI's build, inspect) go through at once.
+      assert.deepEqual((await finished(pregated(['build', '-t', 'vsc-img', '.'], gate))).out.split('\n').slice(0, -1), ['build', '-t', 'vsc-img', '.']);
+      let handed = '';
+      for (let i = 0; i < 100 && !handed; i++) {
+        handed = (() => { try { return readFileSync(`${gate}.run`, 'utf8'); } catch { return ''; } })();
+        if (!handed) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(handed.split('\0').slice(0, -1), argv, 'the argv, NUL-separated, exactly as the CLI gave it');
+      assert.equal(child.exitCode, null, 'run went through before hdc answered');
+      writeFileSync(`${gate}.ids`, 'open 1234 4321\n');
+      const r = await done;
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out.split('\n')[2], '--userns=keep-id:uid=1234,gid=4321');
+    });
+
+    it('"open image": run refuses when hdc closes the ids (a missing user, root)', async () => {
+      const gate = path.join(dir, 'pregate-image-closed');
+      writeFileSync(gate, 'open image\n');
+      writeFileSync(`${gate}.ids`, 'closed');
+      const r = await finished(pregated(['run', '--userns=keep-id', 'img'], gate));
+      assert.equal(r.code, 1);
+      assert.match(r.err, /hdc refused the image's remote user/);
+      assert.equal(r.out, '', 'nothing reached podman');
+    });
+
     it('refuses when hdc closes it, and when hdc is gone', async () => {
       const gate = path.join(dir, 'pregate-closed');
       writeFileSync(gate, 'closed');

@@ -1,0 +1,7 @@
+import { useDockerDaemon } from '../support/testbed';
+import { corpusSuite } from './corpus.shared';
+
+describe('the corpus on docker (the image configs without features)', () => {
+  useDockerDaemon();
+  corpusSuite('docker');
+});
