@@ -56,7 +56,8 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
     ...plan.config,
     runArgs: [...(userRunArgs ?? []), ...ours],
     // NET_ADMIN/NET_RAW asked for here (an agent devcontainer's own firewall) are withheld.
-    ...(Array.isArray(plan.config.capAdd) ? { capAdd: (plan.config.capAdd as unknown[]).filter((c) => !(WITHHELD_CAPS as readonly string[]).includes(String(c).toUpperCase().replace(/^CAP_/, ''))) } : {}),
+    // The names as the engine reads them (trimmed, upper case, no CAP_), so " NET_ADMIN" cannot slip through.
+    ...(Array.isArray(plan.config.capAdd) ? { capAdd: (plan.config.capAdd as unknown[]).map((c) => String(c).trim().toUpperCase().replace(/^CAP_/, '')).filter((c) => c && !(WITHHELD_CAPS as readonly string[]).includes(c)) } : {}),
     // After the user's mounts, so that they lie over the workspace mount and anything else.
     ...(readOnly.length || extra.mounts.length ? { mounts: [...(plan.config.mounts ?? []), ...extra.mounts, ...readOnly] } : {}),
     // Ours win: with the sidecar on, DOCKER_HOST must point at it.

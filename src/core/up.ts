@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { realpathSync, statSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, procProblems, readProcStatus, writePrivilegePolicy, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
+import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, hostPathWhy, mountFields, mountProblem, procProblems, readProcStatus, writePrivilegePolicy, type HostPathContext, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
 import { writeHookMode } from '../firewall/firewall';
-import { firewallRunArgs, installOciHook } from '../firewall/podmanHook';
+import { containersConfDropIn, firewallRunArgs, hooksHome, installOciHook } from '../firewall/podmanHook';
 import { readWorkspaceConfiguration } from './configuration';
 import { devcontainerCli, LifecycleCommandError, renderCliLogLine, type MergedConfigRecord, type UpResultItem } from './devcontainerCli';
 import { IMAGE_REFERENCE } from './devcontainerConfig';
@@ -75,9 +77,10 @@ export async function up(req: UpRequest): Promise<UpResult> {
   const ws = await openWorkspace(req.workspaceFolder);
   // runArgs and devcontainer.json's own privilege fields are checked here, before anything
   // starts; the merged configuration (features, the image label) once the CLI has read it.
-  const userArgs = checkRunArgs(ws.config.runArgs, ws.file, settings.runtime, settings.noNewPrivileges);
+  const paths = hostPathContext(req.stateRoot);
+  const userArgs = checkRunArgs(ws.config.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
   const fileSource: PrivilegeSource = { kind: 'devcontainer.json', request: ws.config as PrivilegeRequest };
-  const withheld = checkPrivilegeSources([fileSource], ws.file, settings.noNewPrivileges, userArgs);
+  const withheld = checkPrivilegeSources([fileSource], ws.file, settings.noNewPrivileges, userArgs, paths);
   withheld.unshift(...userArgs.withheld);
   const policy: FirewallPolicy | undefined = settings.firewall.enabled
     ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
@@ -188,7 +191,12 @@ export async function up(req: UpRequest): Promise<UpResult> {
       ...imageLabelEntries(image, imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageName, request: entry })),
       { kind: 'merged configuration', request: merged },
     ];
-    withheld.push(...checkPrivilegeSources([fileSource, ...sources], ws.file, settings.noNewPrivileges).filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
+    // runArgs and the workspace mount as the CLI will use them (variables substituted), and
+    // the folder it mounts.
+    const substituted = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
+    const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
+    if (mountWhy) substituted.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
+    withheld.push(...checkPrivilegeSources([fileSource, ...sources], ws.file, settings.noNewPrivileges, substituted, paths).filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
     if (merged.init && podman) await requireCatatonit(ws.file);
     for (const w of withheld) notes.push(`note: ${w.cap} (${w.where}) was withheld: the workspace never holds it; hdc's egress firewall is in force instead`);
 
@@ -217,7 +225,9 @@ export async function up(req: UpRequest): Promise<UpResult> {
     if (podman) {
       // The hook reads every start's OCI spec back (and loads the firewall when it is on).
       await installOciHook();
-      await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0 });
+      // hdc's own read-only mounts from its state (the sidecar's client config) are allowed by name.
+      const ownFiles = (sidecarShare?.mounts ?? []).map((m) => mountFields(m)).filter((f) => f.type === 'bind' && f.source).map((f) => f.source as string);
+      await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: paths.protectedDirs ?? [], allowedFiles: ownFiles });
       if (!policy) {
         await writeHookMode(firewallDir, 'check');
         hardening = firewallRunArgs(firewallDir);
@@ -254,7 +264,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
    * the image is the argument before the CLI's own `-c "echo Container started…"`. hdc reads
    * the remote user from that image and answers with its ids, or "closed" (then nothing runs).
    */
-  async function answerImageIds(pregate: Gate, done: AbortSignal): Promise<UserIds> {
+  async function answerImageIds(pregate: Gate, done: AbortSignal): Promise<UserIds & { imageId: string }> {
     const request = `${pregate.file}.run`;
     const answer = `${pregate.file}.ids`;
     try {
@@ -265,8 +275,11 @@ export async function up(req: UpRequest): Promise<UpResult> {
         argv = await readFile(request, 'utf8').then((t) => t.split('\0').slice(0, -1), () => undefined);
         if (!argv) await sleep(25);
       }
+      // The first such `-c`: what follows the CLI's script (an image's own Entrypoint and Cmd,
+      // with overrideCommand false) is the image's to choose; runArgs cannot hold it (a
+      // non-flag argument there is refused).
       let at = -1;
-      for (let i = argv.length - 2; i > 0 && at < 0; i--) if (argv[i] === '-c' && argv[i + 1].startsWith('echo Container started')) at = i;
+      for (let i = 1; i < argv.length - 1 && at < 0; i++) if (argv[i] === '-c' && argv[i + 1].startsWith('echo Container started\n')) at = i;
       const imageRef = at > 0 ? argv[at - 1] : '';
       if (!IMAGE_REFERENCE.test(imageRef)) throw new HdcError('Cannot tell which image the devcontainers CLI runs, so its remote user cannot be read.', { fix: 'report this with the log (HDC_VERBOSE=1): the CLI\'s run command changed' });
       const image = await run(engine.imageInspect(imageRef), options);
@@ -274,7 +287,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       const ids = await checkedRemoteUser(merged, image, imageRef);
       await writeFile(`${answer}.tmp`, `open ${ids.uid} ${ids.gid}`, { mode: 0o600 });
       await rename(`${answer}.tmp`, answer);
-      return ids;
+      return { ...ids, imageId: image.id };
     } catch (e) {
       await writeFile(answer, 'closed', { mode: 0o600 }).catch(() => undefined);
       throw e;
@@ -284,11 +297,13 @@ export async function up(req: UpRequest): Promise<UpResult> {
   /** The remote user of a container that exists already (no build or run this time), or of docker's. */
   async function remoteUserOf(containerId: string): Promise<UserIds> {
     if (remoteUser) return remoteUser;
+    const item = await run(engine.containerInspect(containerId), options);
     if (imageIds) {
       const settled = await Promise.race([imageIds.then((v) => v, (e: unknown) => { throw e; }), sleep(0).then(() => undefined)]);
-      if (settled) return settled;
+      // The ids were read from the image the CLI's run named: it must be the one that runs.
+      if (settled && item?.image === settled.imageId) return { user: settled.user, uid: settled.uid, gid: settled.gid, source: settled.source };
+      if (settled) throw new HdcError(`The container runs image ${item?.image.slice(0, 19)}, not ${settled.imageId.slice(0, 19)}, whose remote user hdc checked.`, { fix: 'report this with the log (HDC_VERBOSE=1)' });
     }
-    const item = await run(engine.containerInspect(containerId), options);
     const image = item ? await run(engine.imageInspect(item.image), options) : undefined;
     if (!item || !image) throw new HdcError(`Cannot read the image of container ${containerId.slice(0, 12)}, so its remote user cannot be checked.`);
     return checkedRemoteUser(merged, image, image.id);
@@ -495,6 +510,31 @@ export async function up(req: UpRequest): Promise<UpResult> {
     ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
     readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes, sidecar: sidecarResult,
     remoteUserIds: remoteUser ?? { user: result.remoteUser, uid: 0, gid: 0, source: 'numeric' }, withheld,
+  };
+}
+
+/**
+ * Host paths no mount may reach, and how to see a path as the kernel follows it: podman's
+ * configuration and storage, hdc's hook and state, the runtime folder with the sockets.
+ */
+function hostPathContext(stateRoot: string): HostPathContext {
+  const home = process.env.HOME || os.homedir();
+  const protectedDirs = [
+    path.dirname(path.dirname(containersConfDropIn())), // ~/.config/containers
+    path.join(process.env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'containers'),
+    hooksHome(), stateRoot,
+    ...(process.env.XDG_RUNTIME_DIR ? [process.env.XDG_RUNTIME_DIR] : []),
+  ].map((d) => path.resolve(d));
+  return {
+    protectedDirs,
+    inspect: (p) => {
+      try {
+        const resolved = realpathSync(p);
+        return { resolved, isSocket: statSync(resolved).isSocket() };
+      } catch {
+        return {};
+      }
+    },
   };
 }
 

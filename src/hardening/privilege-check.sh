@@ -4,69 +4,99 @@
 # requires, whatever path the privilege took. Sourced by the OCI hook; also runnable alone:
 #   privilege-check.sh CONFIG_JSON POLICY_FILE   (exit 0: fine; exit 1: the reason on stderr)
 # POLICY_FILE is written by hdc (key=value lines): caps (refused capabilities), nnp (1: the
-# no-new-privileges setting is on), userns (1: a user namespace is required: rootless).
-# The socket/device rules mirror privilege.ts (isEngineSocketPath, ALLOWED_DEVICE).
+# no-new-privileges setting is on), userns (1: a user namespace is required: rootless),
+# protect=DIR (a folder no mount may be, hold or be inside: podman's and hdc's own; one a
+# line), allow=FILE (hdc's own read-only mounts from those folders). The path rule mirrors
+# refusedHostPath in privilege.ts.
+
+# hdc_refused_path PATH: why the workspace may not have PATH mounted ("" when it may).
+hdc_refused_path() {
+  p=$1
+  case $p in *//*|*/./*|*/../*|*/.|*/..|./*|../*) echo "it has \".\" or \"..\" parts or \"//\""; return ;; esac
+  case $nl$allow$nl in *"$nl$p$nl"*) return ;; esac
+  # Podman's own per-container files (resolv.conf, hosts, .containerenv, shm) and volumes.
+  case $p in
+    /run/user/*/containers/overlay-containers/*/userdata/*|*/containers/storage/overlay-containers/*/userdata/shm) return ;;
+    */containers/storage/volumes/*/_data) case ${p%/_data} in */containers/storage/volumes/*/*) ;; *) return ;; esac ;;
+  esac
+  real=$(readlink -f -- "$p" 2>/dev/null) || real=$p
+  [ -n "$real" ] || real=$p
+  for q in "$p" "$real"; do
+    q=${q%/}
+    [ -S "$q" ] && { echo "it is a socket (a way to a daemon outside the workspace)"; return; }
+    case $q in
+      /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) case $q in *[!A-Za-z0-9_/-]*) echo "it is not a plain device path"; return ;; esac; continue ;;
+      *.sock|*/bus|*/private|*/wayland-[0-9]*) echo "it is a socket (a way to a daemon outside the workspace)"; return ;;
+      ''|/home|/root|/var|/var/lib) echo "it holds the home folders, engine state and sockets"; return ;;
+      /run|/run/*|/var/run|/var/run/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp/.X11-unix|/tmp/.X11-unix/*|/var/lib/docker|/var/lib/docker/*|/var/lib/containers|/var/lib/containers/*)
+        echo "it is, or is under, a system folder that holds sockets, devices or engine state"; return ;;
+    esac
+    old_ifs=$IFS; IFS=$nl
+    for d in $protect; do
+      case $q/ in "$d"/*) IFS=$old_ifs; echo "it is or is inside $d, which configures podman or hdc"; return ;; esac
+      case $d/ in "$q"/*) IFS=$old_ifs; echo "it holds $d, which configures podman or hdc"; return ;; esac
+    done
+    IFS=$old_ifs
+  done
+}
 
 hdc_privilege_check() {
   spec=$1
-  caps= nnp=0 userns=0
+  nl='
+'
+  caps= nnp=0 userns=0 protect= allow=
   while IFS='=' read -r k v; do
-    case $k in caps) caps=$v ;; nnp) nnp=$v ;; userns) userns=$v ;; esac
+    case $k in
+      caps) caps=$v ;; nnp) nnp=$v ;; userns) userns=$v ;;
+      protect) protect=$protect$nl$v ;; allow) allow=$allow$nl$v ;;
+    esac
   done <"$2"
   [ -n "$caps" ] || { echo "no refused-capability list in $2"; return 1; }
   json=$(cat "$spec") || { echo "cannot read the OCI spec $spec"; return 1; }
   # The patterns below match JSON structure only: inside a string every quote is escaped
   # (\"), so no string value can imitate them.
 
-  # 1. Capabilities: none of the refused ones in the bounding set (privileged holds them all).
-  bounding=$(printf '%s' "$json" | grep -o '"bounding":\[[^]]*\]') || { echo "the spec has no capability bounding set"; return 1; }
+  # 1. Capabilities: none of the refused ones in any set (bounding, effective, permitted,
+  #    inheritable, ambient). A privileged container holds them all.
+  printf '%s' "$json" | grep -q '"bounding":\[' || { echo "the spec has no capability bounding set"; return 1; }
+  sets=$(printf '%s' "$json" | grep -o '"\(bounding\|effective\|permitted\|inheritable\|ambient\)":\[[^]]*\]')
   for c in $caps; do
-    case $bounding in *"\"CAP_$c\""*) echo "the container holds CAP_$c"; return 1 ;; esac
+    case $sets in *"\"CAP_$c\""*) echo "the container holds CAP_$c"; return 1 ;; esac
   done
-  # 2. Namespaces of its own: pid, ipc, uts, mount and network (none joined: no "path" for
-  #    pid/ipc/uts), and a user namespace when rootless.
+  # 2. Namespaces of its own: pid, ipc, uts, mount, network and cgroup (none joined: no
+  #    "path", but a network namespace of podman's own), and a user namespace when rootless.
   ns=$(printf '%s' "$json" | grep -o '"namespaces":\[[^]]*\]') || { echo "the spec has no namespaces"; return 1; }
   need="pid ipc uts mount network"
   [ "$userns" = 1 ] && need="$need user"
   for t in $need; do
     case $ns in *"{\"type\":\"$t\""*) ;; *) echo "the container shares the host's $t namespace"; return 1 ;; esac
   done
-  for t in pid ipc uts; do
+  for t in pid ipc uts mount user cgroup; do
     case $ns in *"{\"type\":\"$t\",\"path\""*) echo "the container joins another $t namespace"; return 1 ;; esac
   done
-  # 3. Confinement: a seccomp filter, AppArmor not unconfined, masked /proc paths, and
-  #    no-new-privileges when the setting asks for it.
-  case $json in *'"seccomp":{'*) ;; *) echo "the container runs without a seccomp filter"; return 1 ;; esac
+  netpath=$(printf '%s' "$ns" | grep -o '{"type":"network","path":"[^"]*"' | sed 's/.*"path":"//; s/"$//')
+  case $netpath in ''|/run/user/*/netns/netns-*|/run/netns/netns-*) ;; *) echo "the container joins the network namespace $netpath"; return 1 ;; esac
+  # 3. Confinement: a seccomp filter that denies by default, AppArmor not unconfined, /proc
+  #    masked and read-only where the engine's defaults say, no-new-privileges when asked.
+  case $json in *'"seccomp":{"defaultAction":"SCMP_ACT_ERRNO"'*|*'"seccomp":{"defaultAction":"SCMP_ACT_KILL'*) ;;
+    *) echo "the container runs without a default-deny seccomp filter"; return 1 ;; esac
   case $json in *'"apparmorProfile":"unconfined"'*) echo "the container runs AppArmor-unconfined"; return 1 ;; esac
-  case $json in *'"maskedPaths":["'*) ;; *) echo "the container has no masked /proc paths"; return 1 ;; esac
+  case $json in *'"maskedPaths":['*'"/proc/kcore"'*) ;; *) echo "the container does not mask /proc/kcore"; return 1 ;; esac
+  case $json in *'"readonlyPaths":['*'"/proc/sys"'*) ;; *) echo "the container has /proc/sys writable"; return 1 ;; esac
   if [ "$nnp" = 1 ]; then
     case $json in *'"noNewPrivileges":true'*) ;; *) echo "the container lacks no-new-privileges"; return 1 ;; esac
   fi
-  # 4. Host devices (rootless podman binds them; rootful lists them) and engine sockets.
+  # 4. Host paths: every mount source and device path (rootless podman binds devices,
+  #    rootful lists them), as written and as the kernel follows it.
   sources=$(printf '%s' "$json" | grep -o '"source":"\([^"\\]\|\\.\)*"\|"path":"/dev/\([^"\\]\|\\.\)*"' | sed 's/^"[a-z]*":"//; s/"$//')
-  nl='
-'
   set -f; old_ifs=$IFS; IFS=$nl
   for src in $sources; do
     IFS=$old_ifs; set +f
-    p=${src%/}
     # An escape could hide a path from these patterns: refuse, never guess.
-    case $p in *\\*) echo "the container mounts a path with an escaped character ($src), which this check does not read"; return 1 ;; esac
-    case $p in
-      /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) ;;
-      /dev/*) echo "the container has the host device $p"; return 1 ;;
-      */docker.sock|*/podman.sock|*/containerd.sock|*/buildkitd.sock|*/crio.sock|*/dockershim.sock \
-      |''|/run|/var/run|/run/user|/var/lib/docker|/var/lib/containers|/proc \
-      |/run/docker|/run/docker/*|/var/run/docker|/var/run/docker/*|/run/podman|/run/podman/*|/var/run/podman|/var/run/podman/* \
-      |/run/containerd|/run/containerd/*|/var/run/containerd|/var/run/containerd/*)
-        echo "the container mounts $src (a container engine's socket or its folder)"; return 1 ;;
-      /run/user/*)
-        rest=${p#/run/user/}
-        case $rest in
-          *[!0-9]*) case ${rest#*/} in podman|podman/*|docker|docker/*) echo "the container mounts $src (a container engine's socket or its folder)"; return 1 ;; esac ;;
-          *) echo "the container mounts $src (a user's runtime folder, which holds the engine's socket)"; return 1 ;;
-        esac ;;
-    esac
+    case $src in *\\*) echo "the container mounts a path with an escaped character ($src), which this check does not read"; return 1 ;; esac
+    case $src in /*) ;; *) continue ;; esac   # proc, tmpfs, devpts, mqueue, shm, a named volume
+    why=$(hdc_refused_path "$src")
+    [ -z "$why" ] || { echo "the container mounts $src, and $why"; return 1; }
   done
   IFS=$old_ifs; set +f
   return 0

@@ -27,21 +27,74 @@ export const REFUSED_CAPS = Object.keys(CAP_BITS) as RefusedCap[];
 /** Asked for by agent devcontainers for their own in-container firewall: withheld, not refused. */
 export const WITHHELD_CAPS = ['NET_ADMIN', 'NET_RAW'] as const;
 
-/** Host devices a workspace may have: fuse, and GPUs (DRI, NVIDIA, AMD's kfd). */
-export const ALLOWED_DEVICE = /^\/dev\/(fuse|kfd|dri(\/[\w.-]+)*|nvidia[\w-]*|nvidia-caps(\/[\w.-]+)*)$/;
+/** Host devices a workspace may have: fuse, and GPUs (DRI, NVIDIA, AMD's kfd). No "." or ".." parts. */
+export const ALLOWED_DEVICE = /^\/dev\/(fuse|kfd|dri(\/[\w-]+)*|nvidia[\w-]*|nvidia-caps(\/[\w-]+)*)$/;
 
 const normCap = (c: string): string => c.trim().toUpperCase().replace(/^CAP_/, '');
 
 /**
- * A host path that is, or holds, a container engine's socket: whoever reaches it can start a
- * container with any privilege. The same rule is in privilege-check.sh (the podman hook).
+ * Why a host path may not be mounted into the workspace, or undefined. The rule is the same
+ * in privilege-check.sh (the podman hook). A path is judged as written and, where it exists,
+ * as the kernel would follow it (`resolved`): no "." or ".." tricks, no socket (an engine's,
+ * the session bus, systemd's, X11's, an ssh agent's: each is a way out), nothing under /run,
+ * /proc, /sys or /dev (but the allowed devices), no engine storage, and not the home folder
+ * itself nor the parts of it that configure podman and hdc (`protectedDirs`).
  */
-export function isEngineSocketPath(p: string): boolean {
-  const n = path.posix.normalize(p).replace(/\/+$/, '') || '/';
-  if (/\/(docker|podman|containerd|buildkitd|crio|dockershim)\.sock$/.test(n)) return true;
-  if (['/', '/run', '/var/run', '/run/user', '/var/lib/docker', '/var/lib/containers', '/proc'].includes(n)) return true;
-  if (/^\/run\/user\/\d+$/.test(n) || /^\/run\/user\/\d+\/(podman|docker)(\/|$)/.test(n)) return true;
-  return /^(\/var)?\/run\/(docker|podman|containerd)(\/|$)/.test(n);
+export function refusedHostPath(p: string, opts: { resolved?: string; isSocket?: boolean; protectedDirs?: string[] } = {}): string | undefined {
+  if (/(^|\/)\.\.?(\/|$)/.test(p) || p.includes('//')) return 'has "." or ".." parts or "//"';
+  for (const q of [p, opts.resolved ?? p]) {
+    const n = q.replace(/\/+$/, '') || '/';
+    if (opts.isSocket || /\.sock$/.test(n) || /\/(bus|private|wayland-\d+)$/.test(n)) return 'is a socket (a way to a daemon outside the workspace)';
+    if (ALLOWED_DEVICE.test(n)) continue;
+    if (/^\/(run|var\/run|proc|sys|dev|tmp\/\.X11-unix|var\/lib\/docker|var\/lib\/containers)(\/|$)/.test(n)) return 'is, or is under, a system folder that holds sockets, devices or engine state';
+    if (['/', '/home', '/root', '/var', '/var/lib'].includes(n)) return 'holds the home folders, engine state and sockets';
+    for (const dir of opts.protectedDirs ?? []) {
+      if (n === dir || n.startsWith(`${dir}/`) || dir.startsWith(`${n}/`)) return `is, holds or is inside ${dir}, which configures podman or hdc`;
+    }
+  }
+  return undefined;
+}
+
+/** A mount's source, from a mount string (any key case, CSV-quoted or not) or object. */
+export function mountFields(m: unknown): { type?: string; source?: string; options: string[] } {
+  if (typeof m === 'string') {
+    const fields: Record<string, string> = {};
+    const options: string[] = [];
+    for (const raw of m.split(',')) {
+      const kv = raw.trim().replace(/^"(.*)"$/, '$1');
+      const at = kv.indexOf('=');
+      const key = (at < 0 ? kv : kv.slice(0, at)).trim().toLowerCase();
+      const value = at < 0 ? '' : kv.slice(at + 1).trim().replace(/^"(.*)"$/, '$1');
+      options.push(key);
+      if (!(key in fields)) fields[key] = value;
+    }
+    return { type: fields.type, source: fields.source ?? fields.src, options };
+  }
+  if (m && typeof m === 'object') {
+    const o = m as Record<string, unknown>;
+    return { type: typeof o.type === 'string' ? o.type : undefined, source: typeof o.source === 'string' ? o.source : undefined, options: Object.keys(o).map((k) => k.toLowerCase()) };
+  }
+  return { options: [] };
+}
+
+/** What is wrong with one mount, or undefined: a refused host path, or a volume whose options bind one. */
+export function mountProblem(m: unknown, ctx: HostPathContext = {}): string | undefined {
+  const f = mountFields(m);
+  if (f.options.some((o) => o.startsWith('volume-opt') || o === 'volume-driver')) return 'sets volume options (a volume can bind any host path)';
+  if (!f.source) return undefined;
+  if ((f.type ?? 'volume') !== 'bind' && !f.source.startsWith('/')) return undefined; // a named volume
+  return hostPathWhy(f.source, ctx);
+}
+
+/** Checks the host filesystem for the path's real target and kind (when hdc runs on that host). */
+export interface HostPathContext {
+  protectedDirs?: string[];
+  inspect?: (p: string) => { resolved?: string; isSocket?: boolean };
+}
+
+export function hostPathWhy(p: string, ctx: HostPathContext = {}): string | undefined {
+  const seen = ctx.inspect?.(p) ?? {};
+  return refusedHostPath(p, { ...seen, protectedDirs: ctx.protectedDirs });
 }
 
 /** Why a security option weakens the container, or undefined when it does not. */
@@ -87,18 +140,6 @@ export interface Withheld {
   where: string;
 }
 
-function mountSource(m: unknown): string | undefined {
-  if (typeof m === 'string') {
-    for (const kv of m.split(',')) {
-      const at = kv.indexOf('=');
-      if (at > 0 && ['source', 'src'].includes(kv.slice(0, at).trim())) return kv.slice(at + 1).trim();
-    }
-    return undefined;
-  }
-  if (m && typeof m === 'object' && typeof (m as { source?: unknown }).source === 'string') return (m as { source: string }).source;
-  return undefined;
-}
-
 function describeSource(s: PrivilegeSource, file: string): { source: string; fix: (what: string) => string } {
   switch (s.kind) {
     case 'devcontainer.json': return { source: `${file}`, fix: (w) => `remove ${w} from ${path.basename(file)}` };
@@ -114,7 +155,7 @@ function describeSource(s: PrivilegeSource, file: string): { source: string; fix
  * withheld (hdc writes the override without them); from a feature or an image label they
  * cannot be withheld, so they are refused.
  */
-export function checkRequest(s: PrivilegeSource, file: string, noNewPrivileges: boolean): { refusals: Refusal[]; withheld: Withheld[] } {
+export function checkRequest(s: PrivilegeSource, file: string, noNewPrivileges: boolean, ctx: HostPathContext = {}): { refusals: Refusal[]; withheld: Withheld[] } {
   const { source, fix } = describeSource(s, file);
   const refusals: Refusal[] = [];
   const withheld: Withheld[] = [];
@@ -138,9 +179,10 @@ export function checkRequest(s: PrivilegeSource, file: string, noNewPrivileges: 
     if (why) refusals.push({ source, what: `securityOpt "${opt}"`, why, fix: fix(`"${opt}" from "securityOpt"`) });
   }
   for (const m of Array.isArray(r.mounts) ? r.mounts : []) {
-    const src = mountSource(m);
-    if (src && isEngineSocketPath(src)) {
-      refusals.push({ source, what: `mount of ${src}`, why: 'gives the workspace a container engine\'s socket (or the folder that holds it): it could start a container with any privilege', fix: fix('that mount') });
+    const why = mountProblem(m, ctx);
+    if (why) {
+      const src = mountFields(m).source ?? JSON.stringify(m);
+      refusals.push({ source, what: `mount of ${src}`, why: `${why}; the workspace must not reach it`, fix: fix('that mount') });
     }
   }
   return { refusals, withheld };
@@ -154,10 +196,12 @@ function capWhy(cap: string): string {
 }
 
 /**
- * runArgs, flag by flag. Returns the NET_ADMIN/NET_RAW asked for (withheld) and the runArgs
- * without them; anything else that would undo a guarantee is a refusal.
+ * runArgs, flag by flag, against a list of the `run` flags hdc knows: a flag it does not know
+ * is refused (podman accepts its global options after `run` too: --hooks-dir, --runtime,
+ * --conmon… would each undo the hardening), and each known flag's value is checked. Returns
+ * the NET_ADMIN/NET_RAW asked for (withheld) and the runArgs without them.
  */
-export function checkRunArgs(runArgs: string[] | undefined, file: string, runtime: Runtime, noNewPrivileges = false): { refusals: Refusal[]; withheld: Withheld[]; runArgs: string[] } {
+export function checkRunArgs(runArgs: string[] | undefined, file: string, runtime: Runtime, noNewPrivileges = false, ctx: HostPathContext = {}): { refusals: Refusal[]; withheld: Withheld[]; runArgs: string[] } {
   const args = runArgs ?? [];
   const out: string[] = [];
   const refusals: Refusal[] = [];
@@ -165,64 +209,118 @@ export function checkRunArgs(runArgs: string[] | undefined, file: string, runtim
   const source = `${file}: runArgs`;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    const inline = arg.startsWith('--') && arg.includes('=');
-    const flag = inline ? arg.slice(0, arg.indexOf('=')) : arg;
-    const takesValue = VALUE_FLAGS.has(flag);
-    const value = inline ? arg.slice(arg.indexOf('=') + 1) : takesValue ? args[i + 1] ?? '' : '';
-    const shown = inline || !takesValue ? arg : `${arg} ${value}`;
+    // --flag=value, --flag value, -f value, -fvalue, -f=value, -abf value (booleans then one with a value).
+    let flag: string;
+    let value: string | undefined;
+    let consumed = 0;
+    if (arg.startsWith('--')) {
+      const at = arg.indexOf('=');
+      flag = at < 0 ? arg : arg.slice(0, at);
+      if (at >= 0) value = arg.slice(at + 1);
+    } else if (/^-[A-Za-z]/.test(arg)) {
+      let j = 1;
+      while (j < arg.length - 1 && SHORT_BOOLEAN.has(arg[j])) j++;
+      flag = `-${arg[j]}`;
+      const rest = arg.slice(j + 1);
+      if (rest) value = rest.replace(/^=/, '');
+    } else {
+      refusals.push({ source, what: `"${arg}"`, why: 'is not a flag of `run` (the image and command come from devcontainer.json)', fix: 'remove it from runArgs' });
+      continue;
+    }
+    const spec = RUN_FLAGS[flag];
+    if (spec === undefined) {
+      // Its value, if it has one, is shown with it (and not read as a flag of its own).
+      const next = value === undefined && args[i + 1] !== undefined && !args[i + 1].startsWith('-') ? args[++i] : undefined;
+      refusals.push({ source, what: `"${next === undefined ? arg : `${arg} ${next}`}"`, why: 'is not a run flag hdc knows, and hdc refuses what it cannot check', fix: 'remove it from runArgs (or ask for it to be added, with what it is for)' });
+      continue;
+    }
+    if (spec !== 'boolean' && flag !== '--privileged' && value === undefined) {
+      value = args[i + 1] ?? '';
+      consumed = 1;
+    }
+    const shown = consumed ? `${arg} ${value}` : arg;
     const refuse = (why: string): void => { refusals.push({ source, what: `"${shown}"`, why, fix: 'remove it from runArgs; the hardened container does not allow it' }); };
+    const v = value ?? '';
     if (flag === '--cap-add') {
-      const caps = value.split(',').map(normCap).filter(Boolean);
+      const caps = v.split(',').map(normCap).filter(Boolean);
       const keep = caps.filter((c) => !(WITHHELD_CAPS as readonly string[]).includes(c));
       for (const c of caps.filter((x) => !keep.includes(x))) withheld.push({ cap: c, where: `runArgs "${shown}"` });
       const bad = keep.filter((c) => c === 'ALL' || (REFUSED_CAPS as string[]).includes(c));
       if (bad.length) refuse(`adds ${bad.join(', ')}, which the hardened container drops (${capWhy(bad[0])})`);
       if (keep.length) out.push('--cap-add', keep.join(','));
-      if (!inline) i++;
+      i += consumed;
       continue;
     }
-    if (flag === '--privileged') refuse('gives the workspace every capability, NET_ADMIN included');
-    if ((flag === '--network' || flag === '--net') && /^(host|container:|ns:|pasta)/.test(value)) refuse(`puts the workspace in the network namespace "${value}", outside its firewall`);
-    for (const ns of ['pid', 'ipc', 'uts'] as const) {
-      if (flag === `--${ns}` && /^(host|container:|ns:)/.test(value)) refuse(`puts the workspace in the ${ns} namespace "${value}", shared with processes outside it`);
-    }
-    if (flag === '--userns' && !(runtime === 'podman' && value === 'keep-id')) refuse('changes the user namespace hdc maps the remote user with (podman: keep-id:uid=,gid=)');
-    if (['--uidmap', '--gidmap', '--subuidname', '--subgidname'].includes(flag)) refuse('changes the user namespace hdc maps the remote user with');
-    if (flag === '--volumes-from') refuse('copies another container\'s mounts into the workspace, which hdc cannot check');
-    if (flag === '--security-opt') {
-      const why = weakeningSecurityOpt(value, noNewPrivileges);
-      if (why) refuse(why);
-    }
-    if (flag === '--device' && !ALLOWED_DEVICE.test(value.split(':')[0])) refuse(`gives the workspace the host device ${value.split(':')[0]} (allowed: /dev/fuse and GPUs)`);
-    if ((flag === '-v' || flag === '--volume') && value.startsWith('/') && isEngineSocketPath(value.split(':')[0])) refuse('mounts a container engine\'s socket (or the folder that holds it) into the workspace');
-    if (flag === '--mount' && (() => { const s = mountSource(value); return s !== undefined && isEngineSocketPath(s); })()) refuse('mounts a container engine\'s socket (or the folder that holds it) into the workspace');
-    if (flag === '--annotation' && value.startsWith('dev.hardened-devcontainers.')) refuse('sets an annotation that belongs to hdc (it tells the firewall hook where the workspace\'s rules are and what the container is)');
+    const why = typeof spec === 'function' ? spec(v, { runtime, noNewPrivileges, ctx }) : undefined;
+    if (why) refuse(why);
     out.push(arg);
-    if (takesValue && !inline) out.push(args[++i] ?? '');
+    if (consumed) out.push(args[++i] ?? '');
   }
   return { refusals, withheld, runArgs: out };
 }
 
-/** Flags of `run` whose value is the next argument (when not written `--flag=value`). */
-const VALUE_FLAGS = new Set(['--cap-add', '--cap-drop', '--network', '--net', '--pid', '--ipc', '--uts', '--userns', '--uidmap', '--gidmap',
-  '--subuidname', '--subgidname', '--volumes-from', '--security-opt', '--device', '-v', '--volume', '--mount', '--annotation', '--name',
-  '-e', '--env', '-l', '--label', '-u', '--user', '-p', '--publish', '-w', '--workdir', '--entrypoint', '--hostname', '-h', '--dns',
-  '--add-host', '--cpus', '--memory', '-m', '--pids-limit', '--ulimit', '--tmpfs', '--shm-size', '--env-file', '--group-add']);
+/** Short flags that take no value, so that "-it" and "-itv X" read as pflag reads them. */
+const SHORT_BOOLEAN = new Set(['i', 't', 'd', 'q', 'P']);
+
+type FlagCheck = (value: string, c: { runtime: Runtime; noNewPrivileges: boolean; ctx: HostPathContext }) => string | undefined;
+const allowed: FlagCheck = () => undefined;
+const ownNamespace = (ns: string): FlagCheck => (v) => (/^(host|container:|ns:|pasta)/.test(v) ? `puts the workspace in the ${ns} namespace "${v}", shared with what is outside it` : undefined);
+const volume: FlagCheck = (v, c) => {
+  // -v SRC:DST[:OPTS]; a SRC without a leading / is a named volume.
+  const src = v.split(':')[0];
+  return src.startsWith('/') || src.startsWith('.') || src.startsWith('~') ? hostPathWhy(src, c.ctx) : undefined;
+};
+const mount: FlagCheck = (v, c) => mountProblem(v, c.ctx);
+const device: FlagCheck = (v) => {
+  const host = v.split(':')[0];
+  return ALLOWED_DEVICE.test(host) ? undefined : `gives the workspace the host device ${host} (allowed: /dev/fuse and GPUs)`;
+};
+
+/** The `run` flags hdc lets through, with the check of each one's value ('boolean': takes none). */
+const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
+  // Naming, metadata, environment, process.
+  '--name': allowed, '-e': allowed, '--env': allowed, '--env-file': allowed, '-l': allowed, '--label': allowed, '--label-file': allowed,
+  '--annotation': (v) => (/^(dev\.hardened-devcontainers\.|run\.oci\.)/.test(v) ? 'sets an annotation that belongs to hdc or to the runtime (the hook reads hdc\'s; run.oci.* change what the runtime does)' : undefined),
+  '-u': allowed, '--user': allowed, '-w': allowed, '--workdir': allowed, '--entrypoint': allowed, '--init': 'boolean',
+  '-i': 'boolean', '--interactive': 'boolean', '-t': 'boolean', '--tty': 'boolean', '-d': 'boolean', '--detach': 'boolean',
+  '--stop-signal': allowed, '--stop-timeout': allowed, '--platform': allowed, '--pull': allowed, '--read-only': 'boolean', '--read-only-tmpfs': 'boolean',
+  '--log-opt': allowed, '--tz': allowed, '--hostuser': allowed, '--health-cmd': allowed, '--no-healthcheck': 'boolean',
+  // Resources.
+  '--cpus': allowed, '--cpu-shares': (v) => (/^\d+$/.test(v) ? undefined : 'is not a number'), '-c': (v) => (/^\d+$/.test(v) ? undefined : 'is not a number'),
+  '--cpuset-cpus': allowed, '--cpuset-mems': allowed, '--cpu-period': allowed, '--cpu-quota': allowed, '-m': allowed, '--memory': allowed,
+  '--memory-swap': allowed, '--memory-reservation': allowed, '--shm-size': allowed, '--pids-limit': allowed, '--ulimit': allowed, '--oom-score-adj': allowed,
+  '--tmpfs': allowed, '--gpus': allowed,
+  // Network: inside the workspace's own namespace (moved to the guard on docker).
+  '--network': ownNamespace('network'), '--net': ownNamespace('network'), '--network-alias': allowed, '--ip': allowed, '--ip6': allowed,
+  '--mac-address': allowed, '--dns': allowed, '--dns-search': allowed, '--dns-option': allowed, '--dns-opt': allowed, '--add-host': allowed,
+  '-h': allowed, '--hostname': allowed, '-p': allowed, '--publish': allowed, '--expose': allowed, '-P': 'boolean', '--publish-all': 'boolean',
+  '--sysctl': (v) => (/^net\./.test(v) ? undefined : 'sets a kernel parameter outside the workspace\'s own network namespace'),
+  // Namespaces, users, privilege: checked.
+  '--pid': ownNamespace('pid'), '--ipc': ownNamespace('ipc'), '--uts': ownNamespace('uts'),
+  '--cgroupns': (v) => (v === 'private' ? undefined : `puts the workspace in the cgroup namespace "${v}"`),
+  '--userns': (v, c) => (c.runtime === 'podman' && v === 'keep-id' ? undefined : 'changes the user namespace hdc maps the remote user with (podman: keep-id:uid=,gid=)'),
+  '--group-add': (v) => (/keep-groups/.test(v) ? 'keeps your host groups in the workspace (a docker group, a device group)' : undefined),
+  '--privileged': () => 'gives the workspace every capability, NET_ADMIN included',
+  '--cap-add': allowed, '--cap-drop': allowed,
+  '--security-opt': (v, c) => weakeningSecurityOpt(v, c.noNewPrivileges)
+    ?? (/^(no-new-privileges|label[=:](level|user|role|type):|apparmor[=:])/.test(v.trim().toLowerCase()) ? undefined : `is a security option hdc does not know ("${v}")`),
+  '--device': device, '-v': volume, '--volume': volume, '--mount': mount,
+};
 
 /** The whole pre-check: every source, then the CLI's merge itself. Throws one InputError listing every refusal. */
-export function checkPrivilegeSources(sources: PrivilegeSource[], file: string, noNewPrivileges: boolean, runArgsResult?: { refusals: Refusal[] }): Withheld[] {
+export function checkPrivilegeSources(sources: PrivilegeSource[], file: string, noNewPrivileges: boolean, runArgsResult?: { refusals: Refusal[] }, ctx: HostPathContext = {}): Withheld[] {
   const refusals: Refusal[] = [...(runArgsResult?.refusals ?? [])];
   const withheld: Withheld[] = [];
   const named = sources.filter((s) => s.kind !== 'merged configuration');
   for (const s of named) {
-    const r = checkRequest(s, file, noNewPrivileges);
+    const r = checkRequest(s, file, noNewPrivileges, ctx);
     refusals.push(...r.refusals);
     withheld.push(...r.withheld);
   }
   // The merge is the authority: anything it holds that no named source explained is refused too.
   for (const s of sources.filter((x) => x.kind === 'merged configuration')) {
     const seen = new Set(refusals.map((r) => r.what.toLowerCase()));
-    for (const r of checkRequest(s, file, noNewPrivileges).refusals) if (!seen.has(r.what.toLowerCase())) refusals.push(r);
+    for (const r of checkRequest(s, file, noNewPrivileges, ctx).refusals) if (!seen.has(r.what.toLowerCase())) refusals.push(r);
     const askedInFile = new Set(withheld.map((w) => w.cap));
     for (const raw of s.request.capAdd ?? []) {
       const cap = normCap(String(raw));
@@ -232,7 +330,7 @@ export function checkPrivilegeSources(sources: PrivilegeSource[], file: string, 
     }
   }
   if (refusals.length) {
-    const lines = refusals.map((r) => `${r.source}: ${r.what} ${r.why}.`);
+    const lines = [...new Set(refusals.map((r) => `${r.source}: ${r.what} ${r.why}.`))];
     throw new InputError(lines.length === 1 ? lines[0] : `The configuration asks for privilege the hardened container does not allow:\n${lines.map((l) => `  - ${l}`).join('\n')}`,
       [...new Set(refusals.map((r) => r.fix))].join('; '));
   }
@@ -241,21 +339,29 @@ export function checkPrivilegeSources(sources: PrivilegeSource[], file: string, 
 
 /** The kernel's view of a process: /proc/PID/status. */
 export interface ProcPrivilege {
+  /** Bounding, inheritable, permitted, effective and ambient sets. */
+  caps: { CapBnd: bigint; CapInh: bigint; CapPrm: bigint; CapEff: bigint; CapAmb: bigint };
   capBnd: bigint;
   seccomp: number;
   noNewPrivs: boolean;
 }
 
 export function parseProcStatus(text: string): ProcPrivilege | undefined {
-  const hex = /^CapBnd:\s+([0-9a-f]+)/m.exec(text)?.[1];
-  if (!hex) return undefined;
-  return { capBnd: BigInt(`0x${hex}`), seccomp: Number(/^Seccomp:\s+(\d+)/m.exec(text)?.[1] ?? 0), noNewPrivs: /^NoNewPrivs:\s+1/m.test(text) };
+  const read = (name: string): bigint | undefined => {
+    const hex = new RegExp(`^${name}:\\s+([0-9a-f]+)`, 'm').exec(text)?.[1];
+    return hex === undefined ? undefined : BigInt(`0x${hex}`);
+  };
+  const capBnd = read('CapBnd');
+  if (capBnd === undefined) return undefined;
+  const caps = { CapBnd: capBnd, CapInh: read('CapInh') ?? 0n, CapPrm: read('CapPrm') ?? 0n, CapEff: read('CapEff') ?? 0n, CapAmb: read('CapAmb') ?? 0n };
+  return { caps, capBnd, seccomp: Number(/^Seccomp:\s+(\d+)/m.exec(text)?.[1] ?? 0), noNewPrivs: /^NoNewPrivs:\s+1/m.test(text) };
 }
 
-/** What is wrong with a running process's privilege, by the kernel's own account. */
+/** What is wrong with a running process's privilege, by the kernel's own account (every capability set). */
 export function procProblems(p: ProcPrivilege, noNewPrivileges: boolean): string[] {
   const problems: string[] = [];
-  const held = REFUSED_CAPS.filter((c) => ((p.capBnd >> BigInt(CAP_BITS[c])) & 1n) === 1n);
+  const any = p.caps.CapBnd | p.caps.CapInh | p.caps.CapPrm | p.caps.CapEff | p.caps.CapAmb;
+  const held = REFUSED_CAPS.filter((c) => ((any >> BigInt(CAP_BITS[c])) & 1n) === 1n);
   if (held.length) problems.push(`holds ${held.join(', ')} (CapBnd ${p.capBnd.toString(16)})`);
   if (p.seccomp !== 2) problems.push(`runs without a seccomp filter (Seccomp ${p.seccomp})`);
   if (noNewPrivileges && !p.noNewPrivs) problems.push('runs without no-new-privileges');
@@ -308,7 +414,10 @@ export function hostConfigProblems(h: HostConfigPrivilege, noNewPrivileges: bool
   // With the firewall, the workspace joins its guard's namespace (container:GUARD) and no other.
   if (h.networkMode === 'host' || (joinsGuard && !h.networkMode.startsWith('container:'))) problems.push(`has network mode "${h.networkMode}"`);
   for (const d of h.devices) if (!ALLOWED_DEVICE.test(d)) problems.push(`has the host device ${d}`);
-  for (const s of h.mountSources) if (isEngineSocketPath(s)) problems.push(`mounts ${s} (a container engine's socket or its folder)`);
+  for (const s of h.mountSources) {
+    const why = refusedHostPath(s);
+    if (why) problems.push(`mounts ${s}, which ${why}`);
+  }
   return problems;
 }
 
@@ -316,8 +425,10 @@ export function hostConfigProblems(h: HostConfigPrivilege, noNewPrivileges: bool
  * The podman hook's per-workspace policy file (key=value lines, read by privilege-check.sh):
  * the refused capabilities, whether no-new-privileges and a user namespace are required.
  */
-export async function writePrivilegePolicy(dir: string, policy: { noNewPrivileges: boolean; userNamespace: boolean }): Promise<void> {
-  const content = `caps=${REFUSED_CAPS.join(' ')}\nnnp=${policy.noNewPrivileges ? 1 : 0}\nuserns=${policy.userNamespace ? 1 : 0}\n`;
+export async function writePrivilegePolicy(dir: string, policy: { noNewPrivileges: boolean; userNamespace: boolean; protectedDirs: string[]; allowedFiles?: string[] }): Promise<void> {
+  const lines = (key: string, list: string[]): string => list.filter((d) => !d.includes('\n')).map((d) => `${key}=${d}\n`).join('');
+  const content = `caps=${REFUSED_CAPS.join(' ')}\nnnp=${policy.noNewPrivileges ? 1 : 0}\nuserns=${policy.userNamespace ? 1 : 0}\n`
+    + lines('protect', policy.protectedDirs) + lines('allow', policy.allowedFiles ?? []);
   const file = path.join(dir, 'privilege');
   if (await readFile(file, 'utf8').catch(() => '') === content) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });

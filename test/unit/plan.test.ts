@@ -39,7 +39,7 @@ describe('override config', () => {
   });
 
   it('withholds NET_ADMIN and NET_RAW asked in capAdd, and keeps the rest', () => {
-    assert.deepEqual(buildOverrideConfig(plan('podman', { image: 'i', capAdd: ['NET_ADMIN', 'cap_net_raw', 'SYS_NICE'] })).capAdd, ['SYS_NICE']);
+    assert.deepEqual(buildOverrideConfig(plan('podman', { image: 'i', capAdd: ['NET_ADMIN', 'cap_net_raw', ' NET_ADMIN', 'NET_RAW ', 'sys_nice'] })).capAdd, ['SYS_NICE']);
     assert.equal(buildOverrideConfig(plan('podman')).capAdd, undefined);
   });
 

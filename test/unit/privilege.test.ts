@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/core/errors';
 import {
-  checkPrivilegeSources, checkRunArgs, hostConfigProblems, isEngineSocketPath, parseProcStatus, procProblems, REFUSED_CAPS,
+  checkPrivilegeSources, checkRunArgs, hostConfigProblems, mountProblem, parseProcStatus, procProblems, REFUSED_CAPS, refusedHostPath,
   weakeningSecurityOpt, type HostConfigPrivilege, type PrivilegeSource,
 } from '../../src/hardening/privilege';
 import { engineWords, lifecycleError } from '../../src/core/devcontainerCli';
@@ -19,12 +19,16 @@ describe('privilege: runArgs', () => {
     ['--security-opt=apparmor:unconfined'], ['--security-opt', 'label=disable'], ['--security-opt', 'systempaths=unconfined'], ['--device', '/dev/sda'],
     ['--device=/dev/kmsg:/dev/kmsg'], ['-v', '/var/run/docker.sock:/var/run/docker.sock'], ['--volume=/run/user/1500/podman:/p'],
     ['--mount', 'type=bind,source=/run/podman/podman.sock,target=/s'], ['--volumes-from', 'other'],
-    ['--annotation', 'dev.hardened-devcontainers.firewall=/tmp/x'], ['--annotation=dev.hardened-devcontainers.role=sidecar']]) {
+    ['--annotation', 'dev.hardened-devcontainers.firewall=/tmp/x'], ['--annotation=dev.hardened-devcontainers.role=sidecar'],
+    ['--hooks-dir=/tmp'], ['--runtime', '/w/x'], ['--conmon=/w/x'], ['--seccomp-policy=image'], ['--device-cgroup-rule', 'c *:* rwm'], ['--group-add', 'keep-groups'],
+    ['--annotation', 'run.oci.keep_original_groups=1'], ['--cgroupns=host'], ['--sysctl', 'kernel.core_pattern=|/x'], ['-v/run/user/1000/bus:/b'], ['-v=/var/run/docker.sock:/s'],
+    ['-itv', '/var/run/docker.sock:/s'], ['--mount', 'type=bind,Source=/run/docker.sock,target=/s'], ['--device=/dev/dri/../sda:/dev/xvda'], ['--security-opt', 'mask=/x'],
+    ['-c', 'echo Container started']]) {
     it(`refuses ${args.join(' ')}`, () => {
       const r = checkRunArgs(['--cpus', '2', ...args], FILE, 'podman');
       assert.equal(r.refusals.length, 1, JSON.stringify(r));
       assert.equal(r.refusals[0].what, `"${args.join(' ')}"`);
-      assert.match(r.refusals[0].fix, /remove it from runArgs/);
+      assert.match(r.refusals[0].fix, /remove it/);
       assert.throws(() => checkPrivilegeSources([], FILE, false, r), (e: InputError) => e instanceof InputError && e.message.startsWith(`${FILE}: runArgs: "${args.join(' ')}"`));
     });
   }
@@ -39,12 +43,14 @@ describe('privilege: runArgs', () => {
 
   it('allows the rest, and podman\'s own --userns=keep-id', () => {
     const args = ['--cpus', '2', '--cap-add', 'CHOWN', '--network', 'mynet', '--label', 'privileged=yes', '--pid', 'private', '--annotation', 'org.example=1',
-      '--device', '/dev/fuse', '--device=/dev/dri/renderD128', '-v', '/home/me/data:/data', '--security-opt', 'no-new-privileges', '--userns=keep-id', '-e', '--privileged'];
+      '--device', '/dev/fuse', '--device=/dev/dri/renderD128', '-v', '/home/me/data:/data', '--security-opt', 'no-new-privileges', '--userns=keep-id', '-e', '--privileged',
+      '-it', '--init', '-p', '8080:80', '--sysctl', 'net.ipv6.conf.all.disable_ipv6=1', '-v', 'named-vol:/v', '--name=x', '-c', '512'];
     const r = checkRunArgs(args, FILE, 'podman');
     assert.deepEqual(r.refusals, []);
     assert.deepEqual(r.runArgs, args, 'a flag\'s value ("-e --privileged") is not read as a flag');
     assert.equal(checkRunArgs(['--userns=keep-id'], FILE, 'docker').refusals.length, 1, 'docker has no keep-id');
     assert.deepEqual(checkRunArgs(undefined, FILE, 'podman').runArgs, []);
+    assert.deepEqual(checkRunArgs(['--privileged', '--name', 'x'], FILE, 'podman').refusals.map((r) => r.what), ['"--privileged"'], '--privileged takes no value');
   });
 });
 
@@ -86,13 +92,26 @@ describe('privilege: the merged configuration and its sources', () => {
 });
 
 describe('privilege: rules', () => {
-  it('knows the engine sockets and the folders that hold them', () => {
-    for (const p of ['/var/run/docker.sock', '/run/docker.sock', '/run/user/1500/podman/podman.sock', '/run/user/1500', '/run/user/1500/podman', '/run', '/var/run/', '/', '/run/containerd/containerd.sock', '/x/y/docker.sock', '/run/podman']) {
-      assert.ok(isEngineSocketPath(p), p);
+  it('refuses host paths that lead out: sockets, system folders, podman\'s and hdc\'s own, ".." tricks', () => {
+    const protectedDirs = ['/home/me/.config/containers', '/home/me/.local/share/hardened-devcontainers'];
+    for (const p of ['/var/run/docker.sock', '/run/docker.sock', '/run/user/1500/podman/podman.sock', '/run/user/1500', '/run/user/1000/bus', '/run/user/1000/systemd/private',
+      '/run/dbus/system_bus_socket', '/tmp/.X11-unix/X0', '/run', '/var/run/', '/', '/home', '/proc/sys', '/sys', '/dev', '/dev/sda', '/x/y/docker.sock',
+      '/home/me/.config/containers', '/home/me/.config', '/home/me', '/home/me/.local/share/hardened-devcontainers/bin', '/tmp/../run/user/1000', '//run', '/dev/dri/../sda', '/var/lib/docker/volumes/x/_data']) {
+      assert.ok(refusedHostPath(p, { protectedDirs }), p);
     }
-    for (const p of ['/home/me/src', '/run/user/1500/containers/overlay-containers/x/userdata/resolv.conf', '/var/lib/dockerish', '/tmp/docker.socket']) {
-      assert.ok(!isEngineSocketPath(p), p);
+    assert.ok(refusedHostPath('/home/me/src/link', { resolved: '/run/user/1000/bus' }), 'followed as the kernel would');
+    assert.ok(refusedHostPath('/home/me/src/agent', { isSocket: true }), 'any socket');
+    for (const p of ['/home/me/src', '/home/me/.gitconfig', '/tmp/docker.socket', '/dev/fuse', '/dev/dri/renderD128', '/var/lib/dockerish', '/etc/hosts']) {
+      assert.equal(refusedHostPath(p, { protectedDirs }), undefined, p);
     }
+  });
+
+  it('refuses docker\'s volume options (a volume can bind any host path), and reads any key case', () => {
+    assert.match(mountProblem('type=volume,src=x,dst=/s,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/var/run') ?? '', /volume options/);
+    assert.match(mountProblem('type=bind,Source=/var/run/docker.sock,target=/s') ?? '', /socket/);
+    assert.match(mountProblem('"type=bind","source=/run/user/1000/bus",target=/s') ?? '', /socket/);
+    assert.equal(mountProblem('source=claude-code-bashhistory-x,target=/commandhistory,type=volume'), undefined);
+    assert.equal(mountProblem({ type: 'bind', source: '/home/me/.gitconfig', target: '/home/vscode/.gitconfig' }), undefined);
   });
 
   it('knows the security options that weaken confinement', () => {
@@ -108,6 +127,7 @@ describe('privilege: rules', () => {
     assert.ok(plain);
     assert.deepEqual(procProblems(plain, false), []);
     assert.deepEqual(procProblems(plain, true), ['runs without no-new-privileges']);
+    assert.match(procProblems(parseProcStatus('CapBnd:\t00000000800405fb\nCapAmb:\t0000000000200000\nSeccomp:\t2\n')!, false)[0], /holds SYS_ADMIN/, 'every capability set');
     const privileged = parseProcStatus('CapBnd:\t000001ffffffffff\nSeccomp:\t0\nNoNewPrivs:\t0\n');
     assert.ok(privileged);
     const problems = procProblems(privileged, false);
@@ -133,12 +153,12 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
   const script = path.join(import.meta.dirname, '..', '..', 'src', 'hardening', 'privilege-check.sh');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-priv-'));
   const policy = path.join(dir, 'privilege');
-  writeFileSync(policy, `caps=${REFUSED_CAPS.join(' ')}\nnnp=0\nuserns=1\n`);
+  writeFileSync(policy, `caps=${REFUSED_CAPS.join(' ')}\nnnp=0\nuserns=1\nprotect=/home/me/.config/containers\nprotect=/home/me/.local/share/containers\nallow=/home/me/.local/state/hdc/w/sidecar/podman-client.conf\n`);
   const base = {
     process: { capabilities: { bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_SETUID'] }, noNewPrivileges: false },
     mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/workspaces/w', type: 'bind', source: '/home/me/w' },
       { destination: '/etc/resolv.conf', type: 'bind', source: '/run/user/1500/containers/overlay-containers/x/userdata/resolv.conf' }],
-    linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'] },
+    linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] },
   };
   const check = (spec: unknown, pol = policy): { ok: boolean; out: string } => {
     const f = path.join(dir, `spec-${Math.random()}.json`);
@@ -153,8 +173,16 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
   const withLinux = (extra: Record<string, unknown>): unknown => ({ ...base, linux: { ...base.linux, ...extra } });
 
   it('passes the hardened spec', () => assert.deepEqual(check(base), { ok: true, out: '' }));
-  it('refuses a refused capability (privileged holds them all)', () => {
+  it('refuses a refused capability in any set (privileged holds them all)', () => {
     assert.match(check({ ...base, process: { capabilities: { bounding: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] } } }).out, /holds CAP_SYS_ADMIN/);
+    assert.match(check({ ...base, process: { capabilities: { bounding: ['CAP_CHOWN'], inheritable: ['CAP_SYS_ADMIN'], ambient: ['CAP_SYS_ADMIN'] } } }).out, /holds CAP_SYS_ADMIN/);
+  });
+  it('refuses a joined user or mount namespace, and a foreign network namespace', () => {
+    const ns = (extra: object[]): unknown => withLinux({ namespaces: [...['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })).filter((n) => !extra.some((e) => (e as { type: string }).type === n.type)), ...extra] });
+    assert.match(check(ns([{ type: 'user', path: '/proc/9/ns/user' }])).out, /joins another user/);
+    assert.match(check(ns([{ type: 'mount', path: '/proc/9/ns/mnt' }])).out, /joins another mount/);
+    assert.match(check(ns([{ type: 'network', path: '/proc/9/ns/net' }])).out, /joins the network namespace \/proc\/9/);
+    assert.equal(check(ns([{ type: 'network', path: '/run/user/1500/netns/netns-1234-abcd' }])).ok, true, 'podman\'s own netns of a network');
   });
   it('refuses a missing or joined namespace', () => {
     assert.match(check(withLinux({ namespaces: ['network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })) })).out, /host's pid namespace/);
@@ -162,9 +190,11 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
     assert.match(check(withLinux({ namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })) })).out, /host's user namespace/);
   });
   it('refuses no seccomp, AppArmor unconfined, no masked paths', () => {
-    assert.match(check(withLinux({ seccomp: undefined })).out, /without a seccomp filter/);
+    assert.match(check(withLinux({ seccomp: undefined })).out, /without a default-deny seccomp filter/);
+    assert.match(check(withLinux({ seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } })).out, /without a default-deny seccomp filter/);
+    assert.match(check(withLinux({ readonlyPaths: [] })).out, /\/proc\/sys writable/);
     assert.match(check({ ...base, process: { ...base.process, apparmorProfile: 'unconfined' } }).out, /AppArmor-unconfined/);
-    assert.match(check(withLinux({ maskedPaths: [] })).out, /no masked/);
+    assert.match(check(withLinux({ maskedPaths: [] })).out, /does not mask \/proc\/kcore/);
   });
   it('refuses a missing no-new-privileges when the setting asks for it', () => {
     const nnp = path.join(dir, 'privilege-nnp');
@@ -176,11 +206,23 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
     const mount = (source: string): unknown => ({ ...base, mounts: [...base.mounts, { destination: '/x', type: 'bind', source }] });
     assert.equal(check(mount('/dev/fuse')).ok, true);
     assert.equal(check(mount('/dev/dri/renderD128')).ok, true);
-    assert.match(check(mount('/dev/sda')).out, /host device \/dev\/sda/);
-    assert.match(check(withLinux({ devices: [{ path: '/dev/mem', type: 'c' }] })).out, /host device \/dev\/mem/);
-    for (const s of ['/run/user/1500/podman/podman.sock', '/var/run/docker.sock', '/run/user/1500', '/run/user/1500/podman', '/', '/run']) {
-      assert.match(check(mount(s)).out, /engine's socket|runtime folder/, s);
+    assert.match(check(mount('/dev/sda')).out, /mounts \/dev\/sda, and it is, or is under, a system folder/);
+    assert.match(check(withLinux({ devices: [{ path: '/dev/mem', type: 'c' }] })).out, /mounts \/dev\/mem/);
+    for (const s of ['/run/user/1500/podman/podman.sock', '/var/run/docker.sock', '/run/user/1500', '/run/user/1500/podman', '/', '/run', '/run/user/1000/bus', '/tmp/.X11-unix/X0',
+      '/home/me/.config/containers', '/home/me/.config', '/home/me', '/home/me/.local/share/containers/storage/overlay', '/tmp/../run/user/1000', '//run', '/dev/dri/../sda', '/sys/kernel', '/proc/sys']) {
+      assert.equal(check(mount(s)).ok, false, s);
     }
+    for (const s of ['/home/me/.local/share/containers/storage/volumes/v1/_data', '/run/user/1500/containers/overlay-containers/abc/userdata/resolv.conf',
+      '/home/me/.local/share/containers/storage/overlay-containers/abc/userdata/shm', '/home/me/.local/state/hdc/w/sidecar/podman-client.conf', '/home/me/src', '/dev/fuse']) {
+      assert.equal(check(mount(s)).ok, true, s);
+    }
+    assert.equal(check(mount('/home/me/.local/share/containers/storage/volumes/v1/x/_data')).ok, false, 'a volume\'s _data only');
+    const sock = path.join(dir, 'agent.sk');
+    execFileSync('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(sock)})`]);
+    assert.match(check(mount(sock)).out, /socket/, 'any socket, whatever its name');
+    const link = path.join(dir, 'innocent');
+    execFileSync('ln', ['-s', '/run/user', link]);
+    assert.match(check(mount(link)).out, /system folder/, 'followed as the kernel would');
     assert.match(check(mount('/tmp/a"b')).out, /escaped character/);
     assert.equal(check({ ...base, annotations: { x: '"bounding":["CAP_SYS_ADMIN"] \\ "source":"/var/run/docker.sock"' } }).ok, true, 'strings cannot imitate structure');
   });
