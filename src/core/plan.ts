@@ -4,7 +4,7 @@ import type { DevcontainerConfigRecord } from './devcontainerConfig';
 import type { UserIds } from './remoteUser';
 import type { Runtime, Settings } from './settings';
 import type { FirewallPolicy } from '../firewall/policy';
-import { WITHHELD_CAPS } from '../hardening/privilege';
+import { readOnlyOutside, WITHHELD_CAPS } from '../hardening/privilege';
 
 /** Labels we put on every container we create, next to the devcontainers CLI's own. */
 export const LABELS = {
@@ -32,6 +32,8 @@ export interface HardenedPlan {
   remoteUserName?: string;
   /** Its ids, read from the image; for a build, read from the built image later. */
   remoteUser?: UserIds;
+  /** The host folder the CLI mounts as the workspace (the git root, or workspaceMount's source). */
+  workspaceMountSource?: string;
   /** The validated allowlist; undefined when the firewall is turned off. */
   firewall?: FirewallPolicy;
 }
@@ -59,7 +61,8 @@ export function buildOverrideConfig(plan: HardenedPlan, hardening: string[] = []
     // The names as the engine reads them (trimmed, upper case, no CAP_), so " NET_ADMIN" cannot slip through.
     ...(Array.isArray(plan.config.capAdd) ? { capAdd: (plan.config.capAdd as unknown[]).map((c) => String(c).trim().toUpperCase().replace(/^CAP_/, '')).filter((c) => c && !(WITHHELD_CAPS as readonly string[]).includes(c)) } : {}),
     // After the user's mounts, so that they lie over the workspace mount and anything else.
-    ...(readOnly.length || extra.mounts.length ? { mounts: [...(plan.config.mounts ?? []), ...extra.mounts, ...readOnly] } : {}),
+    // The user's binds from outside the workspace go in read-only.
+    ...(readOnly.length || extra.mounts.length || plan.config.mounts ? { mounts: [...(readOnlyOutside(plan.config.mounts, plan.workspaceMountSource ?? plan.workspaceFolder).mounts ?? []), ...extra.mounts, ...readOnly] } : {}),
     // Ours win: with the sidecar on, DOCKER_HOST must point at it.
     ...(Object.keys(extra.containerEnv).length ? { containerEnv: { ...plan.config.containerEnv, ...extra.containerEnv } } : {}),
   };

@@ -9,7 +9,7 @@ import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles 
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, hostPathWhy, mountFields, mountProblem, procProblems, readProcStatus, writePrivilegePolicy, type HostPathContext, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
+import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, hostPathWhy, mountFields, mountProblem, procProblems, readOnlyOutside, readProcStatus, writePrivilegePolicy, type HostPathContext, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
 import { writeHookMode } from '../firewall/firewall';
 import { containersConfDropIn, firewallRunArgs, hooksHome, installOciHook } from '../firewall/podmanHook';
 import { readWorkspaceConfiguration } from './configuration';
@@ -193,6 +193,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     ];
     // runArgs and the workspace mount as the CLI will use them (variables substituted), and
     // the folder it mounts.
+    paths.workspace = layout.source;
     const substituted = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
     const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
     if (mountWhy) substituted.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
@@ -206,8 +207,11 @@ export async function up(req: UpRequest): Promise<UpResult> {
 
     const plan: HardenedPlan = {
       workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
-      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, firewall: policy,
+      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, firewall: policy, workspaceMountSource: layout.source,
     };
+    for (const src of readOnlyOutside(ws.config.mounts, layout.source).changed) {
+      notes.push(`note: the mount of ${src} (outside the workspace) goes in read-only: the workspace must not change what runs on the host`);
+    }
     const sidecar: SidecarNames | undefined = sidecarSettings.enabled ? sidecarNames(containerNameOf(plan), sidecarSettings) : undefined;
     const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
     const cliArgs = {
@@ -227,7 +231,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       await installOciHook();
       // hdc's own read-only mounts from its state (the sidecar's client config) are allowed by name.
       const ownFiles = (sidecarShare?.mounts ?? []).map((m) => mountFields(m)).filter((f) => f.type === 'bind' && f.source).map((f) => f.source as string);
-      await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: paths.protectedDirs ?? [], allowedFiles: ownFiles });
+      await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: paths.protectedDirs ?? [], allowedFiles: ownFiles, workspace: layout.source, storeRoots: await podmanStoreRoots() });
       if (!policy) {
         await writeHookMode(firewallDir, 'check');
         hardening = firewallRunArgs(firewallDir);
@@ -343,8 +347,10 @@ export async function up(req: UpRequest): Promise<UpResult> {
       const item = podman && knownPid ? undefined : await run(engine.containerInspect(containerId), options);
       const pid = knownPid ?? item?.pid ?? 0;
       const proc = pid > 0 ? await readProcStatus(pid) : undefined;
+      const outside = (src: string): boolean => src !== layout.source && !src.startsWith(`${layout.source}/`);
       const problems = [
         ...(item && !podman ? hostConfigProblems(item.privilege, settings.noNewPrivileges, policy !== undefined) : []),
+        ...(item && !podman ? item.mounts.filter((m) => m.type === 'bind' && m.rw && outside(m.source)).map((m) => `has ${m.source} writable, outside the workspace`) : []),
         ...(proc ? procProblems(proc, settings.noNewPrivileges) : []),
       ];
       if (!proc && !item) {
@@ -524,7 +530,10 @@ function hostPathContext(stateRoot: string): HostPathContext {
     path.join(process.env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'containers'),
     hooksHome(), stateRoot,
     ...(process.env.XDG_RUNTIME_DIR ? [process.env.XDG_RUNTIME_DIR] : []),
-  ].map((d) => path.resolve(d));
+  ].map((d) => path.resolve(d)).flatMap((d) => {
+    // Both spellings: a symlinked home (/home → /var/home, stow) must not hide one.
+    try { return [...new Set([d, realpathSync(d)])]; } catch { return [d]; }
+  });
   return {
     protectedDirs,
     inspect: (p) => {
@@ -536,6 +545,21 @@ function hostPathContext(stateRoot: string): HostPathContext {
       }
     },
   };
+}
+
+/**
+ * podman's storage roots, where its per-container files (resolv.conf, hosts, shm) and named
+ * volumes live: the defaults, or what ~/.config/containers/storage.conf sets.
+ */
+async function podmanStoreRoots(): Promise<string[]> {
+  const rootful = process.getuid?.() === 0;
+  const home = process.env.HOME || os.homedir();
+  let graph = rootful ? '/var/lib/containers/storage' : path.join(process.env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'containers', 'storage');
+  let runroot = rootful ? '/run/containers/storage' : path.join(process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.()}`, 'containers');
+  const conf = await readFile(rootful ? '/etc/containers/storage.conf' : path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'containers', 'storage.conf'), 'utf8').catch(() => '');
+  graph = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? graph;
+  runroot = /^\s*runroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? runroot;
+  return [...new Set([graph, runroot].flatMap((d) => { try { return [d, realpathSync(d)]; } catch { return [d]; } }))];
 }
 
 /** The devcontainer.metadata label's entries (JSON array, or one object), for naming sources. */

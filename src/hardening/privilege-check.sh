@@ -6,19 +6,35 @@
 # POLICY_FILE is written by hdc (key=value lines): caps (refused capabilities), nnp (1: the
 # no-new-privileges setting is on), userns (1: a user namespace is required: rootless),
 # protect=DIR (a folder no mount may be, hold or be inside: podman's and hdc's own; one a
-# line), allow=FILE (hdc's own read-only mounts from those folders). The path rule mirrors
-# refusedHostPath in privilege.ts.
+# line), allow=FILE (hdc's own read-only mounts from those folders), store=DIR (podman's
+# storage roots: its per-container files and volumes), workspace=DIR (the folder the CLI
+# mounts: the only place a bind may be writable). The path rule mirrors refusedHostPath in
+# privilege.ts.
+
+# hdc_own PATH: true for podman's own per-container files and named volumes (under its
+# storage roots, store=), and hdc's own read-only files (allow=); not through a symlink.
+hdc_own() {
+  case $nl$allow$nl in *"$nl$1$nl"*) return 0 ;; esac
+  [ "$(readlink -f -- "$1" 2>/dev/null)" = "$1" ] || return 1
+  old_ifs2=$IFS; IFS=$nl
+  for r in $store; do
+    IFS=$old_ifs2
+    case $1 in
+      "$r"/overlay-containers/*/userdata/resolv.conf|"$r"/overlay-containers/*/userdata/hosts|"$r"/overlay-containers/*/userdata/hostname \
+      |"$r"/overlay-containers/*/userdata/.containerenv|"$r"/overlay-containers/*/userdata/shm)
+        case ${1#"$r"/overlay-containers/} in */*/*/*) ;; *) return 0 ;; esac ;;
+      "$r"/volumes/*/_data) case ${1#"$r"/volumes/} in */*/*) ;; *) return 0 ;; esac ;;
+    esac
+  done
+  IFS=$old_ifs2
+  return 1
+}
 
 # hdc_refused_path PATH: why the workspace may not have PATH mounted ("" when it may).
 hdc_refused_path() {
   p=$1
   case $p in *//*|*/./*|*/../*|*/.|*/..|./*|../*) echo "it has \".\" or \"..\" parts or \"//\""; return ;; esac
-  case $nl$allow$nl in *"$nl$p$nl"*) return ;; esac
-  # Podman's own per-container files (resolv.conf, hosts, .containerenv, shm) and volumes.
-  case $p in
-    /run/user/*/containers/overlay-containers/*/userdata/*|*/containers/storage/overlay-containers/*/userdata/shm) return ;;
-    */containers/storage/volumes/*/_data) case ${p%/_data} in */containers/storage/volumes/*/*) ;; *) return ;; esac ;;
-  esac
+  hdc_own "$p" && return
   real=$(readlink -f -- "$p" 2>/dev/null) || real=$p
   [ -n "$real" ] || real=$p
   for q in "$p" "$real"; do
@@ -27,7 +43,9 @@ hdc_refused_path() {
     case $q in
       /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) case $q in *[!A-Za-z0-9_/-]*) echo "it is not a plain device path"; return ;; esac; continue ;;
       *.sock|*/bus|*/private|*/wayland-[0-9]*) echo "it is a socket (a way to a daemon outside the workspace)"; return ;;
-      ''|/home|/root|/var|/var/lib) echo "it holds the home folders, engine state and sockets"; return ;;
+      ''|/home|/root|/var|/var/lib|/tmp|/var/tmp) echo "it holds the home folders, engine state or other users' sockets"; return ;;
+      /tmp/tmux-*|/tmp/ssh-*|/tmp/.ICE-unix|/tmp/.ICE-unix/*|/tmp/.font-unix|/tmp/.font-unix/*|/tmp/systemd-private-*|/var/tmp/tmux-*|/var/tmp/ssh-*|/var/tmp/systemd-private-*)
+        echo "it is a folder of session sockets"; return ;;
       /run|/run/*|/var/run|/var/run/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp/.X11-unix|/tmp/.X11-unix/*|/var/lib/docker|/var/lib/docker/*|/var/lib/containers|/var/lib/containers/*)
         echo "it is, or is under, a system folder that holds sockets, devices or engine state"; return ;;
     esac
@@ -44,11 +62,11 @@ hdc_privilege_check() {
   spec=$1
   nl='
 '
-  caps= nnp=0 userns=0 protect= allow=
+  caps= nnp=0 userns=0 protect= allow= store= workspace=
   while IFS='=' read -r k v; do
     case $k in
-      caps) caps=$v ;; nnp) nnp=$v ;; userns) userns=$v ;;
-      protect) protect=$protect$nl$v ;; allow) allow=$allow$nl$v ;;
+      caps) caps=$v ;; nnp) nnp=$v ;; userns) userns=$v ;; workspace) workspace=$v ;;
+      protect) protect=$protect$nl$v ;; allow) allow=$allow$nl$v ;; store) store=$store$nl$v ;;
     esac
   done <"$2"
   [ -n "$caps" ] || { echo "no refused-capability list in $2"; return 1; }
@@ -97,6 +115,25 @@ hdc_privilege_check() {
     case $src in /*) ;; *) continue ;; esac   # proc, tmpfs, devpts, mqueue, shm, a named volume
     why=$(hdc_refused_path "$src")
     [ -z "$why" ] || { echo "the container mounts $src, and $why"; return 1; }
+  done
+  IFS=$old_ifs; set +f
+  # 5. Writable binds only inside the workspace folder (as written and as followed), besides
+  #    podman's own files and volumes and the allowed devices: nothing else on the host may
+  #    be changed from inside (a dotfile, a git config, what runs on the host).
+  binds=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]')
+  set -f; IFS=$nl
+  for b in $binds; do
+    IFS=$old_ifs; set +f
+    case $b in *'"ro"'*) continue ;; esac
+    src=$(printf '%s' "$b" | sed 's/.*"source":"//; s/","options":.*//')
+    hdc_own "$src" && continue
+    case $src in /dev/fuse|/dev/kfd|/dev/dri/*|/dev/nvidia*) continue ;; esac
+    real=$(readlink -f -- "$src" 2>/dev/null) || real=$src
+    [ -n "$real" ] || real=$src
+    if [ -n "$workspace" ]; then
+      case $src/ in "$workspace"/*) case $real/ in "$workspace"/*) continue ;; esac ;; esac
+    fi
+    echo "the container has $src writable, outside the workspace folder"; return 1
   done
   IFS=$old_ifs; set +f
   return 0

@@ -47,7 +47,8 @@ export function refusedHostPath(p: string, opts: { resolved?: string; isSocket?:
     if (opts.isSocket || /\.sock$/.test(n) || /\/(bus|private|wayland-\d+)$/.test(n)) return 'is a socket (a way to a daemon outside the workspace)';
     if (ALLOWED_DEVICE.test(n)) continue;
     if (/^\/(run|var\/run|proc|sys|dev|tmp\/\.X11-unix|var\/lib\/docker|var\/lib\/containers)(\/|$)/.test(n)) return 'is, or is under, a system folder that holds sockets, devices or engine state';
-    if (['/', '/home', '/root', '/var', '/var/lib'].includes(n)) return 'holds the home folders, engine state and sockets';
+    if (['/', '/home', '/root', '/var', '/var/lib', '/tmp', '/var/tmp'].includes(n)) return 'holds the home folders, engine state or other users\' sockets';
+    if (/^\/(tmp|var\/tmp)\/(tmux-|ssh-|\.ICE-unix|\.font-unix|systemd-private-)/.test(n)) return 'is a folder of session sockets';
     for (const dir of opts.protectedDirs ?? []) {
       if (n === dir || n.startsWith(`${dir}/`) || dir.startsWith(`${n}/`)) return `is, holds or is inside ${dir}, which configures podman or hdc`;
     }
@@ -55,40 +56,64 @@ export function refusedHostPath(p: string, opts: { resolved?: string; isSocket?:
   return undefined;
 }
 
-/** A mount's source, from a mount string (any key case, CSV-quoted or not) or object. */
-export function mountFields(m: unknown): { type?: string; source?: string; options: string[] } {
+/**
+ * A mount's fields, from a mount string or an object. Engines read a mount string as CSV
+ * (quotes group commas) and let a repeated key win; hdc reads neither: `ambiguous` says
+ * why it will not guess, and such a mount is refused.
+ */
+export function mountFields(m: unknown): { type?: string; source?: string; target?: string; readonly: boolean; options: string[]; ambiguous?: string } {
   if (typeof m === 'string') {
+    if (m.includes('"')) return { readonly: false, options: [], ambiguous: 'has quoted fields' };
     const fields: Record<string, string> = {};
     const options: string[] = [];
     for (const raw of m.split(',')) {
-      const kv = raw.trim().replace(/^"(.*)"$/, '$1');
-      const at = kv.indexOf('=');
-      const key = (at < 0 ? kv : kv.slice(0, at)).trim().toLowerCase();
-      const value = at < 0 ? '' : kv.slice(at + 1).trim().replace(/^"(.*)"$/, '$1');
+      const at = raw.indexOf('=');
+      let key = (at < 0 ? raw : raw.slice(0, at)).trim().toLowerCase();
+      if (key === 'src') key = 'source';
+      if (key === 'dst' || key === 'destination') key = 'target';
+      if (key in fields && key !== 'volume-opt') return { readonly: false, options: [], ambiguous: `repeats "${key}"` };
+      fields[key] = at < 0 ? '' : raw.slice(at + 1).trim();
       options.push(key);
-      if (!(key in fields)) fields[key] = value;
     }
-    return { type: fields.type, source: fields.source ?? fields.src, options };
+    const ro = fields.readonly ?? fields.ro;
+    return { type: fields.type, source: fields.source, target: fields.target, readonly: ro !== undefined && ro !== 'false' && ro !== '0', options };
   }
   if (m && typeof m === 'object') {
     const o = m as Record<string, unknown>;
-    return { type: typeof o.type === 'string' ? o.type : undefined, source: typeof o.source === 'string' ? o.source : undefined, options: Object.keys(o).map((k) => k.toLowerCase()) };
+    const str = (k: string): string | undefined => (typeof o[k] === 'string' ? o[k] as string : undefined);
+    // The CLI turns an object into a mount string: a comma or "=" in a value would add fields.
+    if (['type', 'source', 'target'].some((k) => /[,="]/.test(str(k) ?? ''))) return { readonly: false, options: [], ambiguous: 'has a "," or "=" in a value' };
+    return { type: str('type'), source: str('source'), target: str('target'), readonly: false, options: Object.keys(o).map((k) => k.toLowerCase()) };
   }
-  return { options: [] };
+  return { readonly: false, options: [] };
 }
 
-/** What is wrong with one mount, or undefined: a refused host path, or a volume whose options bind one. */
+/** What is wrong with one mount, or undefined: an ambiguous string, volume options, a refused host path. */
 export function mountProblem(m: unknown, ctx: HostPathContext = {}): string | undefined {
   const f = mountFields(m);
+  if (f.ambiguous) return `${f.ambiguous}, which engines and hdc could read differently`;
   if (f.options.some((o) => o.startsWith('volume-opt') || o === 'volume-driver')) return 'sets volume options (a volume can bind any host path)';
   if (!f.source) return undefined;
   if ((f.type ?? 'volume') !== 'bind' && !f.source.startsWith('/')) return undefined; // a named volume
-  return hostPathWhy(f.source, ctx);
+  const why = hostPathWhy(f.source, ctx);
+  if (why) return why;
+  if (!f.readonly && ctx.workspace && !insideWorkspace(f.source, ctx)) return 'is writable and outside the workspace folder (the workspace could change what runs on the host: a dotfile, a git config)';
+  return undefined;
+}
+
+/** True when a host path (as written, and as resolved) lies in the folder the CLI mounts. */
+export function insideWorkspace(p: string, ctx: HostPathContext): boolean {
+  const ws = ctx.workspace;
+  if (!ws) return true;
+  const resolved = ctx.inspect?.(p).resolved ?? p;
+  return [p, resolved].every((q) => q === ws || q.startsWith(`${ws}/`));
 }
 
 /** Checks the host filesystem for the path's real target and kind (when hdc runs on that host). */
 export interface HostPathContext {
   protectedDirs?: string[];
+  /** The host folder the CLI mounts as the workspace (writable binds must lie in it). */
+  workspace?: string;
   inspect?: (p: string) => { resolved?: string; isSocket?: boolean };
 }
 
@@ -178,8 +203,11 @@ export function checkRequest(s: PrivilegeSource, file: string, noNewPrivileges: 
     const why = weakeningSecurityOpt(String(opt), noNewPrivileges);
     if (why) refusals.push({ source, what: `securityOpt "${opt}"`, why, fix: fix(`"${opt}" from "securityOpt"`) });
   }
+  // devcontainer.json's own writable binds outside the workspace are made read-only in
+  // the override (hdc's file); a feature's or a label's cannot be, so they are refused.
+  const mctx = s.kind === 'feature' || s.kind === 'image label' ? ctx : { ...ctx, workspace: undefined };
   for (const m of Array.isArray(r.mounts) ? r.mounts : []) {
-    const why = mountProblem(m, ctx);
+    const why = mountProblem(m, mctx);
     if (why) {
       const src = mountFields(m).source ?? JSON.stringify(m);
       refusals.push({ source, what: `mount of ${src}`, why: `${why}; the workspace must not reach it`, fix: fix('that mount') });
@@ -267,10 +295,17 @@ const allowed: FlagCheck = () => undefined;
 const ownNamespace = (ns: string): FlagCheck => (v) => (/^(host|container:|ns:|pasta)/.test(v) ? `puts the workspace in the ${ns} namespace "${v}", shared with what is outside it` : undefined);
 const volume: FlagCheck = (v, c) => {
   // -v SRC:DST[:OPTS]; a SRC without a leading / is a named volume.
-  const src = v.split(':')[0];
-  return src.startsWith('/') || src.startsWith('.') || src.startsWith('~') ? hostPathWhy(src, c.ctx) : undefined;
+  const [src, , opts = ''] = v.split(':');
+  if (opts.split(',').some((o) => o === 'U' || o.startsWith('idmap'))) return 'changes the owner of the host folder (U/idmap)';
+  if (!(src.startsWith('/') || src.startsWith('.') || src.startsWith('~'))) return undefined;
+  const readonly = opts.split(',').includes('ro');
+  return hostPathWhy(src, c.ctx)
+    ?? (!readonly && c.ctx.workspace && !insideWorkspace(src, c.ctx) ? 'is writable and outside the workspace folder (add :ro)' : undefined);
 };
 const mount: FlagCheck = (v, c) => mountProblem(v, c.ctx);
+const label = (v: string): string | undefined => (/^(devcontainer\.|hardened-devcontainers\.)/.test(v) ? 'sets a label that the devcontainers CLI or hdc finds containers by' : undefined);
+const network: FlagCheck = (v) => ownNamespace('network')(v, { runtime: 'podman', noNewPrivileges: false, ctx: {} })
+  ?? (/^[\w.-]+$/.test(v) ? undefined : `is a network with options ("${v}"); name a network, or none`);
 const device: FlagCheck = (v) => {
   const host = v.split(':')[0];
   return ALLOWED_DEVICE.test(host) ? undefined : `gives the workspace the host device ${host} (allowed: /dev/fuse and GPUs)`;
@@ -279,19 +314,20 @@ const device: FlagCheck = (v) => {
 /** The `run` flags hdc lets through, with the check of each one's value ('boolean': takes none). */
 const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
   // Naming, metadata, environment, process.
-  '--name': allowed, '-e': allowed, '--env': allowed, '--env-file': allowed, '-l': allowed, '--label': allowed, '--label-file': allowed,
-  '--annotation': (v) => (/^(dev\.hardened-devcontainers\.|run\.oci\.)/.test(v) ? 'sets an annotation that belongs to hdc or to the runtime (the hook reads hdc\'s; run.oci.* change what the runtime does)' : undefined),
+  '--name': allowed, '-e': allowed, '--env': allowed,
+  '-l': (v) => label(v), '--label': (v) => label(v),
+  '--annotation': (v) => (/^(dev\.hardened-devcontainers\.|run\.oci\.|org\.systemd\.|io\.podman\.|io\.containers\.)/i.test(v) ? 'sets an annotation that belongs to hdc, the runtime, systemd or podman (they change what the container may do)' : undefined),
   '-u': allowed, '--user': allowed, '-w': allowed, '--workdir': allowed, '--entrypoint': allowed, '--init': 'boolean',
   '-i': 'boolean', '--interactive': 'boolean', '-t': 'boolean', '--tty': 'boolean', '-d': 'boolean', '--detach': 'boolean',
   '--stop-signal': allowed, '--stop-timeout': allowed, '--platform': allowed, '--pull': allowed, '--read-only': 'boolean', '--read-only-tmpfs': 'boolean',
-  '--log-opt': allowed, '--tz': allowed, '--hostuser': allowed, '--health-cmd': allowed, '--no-healthcheck': 'boolean',
+  '--log-opt': (v) => (/^(max-size|max-file|tag)=/.test(v) ? undefined : 'sets a log option other than max-size, max-file or tag (a log path is a host file)'), '--tz': allowed, '--hostuser': allowed, '--health-cmd': allowed, '--no-healthcheck': 'boolean',
   // Resources.
   '--cpus': allowed, '--cpu-shares': (v) => (/^\d+$/.test(v) ? undefined : 'is not a number'), '-c': (v) => (/^\d+$/.test(v) ? undefined : 'is not a number'),
   '--cpuset-cpus': allowed, '--cpuset-mems': allowed, '--cpu-period': allowed, '--cpu-quota': allowed, '-m': allowed, '--memory': allowed,
   '--memory-swap': allowed, '--memory-reservation': allowed, '--shm-size': allowed, '--pids-limit': allowed, '--ulimit': allowed, '--oom-score-adj': allowed,
   '--tmpfs': allowed, '--gpus': allowed,
   // Network: inside the workspace's own namespace (moved to the guard on docker).
-  '--network': ownNamespace('network'), '--net': ownNamespace('network'), '--network-alias': allowed, '--ip': allowed, '--ip6': allowed,
+  '--network': network, '--net': network, '--network-alias': allowed, '--ip': allowed, '--ip6': allowed,
   '--mac-address': allowed, '--dns': allowed, '--dns-search': allowed, '--dns-option': allowed, '--dns-opt': allowed, '--add-host': allowed,
   '-h': allowed, '--hostname': allowed, '-p': allowed, '--publish': allowed, '--expose': allowed, '-P': 'boolean', '--publish-all': 'boolean',
   '--sysctl': (v) => (/^net\./.test(v) ? undefined : 'sets a kernel parameter outside the workspace\'s own network namespace'),
@@ -303,7 +339,7 @@ const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
   '--privileged': () => 'gives the workspace every capability, NET_ADMIN included',
   '--cap-add': allowed, '--cap-drop': allowed,
   '--security-opt': (v, c) => weakeningSecurityOpt(v, c.noNewPrivileges)
-    ?? (/^(no-new-privileges|label[=:](level|user|role|type):|apparmor[=:])/.test(v.trim().toLowerCase()) ? undefined : `is a security option hdc does not know ("${v}")`),
+    ?? (/^(no-new-privileges([=:]true)?|label[=:](level|user|role):[\w.:-]+)$/.test(v.trim().toLowerCase()) ? undefined : `is a security option hdc does not let through ("${v}")`),
   '--device': device, '-v': volume, '--volume': volume, '--mount': mount,
 };
 
@@ -425,13 +461,32 @@ export function hostConfigProblems(h: HostConfigPrivilege, noNewPrivileges: bool
  * The podman hook's per-workspace policy file (key=value lines, read by privilege-check.sh):
  * the refused capabilities, whether no-new-privileges and a user namespace are required.
  */
-export async function writePrivilegePolicy(dir: string, policy: { noNewPrivileges: boolean; userNamespace: boolean; protectedDirs: string[]; allowedFiles?: string[] }): Promise<void> {
+export async function writePrivilegePolicy(dir: string, policy: { noNewPrivileges: boolean; userNamespace: boolean; protectedDirs: string[]; allowedFiles?: string[]; workspace?: string; storeRoots?: string[] }): Promise<void> {
   const lines = (key: string, list: string[]): string => list.filter((d) => !d.includes('\n')).map((d) => `${key}=${d}\n`).join('');
   const content = `caps=${REFUSED_CAPS.join(' ')}\nnnp=${policy.noNewPrivileges ? 1 : 0}\nuserns=${policy.userNamespace ? 1 : 0}\n`
-    + lines('protect', policy.protectedDirs) + lines('allow', policy.allowedFiles ?? []);
+    + lines('protect', policy.protectedDirs) + lines('allow', policy.allowedFiles ?? []) + lines('workspace', policy.workspace ? [policy.workspace] : []) + lines('store', policy.storeRoots ?? []);
   const file = path.join(dir, 'privilege');
   if (await readFile(file, 'utf8').catch(() => '') === content) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(`${file}.tmp`, content, { mode: 0o600 });
   await rename(`${file}.tmp`, file);
+}
+
+/**
+ * devcontainer.json's bind mounts from outside the workspace, made read-only for the
+ * override (a variable-free source inside `workspace`, a relative one, or a named volume
+ * stays as it is). Returns the mounts and the sources it changed.
+ */
+export function readOnlyOutside(mounts: unknown[] | undefined, workspace: string): { mounts: unknown[] | undefined; changed: string[] } {
+  if (!Array.isArray(mounts)) return { mounts, changed: [] };
+  const changed: string[] = [];
+  const out = mounts.map((m) => {
+    const f = mountFields(m);
+    if (f.ambiguous || !f.source || f.readonly || ((f.type ?? 'volume') !== 'bind' && !f.source.startsWith('/') && !f.source.startsWith('${'))) return m;
+    const inside = f.source.startsWith('${localWorkspaceFolder}') || (!f.source.includes('${') && (f.source === workspace || f.source.startsWith(`${workspace}/`)));
+    if (inside) return m;
+    changed.push(f.source);
+    return typeof m === 'string' ? `${m},readonly` : { ...(m as object), readonly: true };
+  });
+  return { mounts: out, changed };
 }

@@ -114,12 +114,11 @@ export async function destroyWorkspace(runtime: Runtime, dir: string): Promise<v
     const list = ids.stdout.split('\n').filter(Boolean);
     if (list.length) await engine(runtime, ['rm', '-f', ...list]);
   }
-  if (runtime === 'docker') {
-    // The CLI's per-workspace "-uid" images (docker only; podman runs never build them).
-    const images = await engine(runtime, ['images', '-q', '--filter', `reference=vsc-${path.basename(dir)}-*`]);
-    const imgs = images.stdout.split('\n').filter(Boolean);
-    if (imgs.length) await engine(runtime, ['rmi', '-f', ...imgs]);
-  }
+  // The images the CLI built for this workspace: docker's "-uid" images, and for a
+  // Dockerfile or features the built image (podman names it localhost/vsc-…).
+  const images = await engine(runtime, ['images', '-q', '--filter', `reference=${runtime === 'podman' ? '*' : ''}vsc-${path.basename(dir)}-*`]);
+  const imgs = [...new Set(images.stdout.split('\n').filter(Boolean))];
+  if (imgs.length) await engine(runtime, ['rmi', '-f', ...imgs]);
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/core/errors';
@@ -23,7 +23,9 @@ describe('privilege: runArgs', () => {
     ['--hooks-dir=/tmp'], ['--runtime', '/w/x'], ['--conmon=/w/x'], ['--seccomp-policy=image'], ['--device-cgroup-rule', 'c *:* rwm'], ['--group-add', 'keep-groups'],
     ['--annotation', 'run.oci.keep_original_groups=1'], ['--cgroupns=host'], ['--sysctl', 'kernel.core_pattern=|/x'], ['-v/run/user/1000/bus:/b'], ['-v=/var/run/docker.sock:/s'],
     ['-itv', '/var/run/docker.sock:/s'], ['--mount', 'type=bind,Source=/run/docker.sock,target=/s'], ['--device=/dev/dri/../sda:/dev/xvda'], ['--security-opt', 'mask=/x'],
-    ['-c', 'echo Container started']]) {
+    ['-c', 'echo Container started'], ['--log-opt', 'path=/home/me/.bashrc'], ['--label', 'devcontainer.local_folder=/other'], ['--network', 'slirp4netns:allow_host_loopback=true'],
+    ['--annotation', 'org.systemd.property.MemoryMax=infinity'], ['-v', '/home/me/src:/s:U'], ['--env-file', '/home/me/.npmrc'], ['--security-opt', 'label=type:unconfined_t'],
+    ['--security-opt', 'apparmor=crun']]) {
     it(`refuses ${args.join(' ')}`, () => {
       const r = checkRunArgs(['--cpus', '2', ...args], FILE, 'podman');
       assert.equal(r.refusals.length, 1, JSON.stringify(r));
@@ -96,20 +98,41 @@ describe('privilege: rules', () => {
     const protectedDirs = ['/home/me/.config/containers', '/home/me/.local/share/hardened-devcontainers'];
     for (const p of ['/var/run/docker.sock', '/run/docker.sock', '/run/user/1500/podman/podman.sock', '/run/user/1500', '/run/user/1000/bus', '/run/user/1000/systemd/private',
       '/run/dbus/system_bus_socket', '/tmp/.X11-unix/X0', '/run', '/var/run/', '/', '/home', '/proc/sys', '/sys', '/dev', '/dev/sda', '/x/y/docker.sock',
-      '/home/me/.config/containers', '/home/me/.config', '/home/me', '/home/me/.local/share/hardened-devcontainers/bin', '/tmp/../run/user/1000', '//run', '/dev/dri/../sda', '/var/lib/docker/volumes/x/_data']) {
+      '/home/me/.config/containers', '/home/me/.config', '/home/me', '/home/me/.local/share/hardened-devcontainers/bin', '/tmp/../run/user/1000', '//run', '/dev/dri/../sda', '/var/lib/docker/volumes/x/_data',
+      '/tmp', '/var/tmp', '/tmp/tmux-1000', '/tmp/ssh-abc/agent.1']) {
       assert.ok(refusedHostPath(p, { protectedDirs }), p);
     }
     assert.ok(refusedHostPath('/home/me/src/link', { resolved: '/run/user/1000/bus' }), 'followed as the kernel would');
     assert.ok(refusedHostPath('/home/me/src/agent', { isSocket: true }), 'any socket');
-    for (const p of ['/home/me/src', '/home/me/.gitconfig', '/tmp/docker.socket', '/dev/fuse', '/dev/dri/renderD128', '/var/lib/dockerish', '/etc/hosts']) {
+    for (const p of ['/home/me/src', '/home/me/.gitconfig', '/tmp/project/x', '/dev/fuse', '/dev/dri/renderD128', '/var/lib/dockerish', '/etc/hosts']) {
       assert.equal(refusedHostPath(p, { protectedDirs }), undefined, p);
     }
+  });
+
+  it('refuses mount strings that engines could read otherwise: quotes, repeated keys, commas in an object', () => {
+    assert.match(mountProblem('type=volume,source=v,target=/x,type=bind,source=/run/user/1000') ?? '', /repeats "type"/);
+    assert.match(mountProblem('type=bind,source=/home/u/proj,target=/x,src=/run/user/1000') ?? '', /repeats "source"/);
+    assert.match(mountProblem('type=bind,"source=/p/a,b",target=/x') ?? '', /quoted fields/);
+    assert.match(mountProblem({ type: 'volume', source: 'v,type=bind,source=/run/user/1000', target: '/x' }) ?? '', /"," or "="/);
+  });
+
+  it('refuses a writable bind from outside the workspace (from a feature or an image label; hdc makes devcontainer.json\'s read-only)', async () => {
+    const ctx = { workspace: '/home/me/proj' };
+    assert.match(mountProblem('type=bind,source=/home/me/.gitconfig,target=/g', ctx) ?? '', /writable and outside the workspace/);
+    assert.equal(mountProblem('type=bind,source=/home/me/.gitconfig,target=/g,readonly', ctx), undefined);
+    assert.equal(mountProblem('type=bind,source=/home/me/proj/sub,target=/s', ctx), undefined);
+    const { readOnlyOutside } = await import('../../src/hardening/privilege');
+    const r = readOnlyOutside(['source=${localEnv:HOME}/.gitconfig,target=/g,type=bind', 'source=${localWorkspaceFolder}/x,target=/x,type=bind', 'source=vol,target=/v,type=volume',
+      { type: 'bind', source: '/srv/a', target: '/a' }], '/home/me/proj');
+    assert.deepEqual(r.mounts, ['source=${localEnv:HOME}/.gitconfig,target=/g,type=bind,readonly', 'source=${localWorkspaceFolder}/x,target=/x,type=bind', 'source=vol,target=/v,type=volume',
+      { type: 'bind', source: '/srv/a', target: '/a', readonly: true }]);
+    assert.deepEqual(r.changed, ['${localEnv:HOME}/.gitconfig', '/srv/a']);
   });
 
   it('refuses docker\'s volume options (a volume can bind any host path), and reads any key case', () => {
     assert.match(mountProblem('type=volume,src=x,dst=/s,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/var/run') ?? '', /volume options/);
     assert.match(mountProblem('type=bind,Source=/var/run/docker.sock,target=/s') ?? '', /socket/);
-    assert.match(mountProblem('"type=bind","source=/run/user/1000/bus",target=/s') ?? '', /socket/);
+
     assert.equal(mountProblem('source=claude-code-bashhistory-x,target=/commandhistory,type=volume'), undefined);
     assert.equal(mountProblem({ type: 'bind', source: '/home/me/.gitconfig', target: '/home/vscode/.gitconfig' }), undefined);
   });
@@ -153,11 +176,19 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
   const script = path.join(import.meta.dirname, '..', '..', 'src', 'hardening', 'privilege-check.sh');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-priv-'));
   const policy = path.join(dir, 'privilege');
-  writeFileSync(policy, `caps=${REFUSED_CAPS.join(' ')}\nnnp=0\nuserns=1\nprotect=/home/me/.config/containers\nprotect=/home/me/.local/share/containers\nallow=/home/me/.local/state/hdc/w/sidecar/podman-client.conf\n`);
+  writeFileSync(policy, `caps=${REFUSED_CAPS.join(' ')}\nnnp=0\nuserns=1\nprotect=/home/me/.config/containers\nprotect=/home/me/.local/share/containers\n`
+    + `allow=/home/me/.local/state/hdc/w/sidecar/podman-client.conf\nstore=${dir}/store\nstore=${dir}/runroot\nprotect=${dir}/store\nworkspace=/home/me\n`);
+  // podman's own files, where podman keeps them (real files: they are checked for symlinks).
+  for (const f of [`${dir}/runroot/overlay-containers/x/userdata/resolv.conf`, `${dir}/store/overlay-containers/x/userdata/shm`, `${dir}/store/volumes/v1/_data`]) {
+    mkdirSync(path.dirname(f), { recursive: true });
+    writeFileSync(f, '');
+  }
   const base = {
     process: { capabilities: { bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_SETUID'] }, noNewPrivileges: false },
-    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/workspaces/w', type: 'bind', source: '/home/me/w' },
-      { destination: '/etc/resolv.conf', type: 'bind', source: '/run/user/1500/containers/overlay-containers/x/userdata/resolv.conf' }],
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/workspaces/w', type: 'bind', source: '/home/me/w', options: ['rbind', 'rw'] },
+      { destination: '/etc/resolv.conf', type: 'bind', source: `${dir}/runroot/overlay-containers/x/userdata/resolv.conf`, options: ['rbind', 'rw'] },
+      { destination: '/dev/shm', type: 'bind', source: `${dir}/store/overlay-containers/x/userdata/shm`, options: ['rbind', 'rw'] },
+      { destination: '/data', type: 'bind', source: `${dir}/store/volumes/v1/_data`, options: ['rbind', 'rw'] }],
     linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] },
   };
   const check = (spec: unknown, pol = policy): { ok: boolean; out: string } => {
@@ -198,12 +229,12 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
   });
   it('refuses a missing no-new-privileges when the setting asks for it', () => {
     const nnp = path.join(dir, 'privilege-nnp');
-    writeFileSync(nnp, `caps=${REFUSED_CAPS.join(' ')}\nnnp=1\nuserns=1\n`);
+    writeFileSync(nnp, readFileSync(policy, 'utf8').replace('nnp=0', 'nnp=1'));
     assert.match(check(base, nnp).out, /lacks no-new-privileges/);
     assert.equal(check({ ...base, process: { ...base.process, noNewPrivileges: true } }, nnp).ok, true);
   });
   it('refuses host devices outside the list and engine sockets', () => {
-    const mount = (source: string): unknown => ({ ...base, mounts: [...base.mounts, { destination: '/x', type: 'bind', source }] });
+    const mount = (source: string, options = ['rbind', 'ro']): unknown => ({ ...base, mounts: [...base.mounts, { destination: '/x', type: 'bind', source, options }] });
     assert.equal(check(mount('/dev/fuse')).ok, true);
     assert.equal(check(mount('/dev/dri/renderD128')).ok, true);
     assert.match(check(mount('/dev/sda')).out, /mounts \/dev\/sda, and it is, or is under, a system folder/);
@@ -212,11 +243,20 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
       '/home/me/.config/containers', '/home/me/.config', '/home/me', '/home/me/.local/share/containers/storage/overlay', '/tmp/../run/user/1000', '//run', '/dev/dri/../sda', '/sys/kernel', '/proc/sys']) {
       assert.equal(check(mount(s)).ok, false, s);
     }
-    for (const s of ['/home/me/.local/share/containers/storage/volumes/v1/_data', '/run/user/1500/containers/overlay-containers/abc/userdata/resolv.conf',
-      '/home/me/.local/share/containers/storage/overlay-containers/abc/userdata/shm', '/home/me/.local/state/hdc/w/sidecar/podman-client.conf', '/home/me/src', '/dev/fuse']) {
+    // podman's own files and volumes are allowed only where podman keeps them, not through a symlink.
+    for (const s of ['/home/me/.local/state/hdc/w/sidecar/podman-client.conf', '/dev/fuse']) {
       assert.equal(check(mount(s)).ok, true, s);
     }
-    assert.equal(check(mount('/home/me/.local/share/containers/storage/volumes/v1/x/_data')).ok, false, 'a volume\'s _data only');
+    assert.match(check(mount('/tmp/x/containers/storage/volumes/v/_data', ['rbind', 'rw'])).out, /writable, outside the workspace/, 'a look-alike outside the store roots is judged as any path');
+    assert.match(check(mount('/srv/data', ['rbind', 'rw'])).out, /has \/srv\/data writable, outside the workspace folder/);
+    assert.equal(check(mount('/srv/data', ['rbind', 'ro'])).ok, true, 'read-only outside the workspace is fine');
+    assert.equal(check(mount('/home/me/w/sub', ['rbind', 'rw'])).ok, true, 'writable inside the workspace');
+    assert.equal(check(mount(`${dir}/store/volumes/v1/x/_data`)).ok, false, 'a volume\'s _data only');
+    const decoy = `${dir}/store/volumes/v2/_data`;
+    mkdirSync(path.dirname(decoy), { recursive: true });
+    execFileSync('ln', ['-s', '/run', decoy]);
+    assert.match(check(mount(decoy)).out, /system folder|configures podman/, 'not through a symlink');
+    for (const s of ['/tmp', '/var/tmp', '/tmp/tmux-1000', '/tmp/ssh-XXXX']) assert.equal(check(mount(s)).ok, false, s);
     const sock = path.join(dir, 'agent.sk');
     execFileSync('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(sock)})`]);
     assert.match(check(mount(sock)).out, /socket/, 'any socket, whatever its name');
