@@ -298,6 +298,15 @@ export async function up(req: UpRequest): Promise<UpResult> {
     }
   }
 
+  /**
+   * Why hdc refused the built image's user, if it did: that is the cause when the CLI then
+   * failed. Never waits: with no `run` this time (the container existed) there is no answer.
+   */
+  async function idsFailure(): Promise<unknown> {
+    if (!imageIds) return undefined;
+    return Promise.race([imageIds.then(() => undefined, (e: unknown) => e), sleep(0).then(() => undefined)]);
+  }
+
   /** The remote user of a container that exists already (no build or run this time), or of docker's. */
   async function remoteUserOf(containerId: string): Promise<UserIds> {
     if (remoteUser) return remoteUser;
@@ -449,8 +458,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       if (v.status === 'rejected') {
         // The gate never opened: the image's user was refused, the container failed to
         // start, or the firewall did not verify.
-        const ids = imageIds ? await imageIds.then(() => undefined, (e: unknown) => e) : undefined;
-        throw ids ?? (c.status === 'rejected' && (!started || isAbort(v.reason)) ? c.reason : v.reason);
+        throw await idsFailure() ?? (c.status === 'rejected' && (!started || isAbort(v.reason)) ? c.reason : v.reason);
       }
       if (c.status === 'rejected') {
         if (await lifecycleFailed(c.reason, started?.id ?? '') === 'tolerated' && started) {
@@ -464,7 +472,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     } else {
       // podman without firewall and sidecar: the early CLI does it all; docker: started now.
       result = await (early?.cli ?? run(devcontainerCli.up({ ...cliArgs, noUidUpdate: false, extraArgs: ['--skip-post-create'] }), cliRunOptions))
-        .catch(async (e: unknown) => { throw (imageIds ? await imageIds.then(() => undefined, (x: unknown) => x) : undefined) ?? e; });
+        .catch(async (e: unknown) => { throw await idsFailure() ?? e; });
       if (!early) {
         // docker: the result is read back, and the remote user read from the container's
         // image, before any lifecycle command.

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { chownTree, containersOf, destroyWorkspace, hdc, makeWorkspace, upJson, workspaceOwner, type Result, type Runtime } from '../support/testbed';
+import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, upJson, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 import { buildStandInImages, CORPUS } from './corpus.shared';
 
 /** The hello workspace with another devcontainer.json (and settings), owned for the engine. */
@@ -128,6 +128,24 @@ export function privilegeContract(runtime: Runtime): void {
         chownTree(ws, workspaceOwner(runtime), workspaceOwner(runtime));
         const r = await refused(ws, /the remote user "ghost" .* does not exist in image/);
         assert.doesNotMatch(r.stderr, /lifecycle/);
+      });
+
+      it('a Dockerfile build with a uid-1234 user: its ids from the built image, and from the container on the next up (running, then stopped)', async () => {
+        const ws = workspace(runtime, { image: undefined, build: { dockerfile: 'Dockerfile' }, remoteUser: 'dev' });
+        writeFileSync(path.join(ws, '.devcontainer', 'Dockerfile'), 'FROM localhost/hardened-devcontainers/base:bookworm\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n'
+          + 'RUN groupadd -g 4321 dev && useradd -m -u 1234 -g 4321 dev\n');
+        chownTree(ws, workspaceOwner(runtime), workspaceOwner(runtime));
+        made.push(ws);
+        for (const when of ['new', 'running', 'stopped']) {
+          if (when === 'stopped') await engine(runtime, ['stop', '-t', '1', ...(await containersOf(runtime, ws))]);
+          const r = await hdc(runtime, ['up', ws, '--json'], { timeoutMs: 300_000 });
+          assert.equal(r.exitCode, 0, `${when}: ${r.stderr}`);
+          assert.equal((upJson(r) as ReturnType<typeof upJson> & { remoteUserIds: { uid: number } }).remoteUserIds.uid, 1234, when);
+        }
+        const touch = await hdc(runtime, ['exec', ws, '--', 'sh', '-c', 'id -u > written-by-dev']);
+        assert.equal(touch.exitCode, 0, touch.stderr);
+        assert.equal(readFileSync(path.join(ws, 'written-by-dev'), 'utf8').trim(), '1234');
+        assert.equal((await hdc(runtime, ['status', ws])).exitCode, 0);
       });
 
       it('runs "init": true (catatonit is podman\'s init)', async () => {
