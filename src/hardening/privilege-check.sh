@@ -42,7 +42,7 @@ hdc_refused_path() {
     [ -S "$q" ] && { echo "it is a socket (a way to a daemon outside the workspace)"; return; }
     case $q in
       /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) case $q in *[!A-Za-z0-9_/-]*) echo "it is not a plain device path"; return ;; esac; continue ;;
-      *.sock|*/bus|*/private|*/wayland-[0-9]*) echo "it is a socket (a way to a daemon outside the workspace)"; return ;;
+      *.sock) echo "it is a socket (a way to a daemon outside the workspace)"; return ;;
       ''|/home|/root|/var|/var/lib|/tmp|/var/tmp) echo "it holds the home folders, engine state or other users' sockets"; return ;;
       /tmp/tmux-*|/tmp/ssh-*|/tmp/.ICE-unix|/tmp/.ICE-unix/*|/tmp/.font-unix|/tmp/.font-unix/*|/tmp/systemd-private-*|/var/tmp/tmux-*|/var/tmp/ssh-*|/var/tmp/systemd-private-*)
         echo "it is a folder of session sockets"; return ;;

@@ -44,7 +44,9 @@ export function refusedHostPath(p: string, opts: { resolved?: string; isSocket?:
   if (/(^|\/)\.\.?(\/|$)/.test(p) || p.includes('//')) return 'has "." or ".." parts or "//"';
   for (const q of [p, opts.resolved ?? p]) {
     const n = q.replace(/\/+$/, '') || '/';
-    if (opts.isSocket || /\.sock$/.test(n) || /\/(bus|private|wayland-\d+)$/.test(n)) return 'is a socket (a way to a daemon outside the workspace)';
+    // A socket by what it is; by name (".sock") where it cannot be looked at. The session
+    // bus, systemd's and wayland's live in /run/user, refused below.
+    if (opts.isSocket || /\.sock$/.test(n)) return 'is a socket (a way to a daemon outside the workspace)';
     if (ALLOWED_DEVICE.test(n)) continue;
     if (/^\/(run|var\/run|proc|sys|dev|tmp\/\.X11-unix|var\/lib\/docker|var\/lib\/containers)(\/|$)/.test(n)) return 'is, or is under, a system folder that holds sockets, devices or engine state';
     if (['/', '/home', '/root', '/var', '/var/lib', '/tmp', '/var/tmp'].includes(n)) return 'holds the home folders, engine state or other users\' sockets';
