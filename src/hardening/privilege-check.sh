@@ -11,11 +11,15 @@
 # mounts: the only place a bind may be writable). The path rule mirrors refusedHostPath in
 # privilege.ts.
 
-# hdc_own PATH: true for podman's own per-container files and named volumes (under its
-# storage roots, store=), and hdc's own read-only files (allow=); not through a symlink.
+# The functions below set `why` (empty: fine) instead of printing: no subshell per path,
+# since the hook runs before the workspace's first process, on every start.
+
+# hdc_own PATH REAL: true for podman's own per-container files and named volumes (under its
+# storage roots, store=), and hdc's own read-only files (allow=); not through a symlink
+# (REAL, the path as followed, must be PATH itself).
 hdc_own() {
   case $nl$allow$nl in *"$nl$1$nl"*) return 0 ;; esac
-  [ "$(readlink -f -- "$1" 2>/dev/null)" = "$1" ] || return 1
+  [ "$2" = "$1" ] || return 1
   old_ifs2=$IFS; IFS=$nl
   for r in $store; do
     IFS=$old_ifs2
@@ -30,29 +34,27 @@ hdc_own() {
   return 1
 }
 
-# hdc_refused_path PATH: why the workspace may not have PATH mounted ("" when it may).
+# hdc_refused_path PATH REAL: sets why the workspace may not have PATH (followed: REAL) mounted.
 hdc_refused_path() {
-  p=$1
-  case $p in *//*|*/./*|*/../*|*/.|*/..|./*|../*) echo "it has \".\" or \"..\" parts or \"//\""; return ;; esac
-  hdc_own "$p" && return
-  real=$(readlink -f -- "$p" 2>/dev/null) || real=$p
-  [ -n "$real" ] || real=$p
-  for q in "$p" "$real"; do
+  why=
+  case $1 in *//*|*/./*|*/../*|*/.|*/..|./*|../*) why="it has \".\" or \"..\" parts or \"//\""; return ;; esac
+  hdc_own "$1" "$2" && return
+  for q in "$1" "$2"; do
     q=${q%/}
-    [ -S "$q" ] && { echo "it is a socket (a way to a daemon outside the workspace)"; return; }
+    [ -S "$q" ] && { why="it is a socket (a way to a daemon outside the workspace)"; return; }
     case $q in
-      /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) case $q in *[!A-Za-z0-9_/-]*) echo "it is not a plain device path"; return ;; esac; continue ;;
-      *.sock) echo "it is a socket (a way to a daemon outside the workspace)"; return ;;
-      ''|/home|/root|/var|/var/lib|/tmp|/var/tmp) echo "it holds the home folders, engine state or other users' sockets"; return ;;
+      /dev/fuse|/dev/kfd|/dev/dri|/dev/dri/*|/dev/nvidia*) case $q in *[!A-Za-z0-9_/-]*) why="it is not a plain device path"; return ;; esac; continue ;;
+      *.sock) why="it is a socket (a way to a daemon outside the workspace)"; return ;;
+      ''|/home|/root|/var|/var/lib|/tmp|/var/tmp) why="it holds the home folders, engine state or other users' sockets"; return ;;
       /tmp/tmux-*|/tmp/ssh-*|/tmp/.ICE-unix|/tmp/.ICE-unix/*|/tmp/.font-unix|/tmp/.font-unix/*|/tmp/systemd-private-*|/var/tmp/tmux-*|/var/tmp/ssh-*|/var/tmp/systemd-private-*)
-        echo "it is a folder of session sockets"; return ;;
+        why="it is a folder of session sockets"; return ;;
       /run|/run/*|/var/run|/var/run/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp/.X11-unix|/tmp/.X11-unix/*|/var/lib/docker|/var/lib/docker/*|/var/lib/containers|/var/lib/containers/*)
-        echo "it is, or is under, a system folder that holds sockets, devices or engine state"; return ;;
+        why="it is, or is under, a system folder that holds sockets, devices or engine state"; return ;;
     esac
     old_ifs=$IFS; IFS=$nl
     for d in $protect; do
-      case $q/ in "$d"/*) IFS=$old_ifs; echo "it is or is inside $d, which configures podman or hdc"; return ;; esac
-      case $d/ in "$q"/*) IFS=$old_ifs; echo "it holds $d, which configures podman or hdc"; return ;; esac
+      case $q/ in "$d"/*) IFS=$old_ifs; why="it is or is inside $d, which configures podman or hdc"; return ;; esac
+      case $d/ in "$q"/*) IFS=$old_ifs; why="it holds $d, which configures podman or hdc"; return ;; esac
     done
     IFS=$old_ifs
   done
@@ -105,31 +107,32 @@ hdc_privilege_check() {
     case $json in *'"noNewPrivileges":true'*) ;; *) echo "the container lacks no-new-privileges"; return 1 ;; esac
   fi
   # 4. Host paths: every mount source and device path (rootless podman binds devices,
-  #    rootful lists them), as written and as the kernel follows it.
-  sources=$(printf '%s' "$json" | grep -o '"source":"\([^"\\]\|\\.\)*"\|"path":"/dev/\([^"\\]\|\\.\)*"' | sed 's/^"[a-z]*":"//; s/"$//')
+  #    rootful lists them), as written and as the kernel follows it (one readlink for all).
+  sources=$(printf '%s' "$json" | grep -o '"source":"\([^"\\]\|\\.\)*"\|"path":"/dev/\([^"\\]\|\\.\)*"' | sed 's/^"[a-z]*":"//; s/"$//' | grep '^/')
+  case $sources in *\\*) echo "the container mounts a path with an escaped character, which this check does not read"; return 1 ;; esac
+  [ -z "$sources" ] || reals=$(set -f; IFS=$nl; readlink -m -- $sources) || { echo "cannot follow the container's mount sources"; return 1; }
   set -f; old_ifs=$IFS; IFS=$nl
+  set -- $reals
   for src in $sources; do
     IFS=$old_ifs; set +f
-    # An escape could hide a path from these patterns: refuse, never guess.
-    case $src in *\\*) echo "the container mounts a path with an escaped character ($src), which this check does not read"; return 1 ;; esac
-    case $src in /*) ;; *) continue ;; esac   # proc, tmpfs, devpts, mqueue, shm, a named volume
-    why=$(hdc_refused_path "$src")
+    hdc_refused_path "$src" "$1"
+    shift
     [ -z "$why" ] || { echo "the container mounts $src, and $why"; return 1; }
   done
   IFS=$old_ifs; set +f
   # 5. Writable binds only inside the workspace folder (as written and as followed), besides
   #    podman's own files and volumes and the allowed devices: nothing else on the host may
   #    be changed from inside (a dotfile, a git config, what runs on the host).
-  binds=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]')
+  binds=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]' | grep -v '"ro"')
+  [ -z "$binds" ] || writable=$(printf '%s\n' "$binds" | sed 's/.*"source":"//; s/","options":.*//')
+  [ -z "$binds" ] || wreals=$(set -f; IFS=$nl; readlink -m -- $writable) || { echo "cannot follow the container's mount sources"; return 1; }
   set -f; IFS=$nl
-  for b in $binds; do
+  set -- $wreals
+  for src in $writable; do
     IFS=$old_ifs; set +f
-    case $b in *'"ro"'*) continue ;; esac
-    src=$(printf '%s' "$b" | sed 's/.*"source":"//; s/","options":.*//')
-    hdc_own "$src" && continue
+    real=$1; shift
+    hdc_own "$src" "$real" && continue
     case $src in /dev/fuse|/dev/kfd|/dev/dri/*|/dev/nvidia*) continue ;; esac
-    real=$(readlink -f -- "$src" 2>/dev/null) || real=$src
-    [ -n "$real" ] || real=$src
     if [ -n "$workspace" ]; then
       case $src/ in "$workspace"/*) case $real/ in "$workspace"/*) continue ;; esac ;; esac
     fi
