@@ -123,7 +123,11 @@ hdc_privilege_check() {
   # 5. Writable binds only inside the workspace folder (as written and as followed), besides
   #    podman's own files and volumes and the allowed devices: nothing else on the host may
   #    be changed from inside (a dotfile, a git config, what runs on the host).
-  binds=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]' | grep -v '"ro"')
+  all=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]')
+  # Every bind must have been read whole (fields in podman's order, with options): else refuse.
+  [ "$(printf '%s' "$json" | grep -o '"type":"bind"' | wc -l)" -eq "$(printf '%s' "$all" | grep -c '^{')" ] \
+    || { echo "the spec has a bind mount this check cannot read whole"; return 1; }
+  binds=$(printf '%s\n' "$all" | grep -v '"ro"')
   [ -z "$binds" ] || writable=$(printf '%s\n' "$binds" | sed 's/.*"source":"//; s/","options":.*//')
   [ -z "$binds" ] || wreals=$(set -f; IFS=$nl; readlink -m -- $writable) || { echo "cannot follow the container's mount sources"; return 1; }
   set -f; IFS=$nl

@@ -249,6 +249,7 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
     }
     assert.match(check(mount('/tmp/x/containers/storage/volumes/v/_data', ['rbind', 'rw'])).out, /writable, outside the workspace/, 'a look-alike outside the store roots is judged as any path');
     assert.match(check(mount('/srv/data', ['rbind', 'rw'])).out, /has \/srv\/data writable, outside the workspace folder/);
+    assert.match(check({ ...base, mounts: [...base.mounts, { destination: '/x', type: 'bind', source: '/srv/data' }] }).out, /cannot read whole/, 'a bind without options is not skipped');
     assert.equal(check(mount('/srv/data', ['rbind', 'ro'])).ok, true, 'read-only outside the workspace is fine');
     assert.equal(check(mount('/home/me/w/sub', ['rbind', 'rw'])).ok, true, 'writable inside the workspace');
     assert.equal(check(mount(`${dir}/store/volumes/v1/x/_data`)).ok, false, 'a volume\'s _data only');
