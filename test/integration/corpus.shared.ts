@@ -52,7 +52,7 @@ async function destroyCorpusWorkspace(runtime: Runtime, ws: string): Promise<voi
   }
   await destroyWorkspace(runtime, ws);
   if (volumes.length) await engine(runtime, ['volume', 'rm', ...volumes]);
-  const images = await engine(runtime, ['images', '-q', '--filter', `reference=*vsc-${path.basename(ws)}-*`]);
+  const images = await engine(runtime, ['images', '-q', '--filter', `reference=${runtime === 'podman' ? '*' : ''}vsc-${path.basename(ws).toLowerCase()}-*`]);
   const ids = [...new Set(images.stdout.split('\n').filter(Boolean))];
   if (ids.length) await engine(runtime, ['rmi', '-f', ...ids]);
   rmSync(path.dirname(ws), { recursive: true, force: true });

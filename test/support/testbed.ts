@@ -116,7 +116,8 @@ export async function destroyWorkspace(runtime: Runtime, dir: string): Promise<v
   }
   // The images the CLI built for this workspace: docker's "-uid" images, and for a
   // Dockerfile or features the built image (podman names it localhost/vsc-…).
-  const images = await engine(runtime, ['images', '-q', '--filter', `reference=${runtime === 'podman' ? '*' : ''}vsc-${path.basename(dir)}-*`]);
+  // The CLI lowercases the folder's name in the image's (mkdtemp's suffix is mixed case).
+  const images = await engine(runtime, ['images', '-q', '--filter', `reference=${runtime === 'podman' ? '*' : ''}vsc-${path.basename(dir).toLowerCase()}-*`]);
   const imgs = [...new Set(images.stdout.split('\n').filter(Boolean))];
   if (imgs.length) await engine(runtime, ['rmi', '-f', ...imgs]);
   rmSync(dir, { recursive: true, force: true });
