@@ -20,8 +20,6 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
   const settingsFile = (): string => path.join(ws, '.vscode', 'settings.json');
   const runtimeSetting = (): unknown => JSON.parse(readFileSync(settingsFile(), 'utf8'))['hardenedDevcontainers.runtime'];
 
-  useDockerDaemon();
-
   before(async function () {
     const pkg = await execa('npm', ['run', '-s', 'package'], { cwd: REPO, reject: false });
     assert.equal(pkg.exitCode, 0, `npm run package failed:\n${pkg.stdout}\n${pkg.stderr}`);
@@ -47,6 +45,10 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
     if (ws) await destroyWorkspace('docker', ws);
     if (extensionsDir) rmSync(extensionsDir, { recursive: true, force: true });
   });
+
+  // After the clean-up above: mocha runs a suite's after hooks in the order they were added,
+  // and this one stops the dockerd (with it first, the workspace's containers were left).
+  useDockerDaemon();
 
   it('the VSIX holds the shim with its exec bit, the firewall and sudo scripts, the bundles and the devcontainers CLI', async () => {
     const listing = (await execa('unzip', ['-Z', path.join(REPO, 'dist', 'hardened-devcontainers.vsix')])).stdout;
