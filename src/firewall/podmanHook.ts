@@ -98,13 +98,17 @@ export async function rootlessUserNs(env: NodeJS.ProcessEnv = process.env): Prom
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   // podman's, this user's, and in hdc's own process namespace: a process of a container
   // (which runs as this user too, with keep-id) is in the container's.
-  const [comm, owner, pidNs, ownPidNs] = await Promise.all([
+  // Its name: podman's own "podman pause", or "catatonit -P" when catatonit is installed
+  // (podman then uses it as the pause process).
+  const [comm, cmdline, owner, pidNs, ownPidNs] = await Promise.all([
     readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => ''),
+    readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.split('\0').filter(Boolean), () => [] as string[]),
     stat(`/proc/${pid}`).then((st) => st.uid, () => -1),
     readlink(`/proc/${pid}/ns/pid`).catch(() => 'unknown'),
     readlink('/proc/self/ns/pid').catch(() => 'self'),
   ]);
-  return comm === 'podman pause' && owner === uid && pidNs === ownPidNs ? `/proc/${pid}/ns/user` : undefined;
+  const isPause = comm === 'podman pause' || (path.basename(cmdline[0] ?? '') === 'catatonit' && cmdline[1] === '-P');
+  return isPause && owner === uid && pidNs === ownPidNs ? `/proc/${pid}/ns/user` : undefined;
 }
 
 export function agentCall(engine: EngineClient, pid: number, request: AgentRequest, userNs?: string): CliCall<AgentResult> {

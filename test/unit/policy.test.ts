@@ -5,7 +5,8 @@ import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers,
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';
 import { agentCall, dropInContent, firewallRunArgs, hookJson, rootlessUserNs } from '../../src/firewall/podmanHook';
 import { EngineClient } from '../../src/core/engine';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -149,6 +150,18 @@ describe('firewall policy', () => {
       assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: dir }), undefined, 'no pause.pid');
       writeFileSync(path.join(dir, 'libpod', 'tmp', 'pause.pid'), String(process.pid));
       assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: dir }), undefined, 'this process is not "podman pause"');
+      // With catatonit installed, podman's pause process is "catatonit -P" (the CI machine's case).
+      const catatonit = ['/usr/bin/catatonit', '/usr/libexec/podman/catatonit'].find((p) => existsSync(p));
+      if (!catatonit && process.env.CI === 'true') assert.fail('catatonit is not installed (scripts/setup-host.sh installs it)');
+      if (catatonit) {
+        const pause = spawn(catatonit, ['-P'], { stdio: 'ignore' });
+        try {
+          writeFileSync(path.join(dir, 'libpod', 'tmp', 'pause.pid'), String(pause.pid));
+          assert.equal(await rootlessUserNs({ XDG_RUNTIME_DIR: dir }), `/proc/${pause.pid}/ns/user`, 'catatonit -P is the pause process');
+        } finally {
+          pause.kill();
+        }
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
