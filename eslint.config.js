@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import hdc from './eslint/layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'out/**', 'node_modules/**', '.bench/**', 'test-results/**'] },
@@ -9,21 +10,28 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      // Every process goes through src/core/runner.ts with an argv array.
+      // Every process goes through src/base/runner.ts with an argv array.
       'no-restricted-imports': ['error', { paths: [
-        { name: 'child_process', message: 'spawn through src/core/runner.ts (execa, argv arrays)' },
-        { name: 'node:child_process', message: 'spawn through src/core/runner.ts (execa, argv arrays)' },
+        { name: 'child_process', message: 'spawn through src/base/runner.ts (execa, argv arrays)' },
+        { name: 'node:child_process', message: 'spawn through src/base/runner.ts (execa, argv arrays)' },
       ] }],
     },
   },
   {
+    // The layers of src/ (eslint/layers.js): imports go down, never up or sideways.
+    files: ['src/**/*.ts'],
+    plugins: { hdc },
+    rules: { 'hdc/layers': 'error' },
+  },
+  {
     // The core never touches the editor: it is shared with the headless `hdc` CLI.
-    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/firewall/**/*.ts', 'src/hardening/**/*.ts', 'src/sidecar/**/*.ts'],
+    files: ['src/**/*.ts'],
+    ignores: ['src/vscode/**', 'src/extension.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [
-        { name: 'vscode', message: 'src/core must not import vscode; put editor code in src/vscode' },
-        { name: 'child_process', message: 'spawn through src/core/runner.ts (execa, argv arrays)' },
-        { name: 'node:child_process', message: 'spawn through src/core/runner.ts (execa, argv arrays)' },
+        { name: 'vscode', message: 'only src/vscode and src/extension.ts import vscode: the rest is shared with the headless hdc CLI' },
+        { name: 'child_process', message: 'spawn through src/base/runner.ts (execa, argv arrays)' },
+        { name: 'node:child_process', message: 'spawn through src/base/runner.ts (execa, argv arrays)' },
       ] }],
     },
   },

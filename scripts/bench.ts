@@ -6,10 +6,10 @@
 import { execa } from 'execa';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { devcontainerCliPath, shimPath } from '../src/core/paths';
+import { devcontainerCliPath, shimPath } from '../src/base/paths';
 import { agentCall } from '../src/firewall/podmanHook';
 import type { AgentResult } from '../src/firewall/agent';
-import { EngineClient } from '../src/core/engine';
+import { EngineClient } from '../src/base/engine';
 import { removeStaleEgressFixtures, startEgressFixture } from '../test/support/egressFixture';
 import { importTinyImage, TINY_IMAGE } from '../test/support/tinyImage';
 import { asUser, BASE_IMAGE, chownTree, destroyWorkspace, HDC, makeWorkspace, REPO, TEST_UID } from '../test/support/testbed';

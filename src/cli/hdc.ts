@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { changeAllowlist } from '../core/allowlist';
-import { down } from '../core/down';
-import { HdcError } from '../core/errors';
-import { packageRoot } from '../core/paths';
-import { runAttached } from '../core/runner';
-import { fileSource, parseRuntime, readSettings, type Settings } from '../core/settings';
-import { readWorkspaceSettingsFile } from '../core/settingsFile';
-import { defaultStateRoot } from '../core/state';
-import { status, type StatusReport } from '../core/status';
-import { up } from '../core/up';
-import { engineFor, openWorkspace, requireWorkspaceContainer } from '../core/workspace';
+import { changeAllowlist } from '../ops/allowlist';
+import { down } from '../ops/down';
+import { HdcError } from '../base/errors';
+import { packageRoot } from '../base/paths';
+import { runAttached } from '../base/runner';
+import { fileSource, parseRuntime, readSettings, type Settings } from '../config/settings';
+import { readWorkspaceSettingsFile } from '../config/settingsFile';
+import { defaultStateRoot } from '../base/state';
+import { status, type StatusReport } from '../ops/status';
+import { up } from '../ops/up';
+import { engineFor, openWorkspace, requireWorkspaceContainer } from '../workspace/workspace';
 
 const USAGE = `hdc: Hardened Dev Containers, headless.
 

@@ -1,6 +1,6 @@
-import type { EngineClient } from '../core/engine';
-import { HdcError } from '../core/errors';
-import { run, type RunOptions } from '../core/runner';
+import type { EngineClient } from '../base/engine';
+import { HdcError } from '../base/errors';
+import { run, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
 import { agentCall, firewallRunArgs, installOciHook, rootlessUserNs } from './podmanHook';

@@ -1,13 +1,13 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import * as path from 'node:path';
-import { IMAGE_REFERENCE } from '../core/devcontainerConfig';
-import type { EngineClient } from '../core/engine';
-import { HdcError, InputError } from '../core/errors';
-import { firewallAgentPath, guardScriptSourcePath } from '../core/paths';
-import { run, type CliCall, type LogFn, type RunOptions } from '../core/runner';
+import { IMAGE_REFERENCE, type EngineClient } from '../base/engine';
+import { LABELS } from '../base/labels';
+import { writeIfChanged } from '../base/files';
+import { HdcError, InputError } from '../base/errors';
+import { firewallAgentPath, guardScriptSourcePath } from '../base/paths';
+import { run, type CliCall, type LogFn, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
-import { writeIfChanged } from './firewall';
 import { parseNameservers, type AllowSet } from './policy';
 
 /**
@@ -18,7 +18,6 @@ import { parseNameservers, type AllowSet } from './policy';
  * owner is not running, so a guard that failed to load the rules keeps the workspace down.
  */
 
-export const GUARD_LABEL = 'hardened-devcontainers.guard-for';
 const READY = 'hdc-guard-ready';
 const MOUNT = '/hdc-firewall';
 
@@ -55,7 +54,7 @@ export interface GuardSpec {
 /** The guard's `docker run`: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
 export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
   return [
-    'run', '-d', '--name', spec.name, '--label', `${GUARD_LABEL}=${spec.workspaceFolder}`,
+    'run', '-d', '--name', spec.name, '--label', `${LABELS.guardFor}=${spec.workspaceFolder}`,
     // iptables-restore needs NET_RAW as well as NET_ADMIN; the guard runs only our script.
     '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH',
     '--security-opt', 'no-new-privileges',
@@ -159,7 +158,7 @@ export function guardImage(setting: string, workspaceImage: string | undefined, 
 }
 
 export async function removeGuards(engine: EngineClient, workspaceFolder: string, log: LogFn): Promise<string[]> {
-  const ids = await run(engine.findContainers({ [GUARD_LABEL]: workspaceFolder }), { log });
+  const ids = await run(engine.findContainers({ [LABELS.guardFor]: workspaceFolder }), { log });
   for (const id of ids) await run(engine.removeContainer(id), { log });
   return ids;
 }

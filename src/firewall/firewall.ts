@@ -1,24 +1,16 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
-import { HdcError, InputError } from '../core/errors';
-import type { FirewallSettings } from '../core/settings';
+import { HdcError, InputError } from '../base/errors';
+import type { FirewallSettings } from '../config/settings';
 import type { AgentRequest, AgentResult, Target } from './agent';
 import { allowSet, ipsetPayload, rulesPayload, type AllowSet, type FirewallPolicy } from './policy';
+import { writeIfChanged } from '../base/files';
 
 /**
  * What both engines share: the per-workspace files that the start-time mechanism loads (the
  * podman OCI hook, or the docker guard's entrypoint), and how verification is judged.
  */
-
-export async function writeIfChanged(file: string, content: string, mode = 0o644): Promise<void> {
-  const current = await readFile(file, 'utf8').catch(() => undefined);
-  if (current === content) return;
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, content, { mode });
-  await chmod(`${file}.tmp`, mode);
-  await rename(`${file}.tmp`, file);
-}
 
 /** The files loaded at each start. `resolved` is the last resolution, if any. */
 export async function writeFirewallFiles(dir: string, policy: FirewallPolicy, resolved: AllowSet = { v4: [], v6: [] }): Promise<void> {

@@ -1,13 +1,14 @@
 import { readFile, readlink, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EngineClient } from '../core/engine';
-import { EnvironmentError } from '../core/errors';
-import { eventsWaitPath, firewallAgentPath, ociHookSourcePath, privilegeCheckPath } from '../core/paths';
-import { resolveExecutable } from '../core/preflight';
-import type { CliCall } from '../core/runner';
+import type { EngineClient } from '../base/engine';
+import { EnvironmentError } from '../base/errors';
+import { eventsWaitPath, firewallAgentPath, ociHookSourcePath, privilegeCheckPath } from '../base/paths';
+import { resolveExecutable } from '../base/executables';
+import { ANNOTATIONS } from '../base/labels';
+import { writeIfChanged } from '../base/files';
+import type { CliCall } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
-import { writeIfChanged } from './firewall';
 
 /**
  * The egress firewall's start-time mechanism on rootless podman: an OCI createRuntime hook.
@@ -15,11 +16,6 @@ import { writeIfChanged } from './firewall';
  * rootless user namespace; it loads the workspace's firewall files (see firewall.ts). The
  * agent enters the same netns from outside with `podman unshare nsenter`.
  */
-
-/** Annotation that marks a hardened workspace and names its firewall directory. */
-export const FIREWALL_ANNOTATION = 'dev.hardened-devcontainers.firewall';
-/** On the sidecar (same firewall directory): its start is not the workspace's "started". */
-export const SIDECAR_ROLE_ANNOTATION = 'dev.hardened-devcontainers.role=sidecar';
 
 /** The tools the hook and the agent run on the host, inside the workspace netns. */
 const HOST_TOOLS = ['nsenter', 'ipset', 'iptables-restore', 'ip6tables-restore'];
@@ -51,7 +47,7 @@ export function hookJson(hookScript: string): string {
   return `${JSON.stringify({
     version: '1.0.0',
     hook: { path: hookScript, args: ['hardened-devcontainers-oci-hook'] },
-    when: { annotations: { [`^${FIREWALL_ANNOTATION.replace(/\./g, '\\.')}$`]: '^/.+' } },
+    when: { annotations: { [`^${ANNOTATIONS.firewall.replace(/\./g, '\\.')}$`]: '^/.+' } },
     stages: ['createRuntime'],
   }, null, 2)}\n`;
 }
@@ -81,7 +77,7 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
 
 /** The annotation that makes podman run the hook for this workspace (capabilities: hardening.ts). */
 export function firewallRunArgs(dir: string): string[] {
-  return ['--annotation', `${FIREWALL_ANNOTATION}=${dir}`];
+  return ['--annotation', `${ANNOTATIONS.firewall}=${dir}`];
 }
 
 /** The agent, run as root of the rootless user namespace inside the workspace's netns. */

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { InputError } from '../core/errors';
+import { InputError } from '../base/errors';
 
 /**
  * The egress policy: validation of what users type, and the batched payloads that

@@ -1,12 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { EngineClient } from '../core/engine';
-import { HdcError } from '../core/errors';
+import type { EngineClient } from '../base/engine';
+import { HdcError } from '../base/errors';
 import { REFUSED_CAPS } from './privilege';
-import { packageRoot } from '../core/paths';
-import { run, type CliCall, type RunOptions } from '../core/runner';
-import type { Settings } from '../core/settings';
+import { packageRoot } from '../base/paths';
+import { run, type CliCall, type RunOptions } from '../base/runner';
+import type { Settings } from '../config/settings';
+import { WorkspaceLayout } from '../base/mounts';
 
 /**
  * The parts of the hardening that are not the firewall: capabilities, limits, read-only
@@ -39,22 +40,6 @@ export function hardeningRunArgs(settings: Settings): string[] {
   if (settings.limits.pids > 0) args.push('--pids-limit', String(settings.limits.pids));
   if (settings.noNewPrivileges) args.push('--security-opt', 'no-new-privileges');
   return args;
-}
-
-/** Where the CLI mounts the workspace: `source` on the host appears at `target` inside. */
-export interface WorkspaceLayout {
-  workspaceFolder: string;
-  source: string;
-  target: string;
-}
-
-/** "type=bind,source=/a,target=/workspaces/a,consistency=cached" → source and target. */
-export function parseMount(spec: string): { source?: string; target?: string } {
-  const fields = Object.fromEntries(spec.split(',').map((kv) => {
-    const at = kv.indexOf('=');
-    return at < 0 ? [kv, ''] : [kv.slice(0, at), kv.slice(at + 1)];
-  }));
-  return { source: fields.source ?? fields.src, target: fields.target ?? fields.destination ?? fields.dst };
 }
 
 /**
@@ -90,8 +75,7 @@ export async function revokeSudoCall(engine: EngineClient, containerId: string, 
     command: engine.path,
     args: ['exec', '-i', '-u', 'root', containerId, 'sh', '-s', '--', user],
     input: script,
-    parse: (r) => r.stdout.trim(),
-  };
+    parse: (r) => r.stdout.trim() };
 }
 
 /**
@@ -114,8 +98,7 @@ export async function prepareRevokeSudo(engine: EngineClient, containerId: strin
   out.catch(() => undefined); // seen by go(); unused when cancelled
   return {
     go: () => { send(call.input as string); return out; },
-    cancel: close,
-  };
+    cancel: close };
 }
 
 export interface SudoCheck {
@@ -147,8 +130,7 @@ export function parseRevokeOutput(out: string, user: string): SudoCheck | undefi
   return {
     ok: sudoOk && rootOk,
     evidence: `as ${user}: sudo -n true ${sudo === 'SUCCEEDED' ? 'SUCCEEDED' : sudo.replace(/^fails: /, 'fails (') + (sudo.startsWith('fails: ') ? ')' : '')}; `
-      + `root password ${root === 'EMPTY' ? 'EMPTY (su would work)' : `${root} (su needs it)`}`,
-  };
+      + `root password ${root === 'EMPTY' ? 'EMPTY (su would work)' : `${root} (su needs it)`}` };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { InputError } from '../core/errors';
-import type { Runtime } from '../core/settings';
+import { InputError } from '../base/errors';
+import type { Runtime } from '../base/engine';
+import { HostConfigPrivilege } from '../base/engine';
+import { PrivilegeRequest } from '../base/devcontainerCli';
 
 /**
  * Privilege: what no workspace may hold, whichever source asks for it. Checked twice: the
@@ -19,8 +21,7 @@ import type { Runtime } from '../core/settings';
 export const CAP_BITS = {
   DAC_READ_SEARCH: 2, LINUX_IMMUTABLE: 9, NET_ADMIN: 12, NET_RAW: 13, SYS_MODULE: 16, SYS_RAWIO: 17, SYS_PTRACE: 19,
   SYS_ADMIN: 21, SYS_BOOT: 22, SYS_TIME: 25, MKNOD: 27, AUDIT_CONTROL: 30, MAC_OVERRIDE: 32, MAC_ADMIN: 33, SYSLOG: 34,
-  PERFMON: 38, BPF: 39, CHECKPOINT_RESTORE: 40,
-} as const;
+  PERFMON: 38, BPF: 39, CHECKPOINT_RESTORE: 40 } as const;
 export type RefusedCap = keyof typeof CAP_BITS;
 export const REFUSED_CAPS = Object.keys(CAP_BITS) as RefusedCap[];
 
@@ -134,16 +135,6 @@ export function weakeningSecurityOpt(opt: string, noNewPrivileges: boolean): str
   if (key === 'systempaths' || key === 'unmask') return 'unmasks /proc and /sys paths that hide the host';
   if (key === 'no-new-privileges' && noNewPrivileges && /^(false|0)$/.test(value)) return 'turns off no-new-privileges, which hardenedDevcontainers.noNewPrivileges sets';
   return undefined;
-}
-
-/** The privilege fields of devcontainer.json, of a feature's metadata and of an image label entry. */
-export interface PrivilegeRequest {
-  id?: string;
-  privileged?: boolean;
-  capAdd?: string[];
-  securityOpt?: string[];
-  mounts?: unknown[];
-  init?: boolean;
 }
 
 /** Where a request came from, for the message and the fix. */
@@ -342,8 +333,7 @@ const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
   '--cap-add': allowed, '--cap-drop': allowed,
   '--security-opt': (v, c) => weakeningSecurityOpt(v, c.noNewPrivileges)
     ?? (/^(no-new-privileges([=:]true)?|label[=:](level|user|role):[\w.:-]+)$/.test(v.trim().toLowerCase()) ? undefined : `is a security option hdc does not let through ("${v}")`),
-  '--device': device, '-v': volume, '--volume': volume, '--mount': mount,
-};
+  '--device': device, '-v': volume, '--volume': volume, '--mount': mount };
 
 /** The whole pre-check: every source, then the CLI's merge itself. Throws one InputError listing every refusal. */
 export function checkPrivilegeSources(sources: PrivilegeSource[], file: string, noNewPrivileges: boolean, runArgsResult?: { refusals: Refusal[] }, ctx: HostPathContext = {}): Withheld[] {
@@ -419,20 +409,6 @@ export async function readProcStatus(pid: number, waitMs = 3000): Promise<ProcPr
     await new Promise((r) => setTimeout(r, 20));
   }
   return parseProcStatus(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
-}
-
-/** The engine's record of a container's privilege (docker inspect's HostConfig). */
-export interface HostConfigPrivilege {
-  privileged: boolean;
-  capAdd: string[];
-  securityOpt: string[];
-  pidMode: string;
-  ipcMode: string;
-  utsMode: string;
-  usernsMode: string;
-  networkMode: string;
-  devices: string[];
-  mountSources: string[];
 }
 
 /** What is weaker than hdc requires in an engine's record of a container. */

@@ -2,13 +2,12 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ContainerItem, EngineClient, MountItem } from '../core/engine';
-import { HdcError, InputError } from '../core/errors';
-import { LABELS } from '../core/plan';
-import { run, type LogFn, type RunOptions } from '../core/runner';
-import type { SidecarSettings } from '../core/settings';
-import { writeIfChanged } from '../firewall/firewall';
-import { firewallRunArgs, SIDECAR_ROLE_ANNOTATION } from '../firewall/podmanHook';
+import type { ContainerItem, EngineClient, MountItem } from '../base/engine';
+import { HdcError, InputError } from '../base/errors';
+import { ANNOTATIONS, LABELS } from '../base/labels';
+import { writeIfChanged } from '../base/files';
+import { run, type LogFn, type RunOptions } from '../base/runner';
+import type { SidecarSettings } from '../config/settings';
 
 /**
  * The optional Podman sidecar: podman inside a rootless podman container, serving its API on
@@ -28,9 +27,6 @@ import { firewallRunArgs, SIDECAR_ROLE_ANNOTATION } from '../firewall/podmanHook
 /** Where the socket's volume is mounted, in the sidecar and in the workspace. */
 export const SIDECAR_SOCKET_DIR = '/run/hardened-devcontainers/podman';
 export const SIDECAR_SOCKET = `${SIDECAR_SOCKET_DIR}/podman.sock`;
-export const SIDECAR_LABEL = 'hardened-devcontainers.sidecar-for';
-const CONFIG_LABEL = 'hardened-devcontainers.sidecar-config';
-const SPEC_LABEL = 'hardened-devcontainers.sidecar-spec';
 const CONF_DIR = '/etc/containers/containers.conf.d';
 
 /** What podman needs to run inside a rootless container (see TESTBED: crun, no cgroups, host netns). */
@@ -128,8 +124,8 @@ export interface SidecarSpec {
   settings: SidecarSettings;
   workspaceFolder: string;
   configFile: string;
-  /** The firewall directory whose rules the hook loads; undefined when the firewall is off. */
-  firewallDir?: string;
+  /** The run arguments that put the sidecar under the workspace's firewall (the hook's annotation); undefined when the firewall is off. */
+  firewallArgs?: string[];
   /** The user's runArgs: their network flags (network, DNS, hosts) apply to the sidecar too. */
   userRunArgs: string[] | undefined;
   /** Where generated files go (the workspace's state dir). */
@@ -190,7 +186,7 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
   const fileMounts = files.mounts;
   const body = [
     '--label', `${LABELS.managed}=true`,
-    ...(spec.firewallDir ? [...firewallRunArgs(spec.firewallDir), '--annotation', SIDECAR_ROLE_ANNOTATION] : []),
+    ...(spec.firewallArgs ? [...spec.firewallArgs, '--annotation', ANNOTATIONS.sidecarRole] : []),
     ...(settings.privileged
       ? ['--privileged']
       // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.
@@ -213,7 +209,7 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
   // Same arguments, same sidecar: an `up` of a running workspace keeps its nested containers.
   // The files' content counts too: a changed extFile recreates the sidecar.
   const hash = createHash('sha256').update(JSON.stringify(body)).update(files.digest).digest('hex').slice(0, 16);
-  return { args: ['--name', names.container, ...sidecarLabels(spec), '--label', `${SPEC_LABEL}=${hash}`, ...body], hash };
+  return { args: ['--name', names.container, ...sidecarLabels(spec), '--label', `${LABELS.sidecarSpec}=${hash}`, ...body], hash };
 }
 
 /**
@@ -226,7 +222,7 @@ export function userNamespaceArgs(): string[] {
 }
 
 const sidecarLabels = (spec: Pick<SidecarSpec, 'workspaceFolder' | 'configFile'>): string[] =>
-  ['--label', `${SIDECAR_LABEL}=${spec.workspaceFolder}`, '--label', `${CONFIG_LABEL}=${spec.configFile}`];
+  ['--label', `${LABELS.sidecarFor}=${spec.workspaceFolder}`, '--label', `${LABELS.sidecarConfig}=${spec.configFile}`];
 
 export interface SidecarUp {
   id: string;
@@ -260,7 +256,7 @@ export async function sidecarUp(engine: EngineClient, spec: SidecarSpec, runArgs
   progress.createdGraph = !graphExists;
   let action: SidecarUp['action'] = 'created';
   let id: string;
-  if (existing && existing.labels[SPEC_LABEL] === runArgs.hash) {
+  if (existing && existing.labels[LABELS.sidecarSpec] === runArgs.hash) {
     action = existing.running ? 'kept' : 'started';
     if (!existing.running) await run(engine.startContainer(existing.id), options);
     id = existing.id;
@@ -312,7 +308,7 @@ export function accepts(socket: string): Promise<boolean> {
  */
 export async function removeSidecar(engine: EngineClient, ws: { workspaceFolder: string; configFile: string }, names: SidecarNames, opts: { removeGraph?: boolean; log: LogFn; signal?: AbortSignal }): Promise<string[]> {
   const options = { log: opts.log, signal: opts.signal };
-  const ids = await run(engine.findContainers({ [SIDECAR_LABEL]: ws.workspaceFolder, [CONFIG_LABEL]: ws.configFile }), options);
+  const ids = await run(engine.findContainers({ [LABELS.sidecarFor]: ws.workspaceFolder, [LABELS.sidecarConfig]: ws.configFile }), options);
   for (const id of ids) {
     opts.log(`removing the sidecar ${id.slice(0, 12)}`);
     await run(engine.removeContainer(id), options);

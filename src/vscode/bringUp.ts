@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
-import { down } from '../core/down';
-import { HdcError } from '../core/errors';
-import { status as checkStatus } from '../core/status';
-import { up, type UpStep } from '../core/up';
+import { down } from '../ops/down';
+import { HdcError } from '../base/errors';
+import { status as checkStatus } from '../ops/status';
+import { up, type UpStep } from '../ops/up';
 import { attach } from './attach';
 import { readConfig } from './config';
 import type { Services } from './services';

@@ -2,9 +2,9 @@
  * The commands and everything they pull in (the core, execa, jsonc-parser), bundled apart
  * from extension.cjs and loaded on the first command: activation stays cheap.
  */
-import { preflight } from '../core/preflight';
-import { engineFor } from '../core/workspace';
-import type { Settings } from '../core/settings';
+import { preflight } from '../workspace/preflight';
+import { engineFor } from '../workspace/workspace';
+import type { Settings } from '../config/settings';
 import { allowDomain } from './commands/allowDomain';
 import { rebuildHardenedContainer } from './commands/rebuildHardenedContainer';
 import { reopenInHardenedContainer } from './commands/reopenInHardenedContainer';

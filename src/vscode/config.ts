@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { readSettings, SECTION, type Settings } from '../core/settings';
+import { readSettings, SECTION, type Settings } from '../config/settings';
 
 /** The typed settings of a workspace folder, read through VS Code's configuration API. */
 export function readConfig(folder?: vscode.Uri): Settings {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Runtime } from '../core/settings';
+import type { Runtime } from '../base/engine';
 import type { CommandId } from './ids';
 
 export type State = 'idle' | 'working' | 'ready' | 'error';

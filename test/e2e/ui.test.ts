@@ -54,7 +54,7 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
     const listing = (await execa('unzip', ['-Z', path.join(REPO, 'dist', 'hardened-devcontainers.vsix')])).stdout;
     const mode = (file: string): string => listing.split('\n').find((l) => l.endsWith(` extension/${file}`))?.split(/\s+/)[0] ?? 'missing';
     for (const script of ['src/shim/podman-shim.sh', 'src/firewall/oci-hook.sh', 'src/firewall/guard.sh']) assert.match(mode(script), /^-rwxr-xr-x$/, script);
-    for (const file of ['src/hardening/revoke-sudo.sh', 'src/shim/events-wait.sh', 'dist/extension.cjs', 'dist/extension-commands.cjs', 'dist/hdc.cjs', 'dist/firewall-agent.cjs',
+    for (const file of ['src/hardening/revoke-sudo.sh', 'src/hardening/privilege-check.sh', 'src/shim/events-wait.sh', 'dist/extension.cjs', 'dist/extension-commands.cjs', 'dist/hdc.cjs', 'dist/firewall-agent.cjs',
       'node_modules/@devcontainers/cli/devcontainer.js', 'node_modules/@devcontainers/cli/dist/spec-node/devContainersSpecCLI.js',
       'node_modules/@devcontainers/cli/scripts/updateUID.Dockerfile']) assert.notEqual(mode(file), 'missing', file);
     // The allow-list keeps the sources, tests and the rest of node_modules out.

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, stat
 import * as path from 'node:path';
 import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
-import { devcontainerCliPath } from '../../src/core/paths';
+import { devcontainerCliPath } from '../../src/base/paths';
 
 describe('rootless podman', function () {
   before(async () => requireEngine('podman'));

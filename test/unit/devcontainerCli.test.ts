@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseUpOutput, renderCliLogLine } from '../../src/core/devcontainerCli';
-import { HdcError } from '../../src/core/errors';
+import { parseUpOutput, renderCliLogLine } from '../../src/base/devcontainerCli';
+import { HdcError } from '../../src/base/errors';
 
 const fixture = (name: string): string => readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'up', name), 'utf8');
 

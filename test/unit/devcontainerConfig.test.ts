@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { InputError } from '../../src/core/errors';
-import { parseDevcontainerConfig } from '../../src/core/devcontainerConfig';
+import { InputError } from '../../src/base/errors';
+import { parseDevcontainerConfig } from '../../src/config/devcontainerConfig';
 
 const FILE = '/w/.devcontainer/devcontainer.json';
 

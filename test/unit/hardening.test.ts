@@ -2,10 +2,11 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_SETTINGS, fileSource, readSettings, type Settings } from '../../src/core/settings';
-import { checkUserName } from '../../src/core/remoteUser';
+import { DEFAULT_SETTINGS, fileSource, readSettings, type Settings } from '../../src/config/settings';
+import { checkUserName } from '../../src/workspace/remoteUser';
 import { guardImage, splitNetworkArgs } from '../../src/firewall/dockerGuard';
-import { hardeningRunArgs, limitsEnforceable, parseMount, parseRevokeOutput, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
+import { hardeningRunArgs, limitsEnforceable, parseRevokeOutput, protectedPaths, readOnlyMounts } from '../../src/hardening/hardening';
+import { parseMount } from '../../src/base/mounts';
 
 describe('hardening', () => {
   const settings = (over: Partial<Settings> = {}): Settings => ({ ...DEFAULT_SETTINGS, ...over });

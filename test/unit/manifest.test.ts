@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_SETTINGS, SECTION } from '../../src/core/settings';
+import { DEFAULT_SETTINGS, SECTION } from '../../src/config/settings';
 
 const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
 const props: Record<string, { default: unknown; markdownDescription?: string; scope?: string }> = manifest.contributes.configuration.properties;
@@ -30,5 +30,13 @@ describe('extension manifest', () => {
   it('targets VS Code 1.100 and ships the hdc binary', () => {
     assert.equal(manifest.engines.vscode, '^1.100.0');
     assert.equal(manifest.bin.hdc, './dist/hdc.cjs');
+  });
+
+  it('packs every shell script of src/ into the VSIX (.vscodeignore lists each)', () => {
+    const root = path.join(import.meta.dirname, '..', '..');
+    const kept = readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1).trim());
+    const scripts = (readdirSync(path.join(root, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.sh')).map((f) => `src/${f}`);
+    assert.ok(scripts.length >= 6, scripts.join(' '));
+    for (const script of scripts) assert.ok(kept.includes(script), `${script} is not in .vscodeignore's allow-list: the installed extension would lack it`);
   });
 });

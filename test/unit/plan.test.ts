@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { buildOverrideConfig, containerNameOf, defaultContainerName, LABELS, type HardenedPlan } from '../../src/core/plan';
-import { DEFAULT_SETTINGS } from '../../src/core/settings';
+import { containerNameOf, defaultContainerName, type HardenedPlan } from '../../src/workspace/plan';
+import { DEFAULT_SETTINGS } from '../../src/config/settings';
+import { LABELS } from '../../src/base/labels';
+import { buildOverrideConfig } from '../../src/ops/override';
 
 function plan(runtime: 'podman' | 'docker', config: HardenedPlan['config'] = { image: 'img', runArgs: ['--cpus', '2'], postCreateCommand: 'make' }): HardenedPlan {
   return {
     workspaceFolder: '/w', configFile: '/w/.devcontainer/devcontainer.json', config, runtime,
-    enginePath: `/usr/bin/${runtime}`, settings: { ...DEFAULT_SETTINGS, runtime }, remoteUserName: 'vscode', remoteUser: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' },
-  };
+    enginePath: `/usr/bin/${runtime}`, settings: { ...DEFAULT_SETTINGS, runtime }, remoteUserName: 'vscode', remoteUser: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' } };
 }
 
 describe('override config', () => {

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { InputError } from '../../src/core/errors';
+import { InputError } from '../../src/base/errors';
 import { defaultGateway } from '../../src/firewall/agent';
 import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers, rulesPayload, SETS, validateCidr, validateDomain } from '../../src/firewall/policy';
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';
 import { agentCall, dropInContent, firewallRunArgs, hookJson, rootlessUserNs } from '../../src/firewall/podmanHook';
-import { EngineClient } from '../../src/core/engine';
+import { EngineClient } from '../../src/base/engine';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { EnvironmentError } from '../../src/core/errors';
-import { evaluateEngine, evaluateSubIds, hasSubIdRange, podmanVersionOk, resolveExecutable } from '../../src/core/preflight';
+import { EnvironmentError } from '../../src/base/errors';
+import { evaluateEngine, evaluateSubIds, hasSubIdRange, podmanVersionOk } from '../../src/workspace/preflight';
+import { resolveExecutable } from '../../src/base/executables';
 
 describe('preflight', () => {
   it('needs podman 4.3 or newer', () => {

@@ -3,12 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../../src/core/errors';
+import { InputError } from '../../src/base/errors';
 import {
   checkPrivilegeSources, checkRunArgs, hostConfigProblems, mountProblem, parseProcStatus, procProblems, REFUSED_CAPS, refusedHostPath,
-  weakeningSecurityOpt, type HostConfigPrivilege, type PrivilegeSource,
-} from '../../src/hardening/privilege';
-import { engineWords, lifecycleError } from '../../src/core/devcontainerCli';
+  weakeningSecurityOpt, type PrivilegeSource } from '../../src/hardening/privilege';
+import { engineWords, lifecycleError } from '../../src/base/devcontainerCli';
+import { HostConfigPrivilege } from '../../src/base/engine';
 
 const FILE = '/w/.devcontainer/devcontainer.json';
 
@@ -189,8 +189,7 @@ describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)',
       { destination: '/etc/resolv.conf', type: 'bind', source: `${dir}/runroot/overlay-containers/x/userdata/resolv.conf`, options: ['rbind', 'rw'] },
       { destination: '/dev/shm', type: 'bind', source: `${dir}/store/overlay-containers/x/userdata/shm`, options: ['rbind', 'rw'] },
       { destination: '/data', type: 'bind', source: `${dir}/store/volumes/v1/_data`, options: ['rbind', 'rw'] }],
-    linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] },
-  };
+    linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user'].map((type) => ({ type })), seccomp: { defaultAction: 'SCMP_ACT_ERRNO' }, maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] } };
   const check = (spec: unknown, pol = policy): { ok: boolean; out: string } => {
     const f = path.join(dir, `spec-${Math.random()}.json`);
     writeFileSync(f, JSON.stringify(spec));
@@ -294,7 +293,7 @@ describe('devcontainers CLI failures as data', () => {
 
 describe('init: true on podman', () => {
   it('needs catatonit, and says how to install it', async () => {
-    const { requireCatatonit } = await import('../../src/core/up');
+    const { requireCatatonit } = await import('../../src/ops/up');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-init-'));
     await assert.rejects(requireCatatonit(FILE, [dir]), (e: Error & { fix?: string; exitCode?: number }) =>
       /asks for "init": true, and podman's init \(catatonit\) is not installed/.test(e.message) && /apt-get install catatonit/.test(e.fix ?? '') && e.exitCode === 3);

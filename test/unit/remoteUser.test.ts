@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { numericIds, pickRemoteUser, resolveUserIds } from '../../src/core/remoteUser';
+import { numericIds, pickRemoteUser, resolveUserIds } from '../../src/workspace/remoteUser';
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/bash\nvscode:x:1000:1000::/home/vscode:/bin/bash\ndev:x:1234:2345::/home/dev:/bin/sh\n';
 const GROUP = 'root:x:0:\nvscode:x:1000:\nstaff:x:50:\n';

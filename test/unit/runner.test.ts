@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { CancelledError, CommandFailedError, HdcError, TimeoutError } from '../../src/core/errors';
-import { run, text } from '../../src/core/runner';
+import { CancelledError, CommandFailedError, HdcError, TimeoutError } from '../../src/base/errors';
+import { run, text } from '../../src/base/runner';
 
 /** The one runner, against real processes: argv arrays, errors, cancellation, timeouts. */
 describe('runner', () => {

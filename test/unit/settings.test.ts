@@ -2,9 +2,9 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { InputError } from '../../src/core/errors';
-import { DEFAULT_SETTINGS, fileSource, parseRuntime, readSettings } from '../../src/core/settings';
-import { readWorkspaceSettingsFile } from '../../src/core/settingsFile';
+import { InputError } from '../../src/base/errors';
+import { DEFAULT_SETTINGS, fileSource, parseRuntime, readSettings } from '../../src/config/settings';
+import { readWorkspaceSettingsFile } from '../../src/config/settingsFile';
 
 describe('settings', () => {
   it('defaults to podman', () => {

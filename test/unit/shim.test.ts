@@ -3,7 +3,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { shimPath } from '../../src/core/paths';
+import { shimPath } from '../../src/base/paths';
 
 /** Runs the real shim with a fake engine that prints each argument on its own line. */
 describe('podman shim (real script, fake engine)', () => {

@@ -1,11 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from '../../src/core/settings';
-import type { ContainerItem } from '../../src/core/engine';
-import { buildOverrideConfig, type HardenedPlan } from '../../src/core/plan';
+import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from '../../src/config/settings';
+import type { ContainerItem } from '../../src/base/engine';
+import { type HardenedPlan } from '../../src/workspace/plan';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { checkSidecarPlan, workspaceSidecarConfig, writeSidecarFiles, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
+import { firewallRunArgs } from '../../src/firewall/podmanHook';
+import { buildOverrideConfig } from '../../src/ops/override';
 
 const S = 'hardenedDevcontainers.podmanSidecar';
 const sidecar = (values: Record<string, unknown>): SidecarSettings => readSettings(fileSource(values)).podmanSidecar;
@@ -24,12 +26,10 @@ describe('podmanSidecar settings', () => {
     const s = sidecar({
       [`${S}.enabled`]: true, [`${S}.image`]: 'registry.example/podman:4', [`${S}.privileged`]: true,
       [`${S}.extFiles`]: { '/etc/containers/registries.conf': 'x' }, [`${S}.resources.cpu`]: '1.5', [`${S}.resources.memory`]: '2g',
-      [`${S}.parentStorages`]: true, [`${S}.createDockerSockSymlink`]: false, [`${S}.graphStorage`]: 'my-graph',
-    });
+      [`${S}.parentStorages`]: true, [`${S}.createDockerSockSymlink`]: false, [`${S}.graphStorage`]: 'my-graph' });
     assert.deepEqual(s, {
       enabled: true, image: 'registry.example/podman:4', privileged: true, extFiles: { '/etc/containers/registries.conf': 'x' },
-      resources: { cpu: '1.5', memory: '2g' }, parentStorages: true, createDockerSockSymlink: false, graphStorage: 'my-graph',
-    });
+      resources: { cpu: '1.5', memory: '2g' }, parentStorages: true, createDockerSockSymlink: false, graphStorage: 'my-graph' });
   });
 
   it('refuses values that would reach argv as options or break mount syntax, naming the setting', () => {
@@ -74,9 +74,8 @@ describe('sidecar layout', () => {
 
   const names = sidecarNames('hdc-app-12345678', DEFAULT_SETTINGS.podmanSidecar);
   const spec = (over: Partial<SidecarSettings> = {}, firewallDir: string | null = '/state/fw'): SidecarSpec => ({
-    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallDir: firewallDir ?? undefined,
-    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state',
-  });
+    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallArgs: firewallDir ? firewallRunArgs(firewallDir) : undefined,
+    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state' });
   const files = { mounts: [], digest: 'd1' };
   const limits = { pids: 4096 };
   const valueAfter = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
@@ -158,8 +157,7 @@ describe('sidecar layout', () => {
     const plan = {
       workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', runtime: 'podman', enginePath: '/usr/bin/podman',
       settings: DEFAULT_SETTINGS, remoteUser: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' },
-      config: { image: 'img', containerEnv: { DOCKER_HOST: 'tcp://elsewhere:2375', KEEP: '1' }, mounts: ['type=volume,source=u,target=/u'] },
-    } as unknown as HardenedPlan;
+      config: { image: 'img', containerEnv: { DOCKER_HOST: 'tcp://elsewhere:2375', KEEP: '1' }, mounts: ['type=volume,source=u,target=/u'] } } as unknown as HardenedPlan;
     const extra = { mounts: [`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR},nosuid,nodev,noexec`], containerEnv: { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` } };
     const o = buildOverrideConfig(plan, [], [], ['type=bind,source=/w/app/.devcontainer,target=/workspaces/app/.devcontainer,readonly'], extra);
     assert.deepEqual(o.containerEnv, { DOCKER_HOST: `unix://${SIDECAR_SOCKET}`, KEEP: '1', CONTAINER_HOST: `unix://${SIDECAR_SOCKET}` });

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { changeAllowlist, classifyEntry } from '../../core/allowlist';
+import { changeAllowlist, classifyEntry } from '../../ops/allowlist';
 import { currentFolder, readConfig, writeWorkspaceConfig } from '../config';
 import type { Services } from '../services';
 import { noFolder, reportError } from './util';

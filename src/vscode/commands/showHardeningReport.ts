@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { status } from '../../core/status';
+import { status } from '../../ops/status';
 import { currentFolder, readConfig } from '../config';
 import type { Services } from '../services';
 import { noFolder, reportError } from './util';

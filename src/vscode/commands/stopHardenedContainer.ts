@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { down } from '../../core/down';
+import { down } from '../../ops/down';
 import { currentFolder, readConfig } from '../config';
 import type { Services } from '../services';
 import { noFolder, reportError } from './util';

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { HdcError } from '../../core/errors';
+import { HdcError } from '../../base/errors';
 import type { Services } from '../services';
 
 export function noFolder(): void {

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EngineClient } from './engine';
-import { HdcError } from './errors';
-import { run, type RunOptions } from './runner';
+import type { EngineClient } from '../base/engine';
+import { HdcError } from '../base/errors';
+import { run, type RunOptions } from '../base/runner';
 
 /**
  * The gate between the container's start and its lifecycle commands, on podman. One

@@ -1,9 +1,7 @@
-import { IMAGE_REFERENCE } from './devcontainerConfig';
-import { InputError } from './errors';
-import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from '../firewall/defaults';
+import { InputError } from '../base/errors';
+import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from './defaults';
+import { IMAGE_REFERENCE, RUNTIMES, type Runtime } from '../base/engine';
 
-export const RUNTIMES = ['podman', 'docker'] as const;
-export type Runtime = (typeof RUNTIMES)[number];
 
 /** Every setting under `hardenedDevcontainers.*`, typed. Defaults match package.json. */
 export interface Settings {
@@ -83,8 +81,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
     allowedCidrs: [],
     verifyAllowedTarget: '',
     verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
-    guardImage: '',
-  }),
+    guardImage: '' }),
   revokeSudo: true,
   noNewPrivileges: false,
   limits: Object.freeze({ cpus: '', memory: '', pids: 4096 }),
@@ -96,9 +93,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
     resources: Object.freeze({ cpu: '', memory: '' }),
     parentStorages: false,
     createDockerSockSymlink: true,
-    graphStorage: '',
-  }),
-}) as Readonly<Settings>;
+    graphStorage: '' }) }) as Readonly<Settings>;
 
 /** Reads one setting by key; VS Code's configuration and a settings.json file both fit. */
 export type SettingSource = (key: SettingKey) => unknown;
@@ -116,17 +111,14 @@ export function readSettings(source: SettingSource): Settings {
       allowedCidrs: stringArraySetting(source, 'firewall.allowedCidrs', DEFAULT_SETTINGS.firewall.allowedCidrs),
       verifyAllowedTarget: plainString(source, 'firewall.verifyAllowedTarget', DEFAULT_SETTINGS.firewall.verifyAllowedTarget),
       verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),
-      guardImage: plainString(source, 'firewall.guardImage', DEFAULT_SETTINGS.firewall.guardImage),
-    },
+      guardImage: plainString(source, 'firewall.guardImage', DEFAULT_SETTINGS.firewall.guardImage) },
     revokeSudo: booleanSetting(source, 'revokeSudo', DEFAULT_SETTINGS.revokeSudo),
     noNewPrivileges: booleanSetting(source, 'noNewPrivileges', DEFAULT_SETTINGS.noNewPrivileges),
     limits: {
       cpus: patternSetting(source, 'limits.cpus', CPUS, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
       memory: patternSetting(source, 'limits.memory', MEMORY, 'an amount such as "4g" or "512m", or "" for no limit'),
-      pids: integerSetting(source, 'limits.pids', DEFAULT_SETTINGS.limits.pids),
-    },
-    podmanSidecar: readSidecarSettings(source),
-  };
+      pids: integerSetting(source, 'limits.pids', DEFAULT_SETTINGS.limits.pids) },
+    podmanSidecar: readSidecarSettings(source) };
 }
 
 function readSidecarSettings(source: SettingSource): SidecarSettings {
@@ -147,12 +139,10 @@ function readSidecarSettings(source: SettingSource): SidecarSettings {
     extFiles: extFilesSetting(source('podmanSidecar.extFiles') ?? d.extFiles),
     resources: {
       cpu: patternSetting(source, 'podmanSidecar.resources.cpu', CPUS, 'a number of CPUs such as "2" or "1.5", or "" for no limit'),
-      memory: patternSetting(source, 'podmanSidecar.resources.memory', MEMORY, 'an amount such as "4g" or "512m", or "" for no limit'),
-    },
+      memory: patternSetting(source, 'podmanSidecar.resources.memory', MEMORY, 'an amount such as "4g" or "512m", or "" for no limit') },
     parentStorages: booleanSetting(source, 'podmanSidecar.parentStorages', d.parentStorages),
     createDockerSockSymlink: booleanSetting(source, 'podmanSidecar.createDockerSockSymlink', d.createDockerSockSymlink),
-    graphStorage,
-  };
+    graphStorage };
 }
 
 const CPUS = /^(\d+(\.\d+)?)?$/;

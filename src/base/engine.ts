@@ -1,7 +1,9 @@
 import type { CliCall, ProcessOutput } from './runner';
 import { json, ok } from './runner';
-import type { Runtime } from './settings';
-import type { HostConfigPrivilege } from '../hardening/privilege';
+
+/** The engines hdc drives. */
+export const RUNTIMES = ['podman', 'docker'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
 
 /**
  * Engine calls as data. Podman and Docker share this CLI surface; where they differ the
@@ -186,7 +188,25 @@ function containerItem(rec: ContainerRecord): ContainerItem {
       usernsMode: rec.HostConfig?.UsernsMode ?? '',
       networkMode: rec.HostConfig?.NetworkMode ?? '',
       devices: (rec.HostConfig?.Devices ?? []).map((d) => d.PathOnHost ?? '').filter(Boolean),
-      mountSources: (rec.Mounts ?? []).filter((m) => (m.Type ?? 'bind') === 'bind').map((m) => m.Source),
-    },
-  };
+      mountSources: (rec.Mounts ?? []).filter((m) => (m.Type ?? 'bind') === 'bind').map((m) => m.Source) } };
 }
+
+/** The engine's record of a container's privilege (docker inspect's HostConfig). */
+export interface HostConfigPrivilege {
+  privileged: boolean;
+  capAdd: string[];
+  securityOpt: string[];
+  pidMode: string;
+  ipcMode: string;
+  utsMode: string;
+  usernsMode: string;
+  networkMode: string;
+  devices: string[];
+  mountSources: string[];
+}
+
+/**
+ * An image reference as engines write it. Anything else (a leading "-" above all) would
+ * reach the engine's argv as an option: `-v/:/host` is not an image.
+ */
+export const IMAGE_REFERENCE = /^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$/;

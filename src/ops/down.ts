@@ -1,10 +1,10 @@
 import { removeGuards } from '../firewall/dockerGuard';
 import { removeSidecar, sidecarNames } from '../sidecar/sidecar';
-import { containerNameOf } from './plan';
-import type { LogFn } from './runner';
-import { run } from './runner';
-import type { Settings } from './settings';
-import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
+import { containerNameOf } from '../workspace/plan';
+import type { LogFn } from '../base/runner';
+import { run } from '../base/runner';
+import type { Settings } from '../config/settings';
+import { engineFor, findWorkspaceContainers, openWorkspace } from '../workspace/workspace';
 
 export interface DownOptions {
   /** Also remove the sidecar's graph volume (its images), as `hdc down --volumes`. */

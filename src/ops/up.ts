@@ -8,26 +8,29 @@ import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { checkVerification, readLastResolved, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
-import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, parseMount, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, hostPathWhy, mountFields, mountProblem, procProblems, readOnlyOutside, readProcStatus, writePrivilegePolicy, type HostPathContext, type PrivilegeRequest, type PrivilegeSource, type Withheld } from '../hardening/privilege';
+import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts, prepareRevokeSudo, revokeSudo, type PreparedRevoke, type SudoCheck } from '../hardening/hardening';
+import { checkPrivilegeSources, checkRunArgs, hostConfigProblems, hostPathWhy, mountFields, mountProblem, procProblems, readOnlyOutside, readProcStatus, writePrivilegePolicy, type HostPathContext, type PrivilegeSource, type Withheld } from '../hardening/privilege';
 import { writeHookMode } from '../firewall/firewall';
 import { containersConfDropIn, firewallRunArgs, hooksHome, installOciHook } from '../firewall/podmanHook';
-import { readWorkspaceConfiguration } from './configuration';
-import { devcontainerCli, LifecycleCommandError, renderCliLogLine, type MergedConfigRecord, type UpResultItem } from './devcontainerCli';
-import { IMAGE_REFERENCE } from './devcontainerConfig';
-import type { EngineClient, ImageItem } from './engine';
-import { CancelledError, EnvironmentError, HdcError, InputError } from './errors';
-import { ensureImage, resolveRemoteUser, userSource } from './imageUser';
-import { pickRemoteUser, type UserIds } from './remoteUser';
-import { shimPath } from './paths';
-import { buildOverrideConfig, containerNameOf, type HardenedPlan } from './plan';
-import { preflight, type Finding } from './preflight';
-import { run, type LogFn, type RunOptions } from './runner';
-import type { Settings } from './settings';
-import { workspaceStateDir } from './state';
-import { isAbort, openGate, waitForStart, type Gate } from './gate';
+import { readWorkspaceConfiguration } from '../config/configuration';
+import { devcontainerCli, LifecycleCommandError, renderCliLogLine, type MergedConfigRecord, type UpResultItem } from '../base/devcontainerCli';
+import type { EngineClient, ImageItem } from '../base/engine';
+import { CancelledError, EnvironmentError, HdcError, InputError } from '../base/errors';
+import { ensureImage, resolveRemoteUser, userSource } from '../workspace/imageUser';
+import { pickRemoteUser, type UserIds } from '../workspace/remoteUser';
+import { shimPath } from '../base/paths';
+import { containerNameOf, type HardenedPlan } from '../workspace/plan';
+import { preflight, type Finding } from '../workspace/preflight';
+import { run, type LogFn, type RunOptions } from '../base/runner';
+import type { Settings } from '../config/settings';
+import { workspaceStateDir } from '../base/state';
+import { isAbort, openGate, waitForStart, type Gate } from '../shim/gate';
 import { checkSidecarPlan, parentStorageMounts, removeSidecar, sidecarNames, sidecarRunArgs, sidecarUp, sidecarWarnings, SIDECAR_SOCKET, workspaceSidecarConfig, writeSidecarFiles, type SidecarNames, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
-import { engineFor, findWorkspaceContainers, openWorkspace } from './workspace';
+import { engineFor, findWorkspaceContainers, openWorkspace } from '../workspace/workspace';
+import { IMAGE_REFERENCE } from '../base/engine';
+import { parseMount } from '../base/mounts';
+import { PrivilegeRequest } from '../base/devcontainerCli';
+import { buildOverrideConfig } from './override';
 
 export type UpStep = 'plan' | 'preflight' | 'container' | 'firewall' | 'sidecar' | 'lifecycle' | 'sudo';
 
@@ -120,8 +123,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       if (!rendered) return;
       log(rendered.text);
       if (rendered.step) req.onStep?.('container', rendered.step);
-    },
-  };
+    } };
   const shimEnv: Record<string, string> = podman
     ? { HDC_ENGINE: engine.path, HDC_EVENTS: eventsFile ?? '', ...(policy ? { HDC_EVENTS_WAIT: 'hook' } : {}), ...(req.shimLog ? { HDC_SHIM_LOG: req.shimLog } : {}) }
     : {};
@@ -142,8 +144,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     const abort = new AbortController();
     const cli = run(devcontainerCli.up({
       workspaceFolder: ws.workspaceFolder, dockerPath: shimPath(), overrideConfig: overrideFile, noUidUpdate: true,
-      env: { ...shimEnv, HDC_PREGATE: pregate.file, HDC_PID: String(process.pid), ...(gate ? { HDC_GATE: gate.file } : {}) },
-    }), { ...cliRunOptions, signal: req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal });
+      env: { ...shimEnv, HDC_PREGATE: pregate.file, HDC_PID: String(process.pid), ...(gate ? { HDC_GATE: gate.file } : {}) } }), { ...cliRunOptions, signal: req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal });
     cli.catch(() => undefined); // awaited later; a failure before then is not unhandled
     return {
       pregate, gate, cli,
@@ -153,8 +154,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
         abort.abort();
         await cli.catch(() => undefined);
         await Promise.all([pregate.remove(), gate?.remove(), eventsFile ? rm(eventsFile, { force: true }) : undefined]);
-      },
-    };
+      } };
   }
   // A failure before the pregate opens stops the early CLI (it has made nothing yet).
   const { report, existing, plan, merged, sidecar, cliArgs, layout, readOnly, backend } = await prepare()
@@ -184,8 +184,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
     const { layout, merged, features } = await readWorkspaceConfiguration({
       workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image?.id, cacheable: !builds,
       call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: shimEnv }),
-      options,
-    });
+      options });
     const sources: PrivilegeSource[] = [
       ...features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
       ...imageLabelEntries(image, imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageName, request: entry })),
@@ -207,8 +206,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
 
     const plan: HardenedPlan = {
       workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
-      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, firewall: policy, workspaceMountSource: layout.source,
-    };
+      runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, workspaceMountSource: layout.source };
     for (const src of readOnlyOutside(ws.config.mounts, layout.source).changed) {
       notes.push(`note: the mount of ${src} (outside the workspace) goes in read-only: the workspace must not change what runs on the host`);
     }
@@ -218,8 +216,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       workspaceFolder: ws.workspaceFolder,
       dockerPath: podman ? shimPath() : report.enginePath,
       overrideConfig: overrideFile,
-      env: podman ? { ...shimEnv, HDC_UID: String(remoteUser?.uid ?? ''), HDC_GID: String(remoteUser?.gid ?? '') } : {},
-    };
+      env: podman ? { ...shimEnv, HDC_UID: String(remoteUser?.uid ?? ''), HDC_GID: String(remoteUser?.gid ?? '') } : {} };
     // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
     // mounts the workspace.
     const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
@@ -243,8 +240,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       backend = firewallBackend(engine, {
         firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: userArgs.runArgs,
         workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
-        containerName: containerNameOf(plan),
-      });
+        containerName: containerNameOf(plan) });
       ({ hardening, userRunArgs } = await backend.prepare(options));
     }
     await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
@@ -395,8 +391,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
       try {
         const spec: SidecarSpec = {
           names: sidecar, settings: sidecarSettings, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
-          firewallDir: policy ? firewallDir : undefined, userRunArgs: userArgs.runArgs, stateDir,
-        };
+          firewallArgs: policy ? firewallRunArgs(firewallDir) : undefined, userRunArgs: userArgs.runArgs, stateDir };
         const parent = sidecarSettings.parentStorages ? await run(engine.containerInspect(containerId), options) : undefined;
         const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, sidecar) : [], { pids: settings.limits.pids });
         const up = await sidecarUp(engine, spec, runArgs, options, sidecarProgress);
@@ -523,8 +518,7 @@ export async function up(req: UpRequest): Promise<UpResult> {
   return {
     ...result, runtime: settings.runtime, containerName, plan, warnings: report.findings, overrideFile, firewall, sudo,
     readOnly: readOnlyMounts(readOnly, layout).map((m) => parseMount(m).target ?? m), notes, sidecar: sidecarResult,
-    remoteUserIds: remoteUser ?? { user: result.remoteUser, uid: 0, gid: 0, source: 'numeric' }, withheld,
-  };
+    remoteUserIds: remoteUser ?? { user: result.remoteUser, uid: 0, gid: 0, source: 'numeric' }, withheld };
 }
 
 /**
@@ -551,8 +545,7 @@ function hostPathContext(stateRoot: string): HostPathContext {
       } catch {
         return {};
       }
-    },
-  };
+    } };
 }
 
 /**

@@ -1,5 +1,4 @@
 import { HdcError } from './errors';
-import type { PrivilegeRequest } from '../hardening/privilege';
 import { devcontainerCliPath } from './paths';
 import type { CliCall, ProcessOutput } from './runner';
 
@@ -74,8 +73,7 @@ export const devcontainerCli = {
       throw lifecycleError(record) ?? new HdcError(`devcontainer run-user-commands failed: ${record?.message ?? `exit ${out.exitCode}`}`, {
         fix: 'see the log for the command\'s output', detail: out.stderr });
     } };
-  },
-};
+  } };
 
 /**
  * A lifecycle command of the devcontainer failed (the CLI stops at the first one). The hook
@@ -153,8 +151,7 @@ export class EngineRefusedError extends HdcError {
       detail: options.detail,
       fix: words.startsWith('hardened-devcontainers: ')
         ? 'remove what gives the workspace this privilege (HDC_VERBOSE=1 shows the full command); the container was removed'
-        : 'fix what it names in devcontainer.json (HDC_VERBOSE=1 shows the full command line)',
-    });
+        : 'fix what it names in devcontainer.json (HDC_VERBOSE=1 shows the full command line)' });
     this.name = 'EngineRefusedError';
   }
 }
@@ -191,8 +188,7 @@ export function parseReadConfiguration(out: ProcessOutput): ConfigurationItem {
   }
   if (!rec.mergedConfiguration) throw new HdcError('devcontainer read-configuration printed no merged configuration.', { detail: out.stdout });
   const features = (rec.featuresConfiguration?.featureSets ?? []).flatMap((set) => (set.features ?? []).map((f) => ({
-    id: set.sourceInformation?.userFeatureId ?? f.id ?? 'unknown', request: f,
-  })));
+    id: set.sourceInformation?.userFeatureId ?? f.id ?? 'unknown', request: f })));
   return { workspaceFolder: workspace.workspaceFolder, workspaceMount: workspace.workspaceMount, merged: rec.mergedConfiguration, features };
 }
 
@@ -233,4 +229,14 @@ export function renderCliLogLine(line: string): { text: string; step?: string } 
     case 'progress': return { text: `${rec.name ?? ''} ${rec.status ?? ''}`.trim() };
     default: return rec.text ? { text: rec.text.replace(/\s+$/, '') } : undefined;
   }
+}
+
+/** The privilege fields of devcontainer.json, of a feature's metadata and of an image label entry. */
+export interface PrivilegeRequest {
+  id?: string;
+  privileged?: boolean;
+  capAdd?: string[];
+  securityOpt?: string[];
+  mounts?: unknown[];
+  init?: boolean;
 }

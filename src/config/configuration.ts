@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { parseMount, type WorkspaceLayout } from '../hardening/hardening';
-import type { ConfigurationItem } from './devcontainerCli';
-import { HdcError } from './errors';
-import { run, type CliCall, type RunOptions } from './runner';
+import type { ConfigurationItem } from '../base/devcontainerCli';
+import { HdcError } from '../base/errors';
+import { run, type CliCall, type RunOptions } from '../base/runner';
+import { WorkspaceLayout, parseMount } from '../base/mounts';
 
 /** What the devcontainers CLI makes of a workspace: its mount, and the merged configuration. */
 export interface WorkspaceConfiguration extends Omit<ConfigurationItem, 'workspaceFolder' | 'workspaceMount'> {
@@ -48,8 +48,7 @@ export async function readWorkspaceConfiguration(args: {
   const result: WorkspaceConfiguration = {
     layout: { workspaceFolder: raw.workspaceFolder, source: path.resolve(source), target },
     merged: raw.merged,
-    features: raw.features,
-  };
+    features: raw.features };
   if (args.cacheable) await writeFile(cacheFile, JSON.stringify({ key, ...result }), { mode: 0o600 });
   return result;
 }

@@ -4,12 +4,12 @@ import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewal
 import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { sidecarNames } from '../sidecar/sidecar';
-import { HdcError } from './errors';
-import { run, type LogFn } from './runner';
-import type { SettingKey, Settings } from './settings';
-import { writeWorkspaceSetting } from './settingsFile';
-import { workspaceStateDir } from './state';
-import { engineFor, getWorkspaceContainer, openWorkspace } from './workspace';
+import { HdcError } from '../base/errors';
+import { run, type LogFn } from '../base/runner';
+import type { SettingKey, Settings } from '../config/settings';
+import { writeWorkspaceSetting } from '../config/settingsFile';
+import { workspaceStateDir } from '../base/state';
+import { engineFor, getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
 
 export interface AllowlistChange {
   entry: string;

@@ -1,12 +1,12 @@
 import * as path from 'node:path';
-import { findConfigFile, readDevcontainerConfig, type DevcontainerConfig } from './devcontainerConfig';
-import { EngineClient, type ContainerItem } from './engine';
-import { HdcError, InputError } from './errors';
-import { LABELS, workspaceLabels } from './plan';
-import { resolveExecutable } from './preflight';
-import { run, type RunOptions } from './runner';
-import { enginePath, type Settings } from './settings';
+import { findConfigFile, readDevcontainerConfig, type DevcontainerConfig } from '../config/devcontainerConfig';
+import { EngineClient, type ContainerItem } from '../base/engine';
+import { HdcError, InputError } from '../base/errors';
+import { run, type RunOptions } from '../base/runner';
+import { enginePath, type Settings } from '../config/settings';
 import { stat } from 'node:fs/promises';
+import { LABELS, workspaceLabels } from '../base/labels';
+import { resolveExecutable } from '../base/executables';
 
 /** A workspace folder with its devcontainer.json read and validated. */
 export async function openWorkspace(folder: string): Promise<DevcontainerConfig & { workspaceFolder: string }> {

@@ -1,8 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import { InputError } from './errors';
-import { positionOf } from './jsonc';
+import { InputError } from '../base/errors';
+import { positionOf } from '../base/jsonc';
+import { IMAGE_REFERENCE } from '../base/engine';
 
 /** The parts of devcontainer.json we read. Everything else is carried through untouched. */
 export interface DevcontainerConfigRecord {
@@ -73,12 +74,6 @@ export function parseDevcontainerConfig(text: string, file: string): Devcontaine
 function describeParseError(error: ParseError): string {
   return printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 }
-
-/**
- * An image reference as engines write it. Anything else (a leading "-" above all) would
- * reach the engine's argv as an option: `-v/:/host` is not an image.
- */
-export const IMAGE_REFERENCE = /^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$/;
 
 function checkTypes(config: DevcontainerConfigRecord, file: string): void {
   for (const key of ['image', 'remoteUser', 'containerUser', 'workspaceFolder', 'dockerFile'] as const) {

@@ -1,9 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { EngineClient, ImageItem } from './engine';
-import { CommandFailedError, InputError } from './errors';
+import type { EngineClient, ImageItem } from '../base/engine';
+import { CommandFailedError, InputError } from '../base/errors';
 import { checkUserName, numericIds, pickRemoteUser, resolveUserIds, type UserIds } from './remoteUser';
-import { run, type RunOptions } from './runner';
+import { run, type RunOptions } from '../base/runner';
 
 /**
  * Makes sure the image is there (pulling it if not) and returns what we need of it.

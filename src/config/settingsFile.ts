@@ -1,8 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { applyEdits, modify, parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import { InputError } from './errors';
-import { positionOf } from './jsonc';
+import { InputError } from '../base/errors';
+import { positionOf } from '../base/jsonc';
 import { SECTION, type SettingKey } from './settings';
 
 /**

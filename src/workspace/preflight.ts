@@ -1,10 +1,10 @@
-import { access, constants, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineClient, type EngineInfoItem } from './engine';
-import { CommandFailedError, EnvironmentError } from './errors';
-import { run, type RunOptions } from './runner';
-import type { Runtime } from './settings';
+import { EngineClient, type EngineInfoItem } from '../base/engine';
+import { CommandFailedError, EnvironmentError } from '../base/errors';
+import { run, type RunOptions } from '../base/runner';
+import type { Runtime } from '../base/engine';
 
 export interface Finding {
   level: 'error' | 'warning';
@@ -20,31 +20,6 @@ export interface PreflightReport {
 
 export const MIN_PODMAN = [4, 3] as const;
 
-/** Finds an executable the way a shell would, and says which PATH it searched. */
-export async function resolveExecutable(name: string, envPath = process.env.PATH ?? ''): Promise<string> {
-  if (name.includes('/')) {
-    const abs = path.resolve(name);
-    if (await isExecutable(abs)) return abs;
-    throw new EnvironmentError(`The engine ${abs} does not exist or is not executable.`,
-      'fix the path in hardenedDevcontainers.podmanPath / dockerPath, or install the engine');
-  }
-  const dirs = envPath.split(path.delimiter).filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  throw new EnvironmentError(`${name} was not found on PATH (searched: ${dirs.join(path.delimiter) || '(empty PATH)'}).`,
-    `install it (Debian: apt-get install ${name === 'docker' ? 'docker.io' : name}), or set hardenedDevcontainers.${name === 'docker' ? 'dockerPath' : 'podmanPath'} to its full path`);
-}
-
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** "4.3.1", "4.9.4-rhel", "5.0.0-dev" → is it at least 4.3? */
 export function podmanVersionOk(version: string): boolean {

@@ -4,13 +4,13 @@ import { verifyTargets } from '../firewall/firewall';
 import { buildPolicy } from '../firewall/policy';
 import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
 import { CAP_BITS, parseProcStatus, procProblems, REFUSED_CAPS, type RefusedCap } from '../hardening/privilege';
-import type { EngineClient, ContainerItem } from './engine';
-import { preflight } from './preflight';
-import { run, type LogFn, type RunOptions } from './runner';
-import type { Settings } from './settings';
-import { workspaceStateDir } from './state';
+import type { EngineClient, ContainerItem } from '../base/engine';
+import { preflight } from '../workspace/preflight';
+import { run, type LogFn, type RunOptions } from '../base/runner';
+import type { Settings } from '../config/settings';
+import { workspaceStateDir } from '../base/state';
 import { accepts, SIDECAR_SOCKET, sidecarNames, socketOnHost } from '../sidecar/sidecar';
-import { engineFor, getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from './workspace';
+import { engineFor, getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from '../workspace/workspace';
 
 /** One guarantee, checked live, with what was seen. */
 export interface Check {
