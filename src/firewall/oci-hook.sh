@@ -4,17 +4,25 @@
 # (hdc up, podman start, podman restart). podman runs it as root of the rootless user
 # namespace, with the container state JSON on stdin. Any failure exits non-zero, and podman
 # then refuses to start the container: fail-closed.
+# The hook directory's files (mode, privilege, the firewall files, events, started) are
+# owned by src/base/protocol.ts (keep both in step).
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 fail() { echo "hardened-devcontainers firewall hook: $*; the container was not started" >&2; exit 1; }
 
 state=$(cat)
-field() { printf '%s' "$state" | sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
-pid=$(field pid)
-bundle=$(field bundle)
-# Set by hdc when it creates the workspace; the workspace cannot change its annotations.
-dir=$(field 'dev\.hardened-devcontainers\.firewall')
-role=$(field 'dev\.hardened-devcontainers\.role')
+# The runtime's own fields (pid, bundle) come before "annotations", whose keys the workspace
+# chooses in part (runArgs --annotation): each is read only from its own part, so that an
+# annotation named "pid" or "bundle" cannot stand in for the real one. No "annotations"
+# before them: no pid, and the start is refused.
+own=${state%%\"annotations\"*}
+annotations=${state#"$own"}
+field() { printf '%s' "$2" | sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
+pid=$(field pid "$own")
+bundle=$(field bundle "$own")
+# Set by hdc when it creates the workspace; runArgs cannot set hdc's annotations (privilege.ts).
+dir=$(field 'dev\.hardened-devcontainers\.firewall' "$annotations")
+role=$(field 'dev\.hardened-devcontainers\.role' "$annotations")
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
 
