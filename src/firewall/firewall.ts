@@ -6,29 +6,21 @@ import type { FirewallSettings } from '../config/settings';
 import type { AgentRequest, AgentResult, Target } from './agent';
 import { allowSet, ipsetPayload, rulesPayload, type AllowSet, type FirewallPolicy } from './policy';
 import { writeIfChanged } from '../base/files';
+import { hookFile, writeHookMode } from '../base/protocol';
 
 /**
  * What both engines share: the per-workspace files that the start-time mechanism loads (the
  * podman OCI hook, or the docker guard's entrypoint), and how verification is judged.
  */
 
-/** The files loaded at each start. `resolved` is the last resolution, if any. */
+/** The files loaded at each start (names: HOOK_FILES in base/protocol.ts). `resolved` is the last resolution, if any. */
 export async function writeFirewallFiles(dir: string, policy: FirewallPolicy, resolved: AllowSet = { v4: [], v6: [] }): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeIfChanged(path.join(dir, 'policy.json'), `${JSON.stringify({ policy, resolved }, null, 2)}\n`, 0o600);
-  await writeIfChanged(path.join(dir, 'ipset.restore'), ipsetPayload(allowSet(policy, resolved), { resetDns: true }), 0o600);
-  await writeIfChanged(path.join(dir, 'rules.v4'), rulesPayload(4), 0o600);
-  await writeIfChanged(path.join(dir, 'rules.v6'), rulesPayload(6), 0o600);
+  await writeIfChanged(hookFile(dir, 'ipset'), ipsetPayload(allowSet(policy, resolved), { resetDns: true }), 0o600);
+  await writeIfChanged(hookFile(dir, 'rulesV4'), rulesPayload(4), 0o600);
+  await writeIfChanged(hookFile(dir, 'rulesV6'), rulesPayload(6), 0o600);
   await writeHookMode(dir, 'firewall');
-}
-
-/**
- * What the podman hook does at each start: "firewall" loads these files; "check" (the
- * firewall turned off) only reads the container's privilege back. No file: it refuses.
- */
-export async function writeHookMode(dir: string, mode: 'firewall' | 'check'): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeIfChanged(path.join(dir, 'mode'), `${mode}\n`, 0o600);
 }
 
 export async function readLastResolved(dir: string): Promise<AllowSet | undefined> {
@@ -78,7 +70,7 @@ export function checkVerification(result: AgentResult, request: AgentRequest): s
     else problems.push(`allowed target ${allowed.target} ${allowed.detail}`);
   }
   if (problems.length > 0) {
-    throw new HdcError(`Firewall verification failed: ${problems.join('; ')}.`, { keepContainer: true,
+    throw new HdcError(`Firewall verification failed: ${problems.join('; ')}.`, {
       fix: 'the container was stopped; check hardenedDevcontainers.firewall.* and run with HDC_VERBOSE=1 for the rules applied' });
   }
   return notes;

@@ -7,14 +7,16 @@ import { eventsWaitPath, firewallAgentPath, ociHookSourcePath, privilegeCheckPat
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
-import type { CliCall } from '../base/runner';
+import { HOOK_SCRIPTS } from '../base/protocol';
+import type { CliCall, ProcessOutput } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 
 /**
  * The egress firewall's start-time mechanism on rootless podman: an OCI createRuntime hook.
  * Podman runs it before the workspace's first process, on every start, as root of the
- * rootless user namespace; it loads the workspace's firewall files (see firewall.ts). The
- * agent enters the same netns from outside with `podman unshare nsenter`.
+ * rootless user namespace; it loads the workspace's firewall files (see firewall.ts; the
+ * files it reads and writes: base/protocol.ts). The agent enters the same netns from
+ * outside with `podman unshare nsenter`.
  */
 
 /** The tools the hook and the agent run on the host, inside the workspace netns. */
@@ -63,11 +65,11 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
     }
   }
   const home = hooksHome(env);
-  const script = path.join(home, 'bin', 'oci-hook.sh');
+  const script = path.join(home, 'bin', HOOK_SCRIPTS.hook);
   const hooksDir = path.join(home, 'oci-hooks.d');
-  // The helpers first: the hook sources them.
-  await writeIfChanged(path.join(home, 'bin', 'events-wait.sh'), await readFile(eventsWaitPath(), 'utf8'), 0o644);
-  await writeIfChanged(path.join(home, 'bin', 'privilege-check.sh'), await readFile(privilegeCheckPath(), 'utf8'), 0o644);
+  // The helpers first, next to the hook: it sources them from its own folder.
+  await writeIfChanged(path.join(home, 'bin', HOOK_SCRIPTS.eventsWait), await readFile(eventsWaitPath(), 'utf8'), 0o644);
+  await writeIfChanged(path.join(home, 'bin', HOOK_SCRIPTS.privilegeCheck), await readFile(privilegeCheckPath(), 'utf8'), 0o644);
   await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
   await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
   const dropIn = containersConfDropIn(env);
@@ -110,14 +112,10 @@ export async function rootlessUserNs(env: NodeJS.ProcessEnv = process.env): Prom
 export function agentCall(engine: EngineClient, pid: number, request: AgentRequest, userNs?: string): CliCall<AgentResult> {
   // Into the rootless user namespace (where this user has the capabilities over the
   // workspace's netns), then into the netns; the host's Node runs the agent there.
-  const enter = userNs ? ['nsenter', `--user=${userNs}`, '--preserve-credentials', '--'] : [engine.path, 'unshare'];
-  const [command, ...prefix] = enter;
-  return {
-    command,
-    args: [...prefix, 'nsenter', '-t', String(pid), '-n', '--', process.execPath, firewallAgentPath()],
-    env: { PATH: HOOK_PATH_ENV, ELECTRON_RUN_AS_NODE: '1' },
-    input: JSON.stringify(request),
-    parse: (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult,
-  };
+  const inNetns = ['nsenter', '-t', String(pid), '-n', '--', process.execPath, firewallAgentPath()];
+  const extra = { env: { PATH: HOOK_PATH_ENV, ELECTRON_RUN_AS_NODE: '1' }, input: JSON.stringify(request) };
+  const parse = (r: ProcessOutput): AgentResult => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult;
+  if (!userNs) return engine.unshare(inNetns, parse, extra);
+  return { command: 'nsenter', args: [`--user=${userNs}`, '--preserve-credentials', '--', ...inNetns], parse, ...extra };
 }
 

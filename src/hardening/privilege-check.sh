@@ -10,6 +10,7 @@
 # storage roots: its per-container files and volumes), workspace=DIR (the folder the CLI
 # mounts: the only place a bind may be writable). The path rule mirrors refusedHostPath in
 # privilege.ts.
+# POLICY_FILE is the hook directory's `privilege` file, owned by src/base/protocol.ts.
 
 # The functions below set `why` (empty: fine) instead of printing: no subshell per path,
 # since the hook runs before the workspace's first process, on every start.

@@ -1,4 +1,5 @@
 # Hardened Dev Containers: sourced by podman-shim.sh (`run`) and by the OCI hook.
+# The note's format and HDC_EVENTS/HDC_EVENTS_WAIT are owned by src/base/protocol.ts.
 #
 # The devcontainers CLI starts `podman events` to wait for its container's start, then runs
 # the container. podman 4.3 does not replay an event written before its follower was ready,

@@ -1,40 +1,56 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineClient } from '../base/engine';
-import { HdcError } from '../base/errors';
+import { NotStartedError } from '../base/errors';
+import {
+  newProtocolFile, parseStarted, readRunRequest, removePregate, writeGate,
+  writeIdsAnswer, writePregate, type GateState, type IdsAnswer, type PregateState,
+} from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
 
 /**
- * The gate between the container's start and its lifecycle commands, on podman. One
- * `devcontainer up` does the whole job; the shim holds each of the CLI's `exec`s until the
- * gate file says "open", which hdc writes once the firewall is verified (and the sidecar is
- * up). "closed" makes every held `exec` fail, so the lifecycle commands never run unverified.
+ * The shim's two gates, on podman (the protocol: base/protocol.ts). The pregate holds every
+ * call of the early-started CLI until hdc knows the remote user's ids; the exec gate holds
+ * the CLI's `exec`s (the lifecycle commands) until the firewall is verified and the sidecar
+ * is up. "closed" makes the held calls fail, so nothing runs unverified.
  */
-export interface Gate {
-  file: string;
-  /** Written by the OCI hook when a container of this workspace is created. */
-  startedFile: string;
-  /** "open" (the pregate: "open UID GID") lets the shim go on; anything else makes it refuse. */
-  set(state: string): Promise<void>;
+export interface Pregate {
+  /** HDC_PREGATE. */
+  readonly file: string;
+  set(state: PregateState): Promise<void>;
+  /** A build's `run`/`create` argv, handed over by the shim; undefined until then. */
+  readRunRequest(): Promise<string[] | undefined>;
+  answerIds(answer: IdsAnswer): Promise<void>;
+  /** The pregate and its handshake files. */
   remove(): Promise<void>;
 }
 
-export async function openGate(stateDir: string, firewallDir: string, name = 'gate'): Promise<Gate> {
-  const file = path.join(stateDir, `${name}-${randomBytes(6).toString('hex')}`);
-  const startedFile = path.join(firewallDir, 'started');
-  await rm(startedFile, { force: true });
+export interface ExecGate {
+  /** HDC_GATE. */
+  readonly file: string;
+  set(state: GateState): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** A new pregate in the state dir (not written yet: the shim waits). */
+export function openPregate(stateDir: string): Pregate {
+  const file = newProtocolFile(stateDir, 'pregate');
   return {
-    file, startedFile,
-    // Written whole and renamed, so the shim never reads half a word.
-    async set(state) {
-      await writeFile(`${file}.tmp`, state, { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    },
-    async remove() {
-      await rm(file, { force: true });
-    },
+    file,
+    set: (state) => writePregate(file, state),
+    readRunRequest: () => readRunRequest(file),
+    answerIds: (answer) => writeIdsAnswer(file, answer),
+    remove: () => removePregate(file),
+  };
+}
+
+/** A new exec gate in the state dir (not written yet: `exec` waits). */
+export function openExecGate(stateDir: string): ExecGate {
+  const file = newProtocolFile(stateDir, 'gate');
+  return {
+    file,
+    set: (state) => writeGate(file, state),
+    remove: () => rm(file, { force: true }),
   };
 }
 
@@ -42,19 +58,22 @@ export async function openGate(stateDir: string, firewallDir: string, name = 'ga
  * Waits until the workspace container runs. The hook's "started" file (read every 25 ms, no
  * process) says it was created and gives its pid; the container is then addressed by its
  * name. An inspect every second covers a container that was running already (no start, so
- * no hook). Ends when `until` aborts (the CLI finished without a start).
+ * no hook) — only if it carries this workspace's labels: a container of someone else's with
+ * the same name (runArgs --name) is never taken for it. Ends when `until` aborts (the CLI
+ * finished without a start).
  */
-export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions): Promise<{ id: string; pid: number }> {
+export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions,
+  owner: Record<string, string>): Promise<{ id: string; pid: number }> {
   for (let i = 0; ; i++) {
-    if (until.aborted || options.signal?.aborted) throw new HdcError('The container did not start.', { exitCode: 1 });
-    const pid = await readFile(startedFile, 'utf8').then((s) => Number(s.trim()), () => 0);
-    if (Number.isSafeInteger(pid) && pid > 0) return { id: name, pid };
+    if (until.aborted || options.signal?.aborted) throw new NotStartedError();
+    const pid = parseStarted(await readFile(startedFile, 'utf8').catch(() => ''));
+    if (pid !== undefined) return { id: name, pid };
     if (i % 40 === 0) {
       const item = await run(engine.containerInspect(name), options);
-      if (item?.running && item.pid > 0) return { id: item.id, pid: item.pid };
+      const ours = item && Object.entries(owner).every(([k, v]) => item.labels[k] === v);
+      if (item?.running && item.pid > 0 && ours) return { id: item.id, pid: item.pid };
     }
     await sleep(25);
   }
 }
 
-export const isAbort = (e: unknown): boolean => e instanceof HdcError && e.message === 'The container did not start.';

@@ -1,5 +1,6 @@
 #!/bin/sh
 # Hardened Dev Containers: the --docker-path shim for podman.
+# Its states, files and HDC_* variables are owned by src/base/protocol.ts (keep both in step).
 # The devcontainers CLI calls this in place of podman. Environment, set by hdc:
 #   HDC_ENGINE    real podman to exec (required)
 #   HDC_UID/GID   the remote user's ids in the image (required for run/create), or:

@@ -161,7 +161,7 @@ describe('podman shim (real script, fake engine)', () => {
     const done = new Promise<{ code: number | null; out: string }>((resolve) => {
       let out = '';
       child.stdout?.on('data', (d: string) => { out += d; });
-      child.on('exit', (code) => resolve({ code, out }));
+      child.on('close', (code) => resolve({ code, out }));
     });
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(child.exitCode, null, 'exec went through before the gate opened');
@@ -181,7 +181,7 @@ describe('podman shim (real script, fake engine)', () => {
       let err = '';
       child.stdout?.on('data', (d: string) => { out += d; });
       child.stderr?.on('data', (d: string) => { err += d; });
-      child.on('exit', (code) => resolve({ code, out, err }));
+      child.on('close', (code) => resolve({ code, out, err }));
     });
 
     it('holds every call until "open UID GID", then runs with those ids', async () => {
