@@ -1,3 +1,4 @@
+import { CLI_LABELS } from './labels';
 import type { CliCall, ProcessOutput } from './runner';
 import { json, ok } from './runner';
 
@@ -30,7 +31,7 @@ export class EngineClient {
     return this.call(['image', 'inspect', image], (r) => {
       if (r.exitCode !== 0) return undefined;
       const [rec] = json<ImageRecord[]>(r);
-      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.['devcontainer.metadata'] } : undefined;
+      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata] } : undefined;
     }, { acceptExitCodes: [1, 125] });
   }
 
@@ -60,6 +61,19 @@ export class EngineClient {
   /** `run -d ARGS…`: the new container's id. */
   runDetached(args: string[]): CliCall<string> {
     return this.call(['run', '-d', ...args], (r) => r.stdout.trim().split('\n').pop() ?? '');
+  }
+
+  /** The DNS servers a container was given (`--dns`): null when none. */
+  containerDns(id: string): CliCall<string[] | null> {
+    return this.call(['container', 'inspect', '--format', '{{json .HostConfig.Dns}}', id], (r) => JSON.parse(r.stdout) as string[] | null);
+  }
+
+  /**
+   * A container's output, stdout then stderr (the last `tail` lines when given). When the
+   * engine cannot read it (exit 1 or 125), its error text.
+   */
+  logs(id: string, tail?: number): CliCall<string> {
+    return this.call(['logs', ...(tail ? ['--tail', String(tail)] : []), id], (r) => `${r.stdout}${r.stderr}`, { acceptExitCodes: [1, 125] });
   }
 
   startContainer(id: string): CliCall<void> {
@@ -93,6 +107,35 @@ export class EngineClient {
     if (options.user) args.push('-u', options.user);
     if (options.workdir) args.push('-w', options.workdir);
     return this.call([...args, id, ...command], (r) => r, { acceptExitCodes: anyExit });
+  }
+
+  /**
+   * The user's login shell from the container's passwd, interactive, in `workdir` (an editor
+   * terminal runs this call). No value of ours is interpolated into the fixed script: user
+   * and folder are separate arguments.
+   */
+  loginShell(id: string, user: string, workdir: string): CliCall<void> {
+    return this.call(['exec', '-it', '-u', user, '-w', workdir, id,
+      'sh', '-c', 'shell=$(getent passwd "$(id -un)" | cut -d: -f7); exec "${shell:-/bin/sh}" -l'], () => undefined);
+  }
+
+  /**
+   * `exec -i`: COMMAND reads `input` on stdin; a non-zero exit fails. `env` is set inside
+   * the container (`-e`), not for the engine.
+   */
+  execWithInput<T>(id: string, command: string[], input: string, parse: (r: ProcessOutput) => T, options: { user?: string; env?: Record<string, string> } = {}): CliCall<T> {
+    const args = ['exec', '-i'];
+    if (options.user) args.push('-u', options.user);
+    for (const [name, value] of Object.entries(options.env ?? {})) args.push('-e', `${name}=${value}`);
+    return this.call([...args, id, ...command], parse, { input });
+  }
+
+  /**
+   * podman only: COMMAND in podman's rootless user namespace (`podman unshare`), where this
+   * user holds the capabilities over its containers' namespaces. `env` is the process's own.
+   */
+  unshare<T>(command: string[], parse: (r: ProcessOutput) => T, extra: { env?: Record<string, string>; input?: string } = {}): CliCall<T> {
+    return this.call(['unshare', ...command], parse, extra);
   }
 
   ok(args: string[]): CliCall<boolean> {

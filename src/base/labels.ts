@@ -19,10 +19,12 @@ export const LABELS = {
   sidecarSpec: 'hardened-devcontainers.sidecar-spec',
 } as const;
 
-/** The devcontainers CLI finds "its" container by these two labels. */
+/** The devcontainers CLI's own: it finds "its" container by the first two. */
 export const CLI_LABELS = {
   localFolder: 'devcontainer.local_folder',
   configFile: 'devcontainer.config_file',
+  /** On images (and containers): the merged devcontainer.json entries, as JSON. */
+  metadata: 'devcontainer.metadata',
 } as const;
 
 /** podman OCI annotations that the hook matches. */

@@ -9,8 +9,10 @@ import { runAttached } from '../base/runner';
 import { fileSource, parseRuntime, readSettings, type Settings } from '../config/settings';
 import { readWorkspaceSettingsFile } from '../config/settingsFile';
 import { defaultStateRoot } from '../base/state';
-import { status, type StatusReport } from '../ops/status';
+import { renderReport } from '../ops/render';
+import { status } from '../ops/status';
 import { up } from '../ops/up';
+import { summarizeUp } from '../ops/upSummary';
 import { engineFor, openWorkspace, requireWorkspaceContainer } from '../workspace/workspace';
 
 const USAGE = `hdc: Hardened Dev Containers, headless.
@@ -82,21 +84,17 @@ async function loadSettings(inv: Invocation): Promise<Settings> {
   return readSettings(fileSource(values, overrides));
 }
 
-/** The hardening report for a terminal: one line per guarantee, with its evidence. */
-function renderReport(report: StatusReport): string {
-  const lines = [`${report.workspaceFolder} (${report.runtime}): ${report.container ? `${report.container.name} ${report.container.status}` : 'no container'}`];
-  for (const c of report.checks) lines.push(`  ${c.ok ? (c.warning ? '!' : '✓') : '✗'} ${c.name.padEnd(16)} ${c.evidence}`);
-  if (report.container?.running) lines.push(report.ok ? 'hardened: every check passed' : 'NOT hardened: see the ✗ lines');
-  return `${lines.join('\n')}\n`;
-}
-
 async function main(argv: string[]): Promise<number> {
   const inv = parse(argv);
   const verbose = process.env.HDC_VERBOSE === '1';
   const t0 = performance.now();
   const log = (line: string): void => {
     if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${line}\n`);
-    else if (/^\[(plan|preflight|container|firewall|sidecar|lifecycle|sudo)\] /.test(line) || /^(warning|note):/.test(line)) process.stderr.write(`${line}\n`);
+    else if (/^(warning|note):/.test(line)) process.stderr.write(`${line}\n`);
+  };
+  // Without HDC_VERBOSE: each of hdc's steps as it begins (the log has their durations).
+  const onStep = verbose ? undefined : (step: string, detail: string, origin: 'hdc' | 'cli'): void => {
+    if (origin === 'hdc') process.stderr.write(`[${step}] ${detail}\n`);
   };
   // A persistent listener: with `once`, execa's exit handler would see no listener left
   // and re-raise the signal, killing us before the clean-up. A second Ctrl-C quits at once.
@@ -114,23 +112,9 @@ async function main(argv: string[]): Promise<number> {
       const settings = await loadSettings(inv);
       const result = await up({
         workspaceFolder: inv.folder, settings, stateRoot: defaultStateRoot(), log, signal: controller.signal,
-        shimLog: process.env.HDC_SHIM_LOG,
+        shimLog: process.env.HDC_SHIM_LOG, onStep,
       });
-      const summary = {
-        outcome: 'success', runtime: result.runtime, containerId: result.containerId, containerName: result.containerName,
-        remoteUser: result.remoteUser, remoteWorkspaceFolder: result.remoteWorkspaceFolder,
-        remoteUserIds: { uid: result.remoteUserIds.uid, gid: result.remoteUserIds.gid, source: result.remoteUserIds.source },
-        sudo: result.sudo ? result.sudo.evidence : 'not revoked',
-        withheld: [...new Set(result.withheld.map((w) => w.cap))],
-        readOnly: result.readOnly,
-        firewall: result.firewall
-          ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
-          : { enabled: false },
-        sidecar: result.sidecar
-          ? { name: result.sidecar.name, socket: result.sidecar.socket, action: result.sidecar.action, ms: result.sidecar.ms, firewall: result.sidecar.firewall ? { loaded: result.sidecar.firewall.loaded, verify: result.sidecar.firewall.verify } : 'off' }
-          : 'off',
-        warnings: [...result.warnings.map((w) => w.message), ...result.notes],
-      };
+      const summary = summarizeUp(result);
       process.stdout.write(inv.json ? `${JSON.stringify(summary)}\n` : `${JSON.stringify(summary, null, 2)}\n`);
       return 0;
     }

@@ -6,7 +6,7 @@ import { LABELS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
 import { HdcError, InputError } from '../base/errors';
 import { firewallAgentPath, guardScriptSourcePath } from '../base/paths';
-import { run, type CliCall, type LogFn, type RunOptions } from '../base/runner';
+import { run, type CliCall, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import { parseNameservers, type AllowSet } from './policy';
 
@@ -51,10 +51,10 @@ export interface GuardSpec {
   networkArgs: string[];
 }
 
-/** The guard's `docker run`: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
+/** The guard's `docker run -d` arguments: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
 export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
   return [
-    'run', '-d', '--name', spec.name, '--label', `${LABELS.guardFor}=${spec.workspaceFolder}`,
+    '--name', spec.name, '--label', `${LABELS.guardFor}=${spec.workspaceFolder}`,
     // iptables-restore needs NET_RAW as well as NET_ADMIN; the guard runs only our script.
     '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH',
     '--security-opt', 'no-new-privileges',
@@ -70,7 +70,7 @@ export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
 async function waitReady(engine: EngineClient, name: string, options: RunOptions): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const logs = await run({ command: engine.path, args: ['logs', name], parse: (r) => `${r.stdout}${r.stderr}`, acceptExitCodes: [1] }, options);
+    const logs = await run(engine.logs(name), options);
     if (logs.includes(READY)) return;
     const item = await run(engine.containerInspect(name), options);
     if (!item?.running || Date.now() > deadline) {
@@ -91,12 +91,13 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
   const existing = await run(engine.containerInspect(spec.name), options);
   if (existing?.running) return { created: false };
   if (existing) {
-    await run({ command: engine.path, args: ['start', spec.name], parse: () => undefined }, options);
+    await run(engine.startContainer(spec.name), options);
     await waitReady(engine, spec.name, options);
     return { created: false };
   }
-  await run({ command: engine.path, args: await guardRunArgs(spec), parse: () => undefined }, options);
+  const runArgs = await guardRunArgs(spec);
   try {
+    await run(engine.runDetached(runArgs), options);
     await waitReady(engine, spec.name, options);
     const resolv = await run(engine.exec(spec.name, ['cat', '/etc/resolv.conf']), options);
     const dns = parseNameservers(resolv.stdout);
@@ -112,7 +113,8 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
     }
     await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...new Set([...dns.v4, ...dns.v6])].map((a) => `nameserver ${a}\n`).join(''), 0o644);
   } catch (e) {
-    await run(engine.removeContainer(spec.name), options).catch(() => undefined);
+    // Not with the signal that may have ended the start: a cancelled up still removes its guard.
+    await run(engine.removeContainer(spec.name), { log: options.log, runner: options.runner }).catch(() => undefined);
     throw e;
   }
   return { created: true };
@@ -122,7 +124,7 @@ const EMBEDDED_DNS = '127.0.0.11';
 
 /** Where docker's embedded DNS forwards: the container's --dns, else the host's own resolvers. */
 async function embeddedDnsUpstream(engine: EngineClient, name: string, options: RunOptions): Promise<AllowSet> {
-  const configured = await run({ command: engine.path, args: ['container', 'inspect', '--format', '{{json .HostConfig.Dns}}', name], parse: (r) => JSON.parse(r.stdout) as string[] | null }, options);
+  const configured = await run(engine.containerDns(name), options);
   const servers = configured?.length ? configured.map((d) => `nameserver ${d}`).join('\n') : await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   const found = parseNameservers(servers);
   const notLoopback = (ip: string): boolean => !ip.startsWith('127.') && ip !== '::1';
@@ -131,12 +133,8 @@ async function embeddedDnsUpstream(engine: EngineClient, name: string, options: 
 
 /** The agent inside the guard (same netns as the workspace), with the guard's NET_ADMIN. */
 export function dockerAgentCall(engine: EngineClient, guard: string, request: AgentRequest): CliCall<AgentResult> {
-  return {
-    command: engine.path,
-    args: ['exec', '-i', '-e', 'ELECTRON_RUN_AS_NODE=1', guard, '/hdc/node', '/hdc/dist/firewall-agent.cjs'],
-    input: JSON.stringify(request),
-    parse: (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult,
-  };
+  return engine.execWithInput(guard, ['/hdc/node', '/hdc/dist/firewall-agent.cjs'], JSON.stringify(request),
+    (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult, { env: { ELECTRON_RUN_AS_NODE: '1' } });
 }
 
 /** The workspace joins the guard's namespace (capabilities: hardening.ts). */
@@ -157,8 +155,8 @@ export function guardImage(setting: string, workspaceImage: string | undefined, 
   return image;
 }
 
-export async function removeGuards(engine: EngineClient, workspaceFolder: string, log: LogFn): Promise<string[]> {
-  const ids = await run(engine.findContainers({ [LABELS.guardFor]: workspaceFolder }), { log });
-  for (const id of ids) await run(engine.removeContainer(id), { log });
+export async function removeGuards(engine: EngineClient, workspaceFolder: string, options: RunOptions): Promise<string[]> {
+  const ids = await run(engine.findContainers({ [LABELS.guardFor]: workspaceFolder }), options);
+  for (const id of ids) await run(engine.removeContainer(id), options);
   return ids;
 }

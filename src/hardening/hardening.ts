@@ -71,11 +71,7 @@ export function readOnlyMounts(paths: string[], layout: WorkspaceLayout): string
 /** The revocation script, fed on stdin; the user name is an argument, never text in a script. */
 export async function revokeSudoCall(engine: EngineClient, containerId: string, user: string): Promise<CliCall<string>> {
   const script = await readFile(path.join(packageRoot(), 'src', 'hardening', 'revoke-sudo.sh'), 'utf8');
-  return {
-    command: engine.path,
-    args: ['exec', '-i', '-u', 'root', containerId, 'sh', '-s', '--', user],
-    input: script,
-    parse: (r) => r.stdout.trim() };
+  return engine.execWithInput(containerId, ['sh', '-s', '--', user], script, (r) => r.stdout.trim(), { user: 'root' });
 }
 
 /**
@@ -143,7 +139,7 @@ export async function revokeSudo(engine: EngineClient, containerId: string, user
     .catch(async () => run(await revokeSudoCall(engine, containerId, user), options));
   const check = parseRevokeOutput(out, user) ?? await checkSudoRevoked(engine, containerId, user, options);
   if (!check.ok) {
-    throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, { keepContainer: true,
+    throw new HdcError(`Sudo revocation did not hold: ${check.evidence}.`, {
       fix: 'the container was stopped; the image grants root some other way (e.g. a setuid binary or a sudoers alias): fix the image, or set hardenedDevcontainers.noNewPrivileges' });
   }
   return check;

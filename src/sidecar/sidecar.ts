@@ -276,7 +276,7 @@ async function waitForSocket(engine: EngineClient, names: SidecarNames, id: stri
     // Every half second (and first): is it still starting, or did it exit? Its pid gives the path.
     const item = i % 20 === 0 || Date.now() > deadline ? await run(engine.containerInspect(id), options) : undefined;
     if (item && (!item.running || Date.now() > deadline)) {
-      const logs = await run({ command: engine.path, args: ['logs', '--tail', '5', id], parse: (r) => `${r.stdout}${r.stderr}`.trim(), acceptExitCodes: [1, 125] }, options);
+      const logs = (await run(engine.logs(id, 5), options)).trim();
       throw new HdcError(`The Podman sidecar ${names.container} did not open its socket: ${item.running ? 'timed out after 30 s' : `it exited (${item.status})`}. ${logs.split('\n').pop() ?? ''}`,
         { fix: `see \`podman logs ${names.container}\`; the image needs podman and crun (hardenedDevcontainers.podmanSidecar.image)` });
     }
@@ -306,8 +306,8 @@ export function accepts(socket: string): Promise<boolean> {
  * volume only when asked (`--volumes`, or a failed up that created it). A volume that a
  * container still uses is kept and logged.
  */
-export async function removeSidecar(engine: EngineClient, ws: { workspaceFolder: string; configFile: string }, names: SidecarNames, opts: { removeGraph?: boolean; log: LogFn; signal?: AbortSignal }): Promise<string[]> {
-  const options = { log: opts.log, signal: opts.signal };
+export async function removeSidecar(engine: EngineClient, ws: { workspaceFolder: string; configFile: string }, names: SidecarNames, opts: RunOptions & { removeGraph?: boolean; log: LogFn }): Promise<string[]> {
+  const options: RunOptions = { log: opts.log, signal: opts.signal, runner: opts.runner };
   const ids = await run(engine.findContainers({ [LABELS.sidecarFor]: ws.workspaceFolder, [LABELS.sidecarConfig]: ws.configFile }), options);
   for (const id of ids) {
     opts.log(`removing the sidecar ${id.slice(0, 12)}`);

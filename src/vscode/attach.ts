@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Runtime } from '../base/engine';
+import { EngineClient, type Runtime } from '../base/engine';
 import { DEV_CONTAINERS_EXTENSION } from './ids';
 
 export interface AttachTarget {
@@ -54,14 +54,8 @@ export async function attach(target: AttachTarget, api: AttachApi = realAttachAp
     await api.openFolder(attachedContainerUri(target.containerName, target.remoteWorkspaceFolder));
     return 'uri';
   }
-  const terminal = api.createTerminal({
-    name: `Hardened: ${target.containerName}`,
-    shellPath: target.enginePath,
-    // The user's login shell from the container's passwd, as a login shell; no value of ours
-    // is interpolated into this fixed script (user and folder are separate arguments).
-    shellArgs: ['exec', '-it', '-u', target.remoteUser, '-w', target.remoteWorkspaceFolder, target.containerId,
-      'sh', '-c', 'shell=$(getent passwd "$(id -un)" | cut -d: -f7); exec "${shell:-/bin/sh}" -l'],
-  });
+  const shell = new EngineClient(target.runtime, target.enginePath).loginShell(target.containerId, target.remoteUser, target.remoteWorkspaceFolder);
+  const terminal = api.createTerminal({ name: `Hardened: ${target.containerName}`, shellPath: shell.command, shellArgs: shell.args });
   terminal.show();
   void api.info('The Dev Containers extension is not installed, so a terminal was opened inside the hardened container instead. Install it to reopen the whole window in the container.');
   return 'terminal';

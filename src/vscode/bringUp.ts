@@ -1,14 +1,16 @@
 import * as vscode from 'vscode';
 import { down } from '../ops/down';
 import { HdcError } from '../base/errors';
+import { checkLines, verdict } from '../ops/render';
 import { status as checkStatus } from '../ops/status';
 import { up, type UpStep } from '../ops/up';
 import { attach } from './attach';
 import { readConfig } from './config';
+import { DISPLAY_NAME } from './ids';
 import type { Services } from './services';
 
 const STEP_TITLE: Record<UpStep | 'verify' | 'remove', string> = {
-  plan: 'Reading devcontainer.json', preflight: 'Checking the engine', container: 'Container', firewall: 'Firewall',
+  plan: 'Reading devcontainer.json', preflight: 'Checking the engine', prepare: 'Preparing', container: 'Container', readback: 'Reading the container back', firewall: 'Firewall',
   sidecar: 'Podman sidecar', lifecycle: 'Lifecycle commands', sudo: 'Revoking sudo', verify: 'Verifying', remove: 'Removing the old container',
 };
 
@@ -20,7 +22,7 @@ export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebui
   const settings = readConfig(folder.uri);
   s.statusBar.set('working', rebuild ? 'rebuilding' : 'starting');
   try {
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Hardened Dev Containers', cancellable: true }, async (progress, token) => {
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: DISPLAY_NAME, cancellable: true }, async (progress, token) => {
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort());
       const report = (step: keyof typeof STEP_TITLE, detail: string): void => progress.report({ message: `${STEP_TITLE[step]}: ${detail}` });
@@ -31,8 +33,8 @@ export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebui
       const r = await up({ workspaceFolder: folder.uri.fsPath, settings, stateRoot: s.stateRoot, signal: controller.signal, log: s.log.line, onStep: report });
       report('verify', 'checking every guarantee');
       const check = await checkStatus(folder.uri.fsPath, settings, s.stateRoot, s.log.line);
-      for (const c of check.checks) s.log.line(`${c.ok ? (c.warning ? 'warning:' : 'check ok:') : 'CHECK FAILED:'} ${c.name}: ${c.evidence}`);
-      if (!check.ok) throw new HdcError(`Not hardened: ${check.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.evidence})`).join('; ')}`);
+      for (const line of checkLines(check, 'log')) s.log.line(line);
+      if (!check.ok) throw new HdcError(verdict(check, 'log'));
       return r;
     });
     s.statusBar.set('ready', result.containerName);

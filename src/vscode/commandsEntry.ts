@@ -5,25 +5,12 @@
 import { preflight } from '../workspace/preflight';
 import { engineFor } from '../workspace/workspace';
 import type { Settings } from '../config/settings';
-import { allowDomain } from './commands/allowDomain';
-import { rebuildHardenedContainer } from './commands/rebuildHardenedContainer';
-import { reopenInHardenedContainer } from './commands/reopenInHardenedContainer';
-import { showHardeningReport } from './commands/showHardeningReport';
-import { showLog } from './commands/showLog';
-import { stopHardenedContainer } from './commands/stopHardenedContainer';
-import { toggleRuntime } from './commands/toggleRuntime';
-import type { CommandId } from './ids';
+import * as all from './commands/index';
+import type { CommandName } from './ids';
 import type { Services } from './services';
 
-export const commands: Record<CommandId, (s: Services) => (...args: unknown[]) => unknown> = {
-  'hardenedDevcontainers.reopenInHardenedContainer': reopenInHardenedContainer,
-  'hardenedDevcontainers.rebuildHardenedContainer': rebuildHardenedContainer,
-  'hardenedDevcontainers.stopHardenedContainer': stopHardenedContainer,
-  'hardenedDevcontainers.allowDomain': allowDomain,
-  'hardenedDevcontainers.showHardeningReport': showHardeningReport,
-  'hardenedDevcontainers.showLog': showLog,
-  'hardenedDevcontainers.toggleRuntime': toggleRuntime,
-};
+/** The handlers by name; register.ts registers each under its id (COMMANDS in ids.ts). */
+export const handlers: Record<CommandName, (s: Services) => (...args: unknown[]) => unknown> = all;
 
 /** True when the docker daemon runs as root (the status bar then warns). */
 export async function dockerRootful(settings: Settings): Promise<boolean> {

@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
+import { DISPLAY_NAME } from './ids';
 
 /** One LogOutputChannel for the extension: our steps and the devcontainers CLI's JSON stream. */
 export class Log implements vscode.Disposable {
-  readonly channel = vscode.window.createOutputChannel('Hardened Dev Containers', { log: true });
+  readonly channel = vscode.window.createOutputChannel(DISPLAY_NAME, { log: true });
 
   readonly line = (text: string): void => {
     if (text.startsWith('warning:')) this.channel.warn(text.slice('warning:'.length).trim());

@@ -3,15 +3,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vscode from 'vscode';
 import { currentFolder, readConfig } from './config';
-import type { CommandId, ContextKey } from './ids';
+import { commandId, COMMANDS, PALETTE_WHEN, PREFIX, type ContextKey } from './ids';
 import type { Services } from './services';
 
 type CommandsEntry = typeof import('./commandsEntry');
-
-const COMMAND_IDS: CommandId[] = [
-  'hardenedDevcontainers.reopenInHardenedContainer', 'hardenedDevcontainers.rebuildHardenedContainer', 'hardenedDevcontainers.stopHardenedContainer',
-  'hardenedDevcontainers.allowDomain', 'hardenedDevcontainers.showHardeningReport', 'hardenedDevcontainers.showLog', 'hardenedDevcontainers.toggleRuntime',
-];
 
 let entry: CommandsEntry | undefined;
 /** Loads dist/extension-commands.cjs (next to this bundle) the first time it is needed. */
@@ -24,8 +19,8 @@ function commandsEntry(): CommandsEntry {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, s: Services): void {
-  for (const id of COMMAND_IDS) {
-    context.subscriptions.push(vscode.commands.registerCommand(id, (...args: unknown[]) => commandsEntry().commands[id](s)(...args)));
+  for (const { name } of COMMANDS) {
+    context.subscriptions.push(vscode.commands.registerCommand(commandId(name), (...args: unknown[]) => commandsEntry().handlers[name](s)(...args)));
   }
 }
 
@@ -50,8 +45,8 @@ export function watchConfiguration(s: Services): vscode.Disposable {
   };
   refresh();
   void vscode.workspace.findFiles('{.devcontainer/devcontainer.json,.devcontainer.json}', undefined, 1)
-    .then((found) => setContext('hardenedDevcontainers.hasDevcontainer', found.length > 0));
+    .then((found) => setContext(PALETTE_WHEN, found.length > 0));
   return vscode.workspace.onDidChangeConfiguration((e) => {
-    if (e.affectsConfiguration('hardenedDevcontainers')) refresh();
+    if (e.affectsConfiguration(PREFIX)) refresh();
   });
 }

@@ -1,26 +1,31 @@
 import * as vscode from 'vscode';
 import type { Runtime } from '../base/engine';
-import type { CommandId } from './ids';
+import { commandId, DISPLAY_NAME, PREFIX, type CommandName } from './ids';
 
 export type State = 'idle' | 'working' | 'ready' | 'error';
 
 const LABEL: Record<State, string> = { idle: '', working: ' $(sync~spin)', ready: ' $(shield) hardened ✓', error: ' $(error)' };
 const SPOKEN: Record<State, string> = { idle: 'idle', working: 'working', ready: 'hardened', error: 'error' };
+/** The tooltip's command links, in order; only these are enabled in it. */
+const LINKS: [label: string, command: CommandName][] = [
+  ['Toggle runtime', 'toggleRuntime'], ['Reopen', 'reopenInHardenedContainer'], ['Rebuild', 'rebuildHardenedContainer'],
+  ['Report', 'showHardeningReport'], ['Show Log', 'showLog'],
+];
 
 /**
  * The status-bar item: runtime plus state. A click toggles the runtime; the tooltip's
  * command links reach the rest. Docker running rootful shows the warning colours.
  */
 export class StatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem('hardenedDevcontainers.status', vscode.StatusBarAlignment.Left, 100);
+  private readonly item = vscode.window.createStatusBarItem(`${PREFIX}.status`, vscode.StatusBarAlignment.Left, 100);
   private state: State = 'idle';
   private runtime: Runtime = 'podman';
   private detail = '';
   private rootfulDocker = false;
 
   constructor() {
-    this.item.name = 'Hardened Dev Containers';
-    this.item.command = 'hardenedDevcontainers.toggleRuntime' satisfies CommandId;
+    this.item.name = DISPLAY_NAME;
+    this.item.command = commandId('toggleRuntime');
     this.render();
     this.item.show();
   }
@@ -48,14 +53,13 @@ export class StatusBar implements vscode.Disposable {
       ? new vscode.ThemeColor('statusBarItem.errorBackground')
       : warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     const tooltip = new vscode.MarkdownString(undefined, true);
-    tooltip.isTrusted = { enabledCommands: ['hardenedDevcontainers.toggleRuntime', 'hardenedDevcontainers.showLog', 'hardenedDevcontainers.rebuildHardenedContainer', 'hardenedDevcontainers.showHardeningReport', 'hardenedDevcontainers.reopenInHardenedContainer'] satisfies CommandId[] };
-    tooltip.appendMarkdown(`**Hardened Dev Containers**: ${this.runtime}, ${SPOKEN[this.state]}${this.detail ? ` (${escape(this.detail)})` : ''}\n\n`);
+    tooltip.isTrusted = { enabledCommands: LINKS.map(([, name]) => commandId(name)) };
+    tooltip.appendMarkdown(`**${DISPLAY_NAME}**: ${this.runtime}, ${SPOKEN[this.state]}${this.detail ? ` (${escape(this.detail)})` : ''}\n\n`);
     if (warn) tooltip.appendMarkdown('$(warning) Docker runs rootful: a container escape would be root on the host.\n\n');
-    tooltip.appendMarkdown('[Toggle runtime](command:hardenedDevcontainers.toggleRuntime) · [Reopen](command:hardenedDevcontainers.reopenInHardenedContainer) · '
-      + '[Rebuild](command:hardenedDevcontainers.rebuildHardenedContainer) · [Report](command:hardenedDevcontainers.showHardeningReport) · [Show Log](command:hardenedDevcontainers.showLog)');
+    tooltip.appendMarkdown(LINKS.map(([label, name]) => `[${label}](command:${commandId(name)})`).join(' · '));
     this.item.tooltip = tooltip;
     this.item.accessibilityInformation = {
-      label: `Hardened Dev Containers: ${this.runtime}, ${SPOKEN[this.state]}${warn ? ', Docker rootful warning' : ''}. Click to toggle the container runtime.`,
+      label: `${DISPLAY_NAME}: ${this.runtime}, ${SPOKEN[this.state]}${warn ? ', Docker rootful warning' : ''}. Click to toggle the container runtime.`,
       role: 'button',
     };
   }

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ANNOTATIONS } from '../../src/base/labels';
 import { startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
 import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 import { execa } from 'execa';
@@ -213,7 +214,7 @@ describe(`egress firewall (${runtime})`, function () {
 
     it('when the rules cannot be applied the workspace does not run, and says why', async () => {
       const dir = runtime === 'podman'
-        ? (await engine('podman', ['container', 'inspect', '--format', '{{index .Config.Annotations "dev.hardened-devcontainers.firewall"}}', id])).stdout.trim()
+        ? (await engine('podman', ['container', 'inspect', '--format', `{{index .Config.Annotations "${ANNOTATIONS.firewall}"}}`, id])).stdout.trim()
         : (await engine('docker', ['container', 'inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/hdc-firewall"}}{{.Source}}{{end}}{{end}}', `${await nameOf(id)}-fw`])).stdout.trim();
       const rules = path.join(dir, 'rules.v4');
       const good = readFileSync(rules, 'utf8');

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ANNOTATIONS } from '../../src/base/labels';
 import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hashTree, hdc, makeWorkspace, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 
 interface Report {
@@ -117,7 +118,7 @@ export function hardeningContract(runtime: Runtime): void {
       } finally {
         // Put the rules back the way the start-time mechanism loads them.
         const dir = runtime === 'podman'
-          ? (await engine('podman', ['container', 'inspect', '--format', '{{index .Config.Annotations "dev.hardened-devcontainers.firewall"}}', id])).stdout.trim()
+          ? (await engine('podman', ['container', 'inspect', '--format', `{{index .Config.Annotations "${ANNOTATIONS.firewall}"}}`, id])).stdout.trim()
           : '';
         const rules = runtime === 'podman' ? readFileSync(path.join(dir, 'rules.v4'), 'utf8') : undefined;
         const back = runtime === 'podman' ? await inNetns(['iptables-restore'], rules) : await inNetns(['sh', '-c', 'iptables-restore < /hdc-firewall/rules.v4']);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
 import { devcontainerCliPath } from '../../src/base/paths';
+import { ANNOTATIONS } from '../../src/base/labels';
 
 describe('rootless podman', function () {
   before(async () => requireEngine('podman'));
@@ -52,7 +53,7 @@ describe('rootless podman', function () {
     it('the OCI hook reports a start only once the note\'s events follower is at the end of the log', async function () {
       this.timeout(120_000);
       const [id] = await containersOf('podman', ws);
-      const fwDir = (await engine('podman', ['container', 'inspect', '--format', '{{index .Config.Annotations "dev.hardened-devcontainers.firewall"}}', id])).stdout.trim();
+      const fwDir = (await engine('podman', ['container', 'inspect', '--format', `{{index .Config.Annotations "${ANNOTATIONS.firewall}"}}`, id])).stdout.trim();
       assert.match(fwDir, /^\/.+\/firewall$/);
       const eventsLog = `/run/user/${TEST_UID}/libpod/tmp/events/events.log`;
       const scratch = `/tmp/hdc-it-follower-${process.pid}`;

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { CLI_LABELS } from '../../src/base/labels';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, upJson, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 import { buildStandInImages, CORPUS } from './corpus.shared';
 
@@ -37,7 +38,7 @@ function wrappedEngine(runtime: Runtime): string {
     '#!/bin/sh',
     '# Test double of an engine that adds privilege behind hdc\'s back (privilege.shared.ts).',
     'case " $* " in',
-    `  *" run "*devcontainer.local_folder=*) sub=$1; shift; exec /usr/bin/${runtime} "$sub" ${extra} "$@" ;;`,
+    `  *" run "*${CLI_LABELS.localFolder}=*) sub=$1; shift; exec /usr/bin/${runtime} "$sub" ${extra} "$@" ;;`,
     'esac',
     `exec /usr/bin/${runtime} "$@"`,
     '',

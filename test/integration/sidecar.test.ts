@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { execa } from 'execa';
+import { LABELS } from '../../src/base/labels';
 import { removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
 import { importTinyImage, TINY_IMAGE } from '../support/tinyImage';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
@@ -80,7 +81,7 @@ describe('Podman sidecar (rootless podman)', function () {
   after(async function () {
     this.timeout(180_000);
     if (ws) {
-      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=hardened-devcontainers.sidecar-for=${ws}`]);
+      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=${LABELS.sidecarFor}=${ws}`]);
       const ids = left.stdout.split('\n').filter(Boolean);
       if (ids.length) await engine('podman', ['rm', '-f', ...ids]);
       await destroyWorkspace('podman', ws);
@@ -262,7 +263,7 @@ describe('Podman sidecar (rootless podman)', function () {
       assert.equal(r.exitCode, 2, r.stderr);
       assert.match(r.stderr, /sidecar image localhost\/hdc-test\/no-such-sidecar:1 is not in podman's image store/);
       assert.deepEqual(await containersOf('podman', dir), [], 'the workspace was left behind');
-      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=hardened-devcontainers.sidecar-for=${dir}`]);
+      const left = await engine('podman', ['ps', '-a', '-q', '--filter', `label=${LABELS.sidecarFor}=${dir}`]);
       assert.equal(left.stdout.trim(), '');
       const vols = await engine('podman', ['volume', 'ls', '-q']);
       assert.doesNotMatch(vols.stdout, new RegExp(`${path.basename(dir).toLowerCase().replace(/[^a-z0-9_.-]/g, '-')}-[0-9a-f]{8}-podman`), 'a sidecar volume was left behind');

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { chownSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { CLI_LABELS, LABELS } from '../../src/base/labels';
 
 /** Names shared with scripts/env.sh. */
 export const TEST_USER = process.env.HDC_TEST_USER ?? 'hdctest';
@@ -109,7 +110,7 @@ export function chownTree(dir: string, uid = TEST_UID, gid = TEST_UID): void {
 /** Removes every container made for a workspace (even if hdc itself is broken), then the folder. */
 export async function destroyWorkspace(runtime: Runtime, dir: string): Promise<void> {
   // The workspace first, then a docker firewall guard whose namespace it joined.
-  for (const label of [`devcontainer.local_folder=${dir}`, `hardened-devcontainers.guard-for=${dir}`]) {
+  for (const label of [`${CLI_LABELS.localFolder}=${dir}`, `${LABELS.guardFor}=${dir}`]) {
     const ids = await engine(runtime, ['ps', '-a', '-q', '--filter', `label=${label}`]);
     const list = ids.stdout.split('\n').filter(Boolean);
     if (list.length) await engine(runtime, ['rm', '-f', ...list]);
@@ -124,7 +125,7 @@ export async function destroyWorkspace(runtime: Runtime, dir: string): Promise<v
 }
 
 export async function containersOf(runtime: Runtime, dir: string): Promise<string[]> {
-  const r = await engine(runtime, ['ps', '-a', '-q', '--filter', `label=devcontainer.local_folder=${dir}`]);
+  const r = await engine(runtime, ['ps', '-a', '-q', '--filter', `label=${CLI_LABELS.localFolder}=${dir}`]);
   return r.stdout.split('\n').filter(Boolean);
 }
 

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, SECTION } from '../../src/config/settings';
+import { commandId, COMMANDS, DISPLAY_NAME, PALETTE_WHEN } from '../../src/vscode/ids';
 
 const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
 const props: Record<string, { default: unknown; markdownDescription?: string; scope?: string }> = manifest.contributes.configuration.properties;
@@ -30,6 +31,40 @@ describe('extension manifest', () => {
   it('targets VS Code 1.100 and ships the hdc binary', () => {
     assert.equal(manifest.engines.vscode, '^1.100.0');
     assert.equal(manifest.bin.hdc, './dist/hdc.cjs');
+  });
+
+  describe('commands: package.json contributes exactly COMMANDS of src/vscode/ids.ts', () => {
+    type Contributed = { command: string; title?: string; category?: string; icon?: string; when?: string };
+    const contributed: Contributed[] = manifest.contributes.commands ?? [];
+    const palette: Contributed[] = manifest.contributes.menus?.commandPalette ?? [];
+    const expected = COMMANDS.map((c) => ({ command: commandId(c.name), title: c.title, category: DISPLAY_NAME, icon: c.icon }));
+    const ids = new Set<string>(expected.map((c) => c.command));
+    /** What one list has and the other lacks, by id, for the failure message. */
+    const difference = (have: string[], want: string[]): string =>
+      `missing from package.json: ${want.filter((id) => !have.includes(id)).join(', ') || 'none'}; `
+      + `in package.json but not in COMMANDS: ${have.filter((id) => !want.includes(id)).join(', ') || 'none'}`;
+
+    it('the commands\' category is the display name', () => {
+      assert.equal(manifest.displayName, DISPLAY_NAME);
+    });
+
+    it('contributes.commands: every id once, with its title, category and icon', () => {
+      const have = contributed.map((c) => c.command);
+      assert.deepEqual(have, expected.map((c) => c.command), difference(have, [...ids]));
+      for (const want of expected) assert.deepEqual(contributed.find((c) => c.command === want.command), want, want.command);
+    });
+
+    it('menus: each command in the palette once, when the workspace has a devcontainer.json; no other menu', () => {
+      const have = palette.map((c) => c.command);
+      assert.deepEqual([...have].sort(), [...ids].sort(), difference(have, [...ids]));
+      for (const entry of palette) assert.deepEqual(entry, { command: entry.command, when: PALETTE_WHEN }, entry.command);
+      assert.deepEqual(Object.keys(manifest.contributes.menus ?? {}), ['commandPalette']);
+    });
+
+    it('activation: no onCommand event for a command that is not contributed (VS Code adds the contributed ones)', () => {
+      const onCommand = (manifest.activationEvents as string[]).filter((e) => e.startsWith('onCommand:')).map((e) => e.slice('onCommand:'.length));
+      assert.deepEqual(onCommand.filter((id) => !ids.has(id)), []);
+    });
   });
 
   it('packs every shell script of src/ into the VSIX (.vscodeignore lists each)', () => {

@@ -5,6 +5,7 @@ import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers,
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';
 import { agentCall, dropInContent, firewallRunArgs, hookJson, rootlessUserNs } from '../../src/firewall/podmanHook';
 import { EngineClient } from '../../src/base/engine';
+import { ANNOTATIONS } from '../../src/base/labels';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -121,10 +122,10 @@ describe('firewall policy', () => {
   });
 
   it('marks the workspace for the hook (the capabilities are dropped by the hardening)', () => {
-    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', 'dev.hardened-devcontainers.firewall=/s/fw']);
+    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', `${ANNOTATIONS.firewall}=/s/fw`]);
     const hook = JSON.parse(hookJson('/h/oci-hook.sh'));
     assert.deepEqual(hook.stages, ['createRuntime']);
-    assert.deepEqual(Object.keys(hook.when.annotations), ['^dev\\.hardened-devcontainers\\.firewall$']);
+    assert.deepEqual(Object.keys(hook.when.annotations), [`^${ANNOTATIONS.firewall.replace(/\./g, '\\.')}$`]);
     assert.match(dropInContent('/h/oci-hooks.d'), /hooks_dir = \["\/usr\/share\/containers\/oci\/hooks\.d", "\/etc\/containers\/oci\/hooks\.d", "\/h\/oci-hooks\.d"\]/);
   });
 

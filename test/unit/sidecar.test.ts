@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from '../../src/config/settings';
 import type { ContainerItem } from '../../src/base/engine';
+import { ANNOTATIONS, LABELS } from '../../src/base/labels';
 import { type HardenedPlan } from '../../src/workspace/plan';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,7 +102,7 @@ describe('sidecar layout', () => {
   it('runs the rootless-safe sidecar: its own netns with the firewall annotation, SYS_ADMIN in, network caps out', () => {
     const { args, hash } = sidecarRunArgs(spec(), files, [], limits);
     assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
-    assert.deepEqual(valueAfter(args, '--annotation'), ['dev.hardened-devcontainers.firewall=/state/fw', 'dev.hardened-devcontainers.role=sidecar']);
+    assert.deepEqual(valueAfter(args, '--annotation'), [`${ANNOTATIONS.firewall}=/state/fw`, ANNOTATIONS.sidecarRole]);
     assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
     assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
     assert.ok(!args.includes('--privileged'));
@@ -115,7 +116,7 @@ describe('sidecar layout', () => {
     assert.deepEqual(valueAfter(args, '--gidmap'), ['0:0:1', '1:2:65535']);
     assert.deepEqual(valueAfter(args, '--pids-limit'), ['4096']);
     assert.deepEqual(valueAfter(args, '--label').filter((l) => l.includes('sidecar-')).slice(0, 2),
-      ['hardened-devcontainers.sidecar-for=/w/app', 'hardened-devcontainers.sidecar-config=/w/app/.devcontainer/devcontainer.json']);
+      [`${LABELS.sidecarFor}=/w/app`, `${LABELS.sidecarConfig}=/w/app/.devcontainer/devcontainer.json`]);
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`));
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.graphVolume},target=/var/lib/containers`));
     assert.deepEqual(args.slice(-6), ['localhost/hardened-devcontainers/podman:bookworm', 'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`]);
