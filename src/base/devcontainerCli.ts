@@ -61,7 +61,10 @@ export const devcontainerCli = {
    */
   readConfiguration(a: LifecycleArgs): CliCall<ConfigurationItem> {
     const args = [...cliArgs('read-configuration', a), '--include-merged-configuration', '--include-features-configuration'];
-    return { command: process.execPath, args, env: a.env, parse: (out) => parseReadConfiguration(out) };
+    return { command: process.execPath, args, env: a.env, acceptExitCodes: [1], parse: (out) => {
+      if (out.exitCode !== 0) throw readConfigurationError(out);
+      return parseReadConfiguration(out);
+    } };
   },
 
   /** The lifecycle commands (onCreate … postAttach), run after `up --skip-post-create`. */
@@ -117,6 +120,36 @@ export function engineWords(stderr: string): string | undefined {
       const hook = /error running hook[^]*?stderr: (.*)$/.exec(m[1]);
       found = (hook?.[1] ?? m[1]).trim();
     }
+  }
+  return found;
+}
+
+/**
+ * `read-configuration` failed: the engine's words if it refused (an image it could not
+ * inspect), else the CLI's own error, its first line without the stack.
+ */
+export function readConfigurationError(out: ProcessOutput): HdcError {
+  const detail = `devcontainer read-configuration (exit ${out.exitCode}):\n${out.stderr}`;
+  // The CLI's own error, unless it only names the engine call that failed: then the engine's words.
+  const said = cliError(out.stderr);
+  const words = said === undefined || said.startsWith('Command failed:') ? engineWords(out.stderr) : undefined;
+  if (words) return new EngineRefusedError(words, { detail });
+  return new HdcError(`The devcontainers CLI could not read the configuration (read-configuration): ${said ?? `exit ${out.exitCode}, no error message`}`, {
+    detail, fix: 'fix what it names in devcontainer.json (HDC_VERBOSE=1 shows the CLI\'s whole output)' });
+}
+
+/** The CLI's own last "Error: …" in its JSON log, first line only (its stack trace is detail). */
+function cliError(stderr: string): string | undefined {
+  let found: string | undefined;
+  for (const line of stderr.split('\n')) {
+    let text: string;
+    try {
+      text = (JSON.parse(line) as CliLogRecord).text ?? '';
+    } catch {
+      text = line;
+    }
+    const m = /^(?:Error: )?(.*)$/.exec(text.split('\n')[0].trim());
+    if (text.trimStart().startsWith('Error: ') && m?.[1]) found = m[1];
   }
   return found;
 }

@@ -8,18 +8,18 @@ export class HdcError extends Error {
   readonly exitCode: number;
   readonly detail?: string;
   /**
-   * The container is left as the error says (running under its verified firewall, or
-   * stopped to inspect), not removed: set where the decision is made, never read from text.
+   * What a failed `up` does with the container: set where the failure happens (see
+   * `withFate`), read in one place (ops/up.ts, cleanUp). Never decided from message text.
    */
-  readonly keepContainer: boolean;
+  fate: ContainerFate;
 
-  constructor(message: string, options: { fix?: string; exitCode?: number; detail?: string; cause?: unknown; keepContainer?: boolean } = {}) {
+  constructor(message: string, options: { fix?: string; exitCode?: number; detail?: string; cause?: unknown; fate?: ContainerFate } = {}) {
     super(message, { cause: options.cause });
     this.name = 'HdcError';
     this.fix = options.fix;
     this.exitCode = options.exitCode ?? 1;
     this.detail = options.detail;
-    this.keepContainer = options.keepContainer ?? false;
+    this.fate = options.fate ?? { container: 'clean' };
   }
 
   /** One block of text for a terminal or a notification. */
@@ -27,6 +27,25 @@ export class HdcError extends Error {
     return this.fix ? `${this.message}\nFix: ${this.fix}` : this.message;
   }
 }
+
+/**
+ * After a failed `up`:
+ * - clean: whatever this up created goes (containers, the docker guard, the sidecar); what was there before stays;
+ * - stop: the container `id` is stopped (it must not run unverified) and kept, to inspect;
+ * - remove: the container `id` is removed even if it existed before (it came up weaker), then as clean;
+ * - keep: the container stays as the message says (running under its verified firewall).
+ * The sidecar goes in every case.
+ */
+export type ContainerFate = { container: 'clean' | 'keep' } | { container: 'stop' | 'remove'; id: string };
+
+/** The error, as an HdcError, with its fate set here (where the failure happened). */
+export function withFate(e: unknown, fate: ContainerFate): unknown {
+  if (e instanceof HdcError && !(e instanceof CancelledError)) e.fate = fate;
+  return e;
+}
+
+/** The fate of a failed up's container: from the error, else clean. */
+export const fateOf = (e: unknown): ContainerFate => (e instanceof HdcError ? e.fate : { container: 'clean' });
 
 /** Bad input: a setting, devcontainer.json or an argument. */
 export class InputError extends HdcError {
@@ -61,6 +80,14 @@ export class CommandFailedError extends HdcError {
     this.exitStatus = exitStatus;
     this.stdout = stdout;
     this.stderr = stderr;
+  }
+}
+
+/** The container never started (the CLI ended first): the CLI's own error, if any, says why. */
+export class NotStartedError extends HdcError {
+  constructor() {
+    super('The container did not start.', { exitCode: 1 });
+    this.name = 'NotStartedError';
   }
 }
 

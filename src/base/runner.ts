@@ -34,7 +34,16 @@ export interface RunOptions {
   onStderrLine?: LogFn;
   /** Called once before the process starts, with the argv for the log. */
   log?: LogFn;
+  /**
+   * Who runs the call: the real processes unless an operation was handed another runner
+   * (the unit tests' fake, which replays recorded answers). Passed down with the options,
+   * so every call an operation makes, in any feature, goes through the same one.
+   */
+  runner?: Runner;
 }
+
+/** Runs one call and parses its output. */
+export type Runner = <T>(call: CliCall<T>, options: RunOptions) => Promise<T>;
 
 /**
  * No process may hang hdc for ever: every call has a limit (a stuck `podman exec` becomes an
@@ -42,8 +51,13 @@ export interface RunOptions {
  */
 export const DEFAULT_TIMEOUT_MS = 120_000;
 
-/** The one place that starts processes. Every call is data until it gets here. */
+/** Every call goes through here: to the options' runner, or to real processes. */
 export async function run<T>(call: CliCall<T>, options: RunOptions = {}): Promise<T> {
+  return options.runner ? options.runner(call, options) : execute(call, options);
+}
+
+/** The one place that starts processes. Every call is data until it gets here. */
+export async function execute<T>(call: CliCall<T>, options: RunOptions = {}): Promise<T> {
   options.log?.(`$ ${call.command} ${call.args.map(quoteForLog).join(' ')}`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const later = typeof call.input === 'string' ? undefined : call.input;

@@ -3,7 +3,7 @@ import { HdcError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
-import { agentCall, firewallRunArgs, installOciHook, rootlessUserNs } from './podmanHook';
+import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
 export interface FirewallBackend {
@@ -31,8 +31,8 @@ export const guardNameFor = (containerName: string): string => `${containerName}
 export function firewallBackend(engine: EngineClient, ctx: BackendContext): FirewallBackend {
   if (engine.runtime === 'podman') {
     return {
+      // The hook is installed by up before this (it runs on every podman start).
       async prepare() {
-        await installOciHook();
         return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
       },
       async agent(containerId, request, options, knownPid) {

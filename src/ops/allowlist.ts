@@ -5,11 +5,12 @@ import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
 import type { AgentResult } from '../firewall/agent';
 import { sidecarNames } from '../sidecar/sidecar';
 import { HdcError } from '../base/errors';
-import { run, type LogFn } from '../base/runner';
+import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { SettingKey, Settings } from '../config/settings';
 import { writeWorkspaceSetting } from '../config/settingsFile';
 import { workspaceStateDir } from '../base/state';
-import { engineFor, getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
+import { getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
+import { engineOf, type OpsDeps } from './deps';
 
 export interface AllowlistChange {
   entry: string;
@@ -33,7 +34,8 @@ export function classifyEntry(raw: string): { kind: 'domain' | 'cidr'; value: st
 export type PersistSetting = (workspaceFolder: string, key: SettingKey, value: unknown) => Promise<string>;
 
 export async function changeAllowlist(workspaceFolder: string, settings: Settings, stateRoot: string, raw: string, action: 'allow' | 'deny', log: LogFn,
-  persist: PersistSetting = writeWorkspaceSetting): Promise<AllowlistChange> {
+  persist: PersistSetting = writeWorkspaceSetting, deps: OpsDeps = {}): Promise<AllowlistChange> {
+  const options: RunOptions = { log, runner: deps.runner };
   const { kind, value } = classifyEntry(raw);
   const ws = await openWorkspace(workspaceFolder);
   const key = kind === 'domain' ? 'firewall.allowedDomains' : 'firewall.allowedCidrs';
@@ -48,8 +50,8 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   log(`${action === 'allow' ? 'added' : 'removed'} ${value} ${action === 'allow' ? 'to' : 'from'} ${key} in ${settingsFile}`);
 
   if (!settings.firewall.enabled) return { entry: value, kind, settingsFile };
-  const engine = await engineFor(settings);
-  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, { log });
+  const engine = await engineOf(settings, deps);
+  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
   if (!found?.container.running) return { entry: value, kind, settingsFile };
   const verify = { blocked: verifyTargets(updated.firewall, policy)?.blocked };
   const firewallDir = path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall');
@@ -57,18 +59,18 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
     firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
     workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage, containerName: found.container.name,
   });
-  const live = await backend.agent(found.container.id, { policy, verify }, { log });
+  const live = await backend.agent(found.container.id, { policy, verify }, options);
   checkVerification(live, { policy, verify });
   await writeFirewallFiles(firewallDir, policy, live.resolved);
   // The sidecar has the same allowlist, in its own netns: it changes too, or it stops
   // (fail-closed: it must not keep a wider list than the workspace's).
-  const sidecar = engine.runtime === 'podman' ? await run(engine.containerInspect(sidecarNames(found.container.name, settings.podmanSidecar).container), { log }) : undefined;
+  const sidecar = engine.runtime === 'podman' ? await run(engine.containerInspect(sidecarNames(found.container.name, settings.podmanSidecar).container), options) : undefined;
   if (sidecar?.running) {
     try {
-      checkVerification(await backend.agent(sidecar.id, { policy, verify }, { log }), { policy, verify });
+      checkVerification(await backend.agent(sidecar.id, { policy, verify }, options), { policy, verify });
       log(`sidecar ${sidecar.name}: allowlist updated`);
     } catch (e) {
-      await run(engine.stopContainer(sidecar.id), { log }).catch(() => undefined);
+      await run(engine.stopContainer(sidecar.id), options).catch(() => undefined);
       throw new HdcError(`The sidecar ${sidecar.name} could not take the new allowlist, so it was stopped: ${(e as Error).message}`, { fix: 'run hdc up to start it again' });
     }
   }

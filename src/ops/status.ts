@@ -10,7 +10,8 @@ import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { Settings } from '../config/settings';
 import { workspaceStateDir } from '../base/state';
 import { accepts, SIDECAR_SOCKET, sidecarNames, socketOnHost } from '../sidecar/sidecar';
-import { engineFor, getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from '../workspace/workspace';
+import { engineOf, type OpsDeps } from './deps';
+import { getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from '../workspace/workspace';
 
 /** One guarantee, checked live, with what was seen. */
 export interface Check {
@@ -120,10 +121,10 @@ async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, set
 }
 
 /** `hdc status`: every guarantee checked on the running container, with its evidence. */
-export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn): Promise<StatusReport> {
+export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {}): Promise<StatusReport> {
   const ws = await openWorkspace(workspaceFolder);
-  const engine = await engineFor(settings);
-  const options: RunOptions = { log };
+  const engine = await engineOf(settings, deps);
+  const options: RunOptions = { log, runner: deps.runner };
   const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
   const report: StatusReport = {
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, runtime: settings.runtime,

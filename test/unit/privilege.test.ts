@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/base/errors';
+import { ANNOTATIONS, CLI_LABELS } from '../../src/base/labels';
 import {
   checkPrivilegeSources, checkRunArgs, hostConfigProblems, mountProblem, parseProcStatus, procProblems, REFUSED_CAPS, refusedHostPath,
   weakeningSecurityOpt, type PrivilegeSource } from '../../src/hardening/privilege';
@@ -19,11 +20,11 @@ describe('privilege: runArgs', () => {
     ['--security-opt=apparmor:unconfined'], ['--security-opt', 'label=disable'], ['--security-opt', 'systempaths=unconfined'], ['--device', '/dev/sda'],
     ['--device=/dev/kmsg:/dev/kmsg'], ['-v', '/var/run/docker.sock:/var/run/docker.sock'], ['--volume=/run/user/1500/podman:/p'],
     ['--mount', 'type=bind,source=/run/podman/podman.sock,target=/s'], ['--volumes-from', 'other'],
-    ['--annotation', 'dev.hardened-devcontainers.firewall=/tmp/x'], ['--annotation=dev.hardened-devcontainers.role=sidecar'],
+    ['--annotation', `${ANNOTATIONS.firewall}=/tmp/x`], [`--annotation=${ANNOTATIONS.sidecarRole}`],
     ['--hooks-dir=/tmp'], ['--runtime', '/w/x'], ['--conmon=/w/x'], ['--seccomp-policy=image'], ['--device-cgroup-rule', 'c *:* rwm'], ['--group-add', 'keep-groups'],
     ['--annotation', 'run.oci.keep_original_groups=1'], ['--cgroupns=host'], ['--sysctl', 'kernel.core_pattern=|/x'], ['-v/run/user/1000/bus:/b'], ['-v=/var/run/docker.sock:/s'],
     ['-itv', '/var/run/docker.sock:/s'], ['--mount', 'type=bind,Source=/run/docker.sock,target=/s'], ['--device=/dev/dri/../sda:/dev/xvda'], ['--security-opt', 'mask=/x'],
-    ['-c', 'echo Container started'], ['--log-opt', 'path=/home/me/.bashrc'], ['--label', 'devcontainer.local_folder=/other'], ['--network', 'slirp4netns:allow_host_loopback=true'],
+    ['-c', 'echo Container started'], ['--log-opt', 'path=/home/me/.bashrc'], ['--label', `${CLI_LABELS.localFolder}=/other`], ['--network', 'slirp4netns:allow_host_loopback=true'],
     ['--annotation', 'org.systemd.property.MemoryMax=infinity'], ['-v', '/home/me/src:/s:U'], ['--env-file', '/home/me/.npmrc'], ['--security-opt', 'label=type:unconfined_t'],
     ['--security-opt', 'apparmor=crun']]) {
     it(`refuses ${args.join(' ')}`, () => {
@@ -172,7 +173,9 @@ describe('privilege: rules', () => {
   });
 });
 
-describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)', () => {
+describe('privilege: the hook\'s read-back of an OCI spec (privilege-check.sh)', function () {
+  // Each case runs the real script (a bash per spec): ~30 of them in one case on a busy 2-core machine.
+  this.timeout(60_000);
   const script = path.join(import.meta.dirname, '..', '..', 'src', 'hardening', 'privilege-check.sh');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-priv-'));
   const policy = path.join(dir, 'privilege');
@@ -293,7 +296,7 @@ describe('devcontainers CLI failures as data', () => {
 
 describe('init: true on podman', () => {
   it('needs catatonit, and says how to install it', async () => {
-    const { requireCatatonit } = await import('../../src/ops/up');
+    const { requireCatatonit } = await import('../../src/ops/upHost');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-init-'));
     await assert.rejects(requireCatatonit(FILE, [dir]), (e: Error & { fix?: string; exitCode?: number }) =>
       /asks for "init": true, and podman's init \(catatonit\) is not installed/.test(e.message) && /apt-get install catatonit/.test(e.fix ?? '') && e.exitCode === 3);

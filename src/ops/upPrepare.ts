@@ -1,0 +1,137 @@
+import { writeFile } from 'node:fs/promises';
+import type { MergedConfigRecord } from '../base/devcontainerCli';
+import { devcontainerCli } from '../base/devcontainerCli';
+import type { WorkspaceLayout } from '../base/mounts';
+import { shimPath } from '../base/paths';
+import { shimEnvironment, writeHookMode } from '../base/protocol';
+import { run, type RunOptions } from '../base/runner';
+import { readWorkspaceConfiguration } from '../config/configuration';
+import { firewallBackend, type FirewallBackend } from '../firewall/backend';
+import { readLastResolved, writeFirewallFiles } from '../firewall/firewall';
+import { firewallRunArgs } from '../firewall/podmanHook';
+import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts } from '../hardening/hardening';
+import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
+import { sidecarNames, workspaceSidecarConfig, type SidecarNames } from '../sidecar/sidecar';
+import { ensureImage } from '../workspace/imageUser';
+import { containerNameOf, type HardenedPlan } from '../workspace/plan';
+import { preflight, type PreflightReport } from '../workspace/preflight';
+import { pickRemoteUser } from '../workspace/remoteUser';
+import { findWorkspaceContainers } from '../workspace/workspace';
+import { buildOverrideConfig } from './override';
+import { imageLabelEntries, type UpHost } from './upHost';
+import type { UpPlanned, UpSetup } from './upPlan';
+import { checkedRemoteUser, userCheckCache, type UserCheck } from './upUser';
+
+/** Everything decided and written before any container: the override the CLI reads, and the firewall's files. */
+export interface Prepared {
+  report: PreflightReport;
+  /** The workspace's containers before this up (a failed up removes only new ones). */
+  existing: string[];
+  plan: HardenedPlan;
+  merged: MergedConfigRecord;
+  layout: WorkspaceLayout;
+  /** Host paths that go in read-only (.devcontainer/, .vscode/, .git/hooks/). */
+  readOnly: string[];
+  sidecar?: SidecarNames;
+  backend?: FirewallBackend;
+  /** The arguments of the CLI's `up` and `run-user-commands` (docker, and podman's plain up). */
+  cliArgs: { workspaceFolder: string; dockerPath: string; overrideConfig: string; env: Record<string, string> };
+  userCheck: UserCheck;
+}
+
+/**
+ * Step "prepare": probes, image, the CLI's merged configuration, privilege from every
+ * source, the remote user, the layout, the hook's policy, the firewall files, the override.
+ */
+export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: string, host: UpHost, options: RunOptions, onStep: (step: 'firewall', detail: string) => void): Promise<Prepared> {
+  const { ws, settings, policy, notes, withheld } = planned;
+  const { engine, podman, imageName, builds, firewallDir, overrideFile, stateDir } = setup;
+  const log = options.log ?? (() => undefined);
+  // Independent read-only probes, in parallel: they are most of what we add to a plain up.
+  const [report, inspected, existing] = await Promise.all([
+    preflight(engine, options),
+    imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
+    findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
+  ]);
+  for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
+  if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
+  // Pulling only starts once preflight has passed.
+  const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
+  // The CLI's own merge of devcontainer.json, the features' metadata and the image label
+  // (cached for a plain image config), and where it mounts the workspace.
+  const { layout, merged, features } = await readWorkspaceConfiguration({
+    workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image?.id, cacheable: !builds,
+    call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: setup.shimEnv }),
+    options,
+  });
+  const sources: PrivilegeSource[] = [
+    ...features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
+    ...imageLabelEntries(image, imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageName, request: entry })),
+    { kind: 'merged configuration', request: merged },
+  ];
+  // runArgs and the workspace mount as the CLI will use them (variables substituted), and
+  // the folder it mounts.
+  const paths = { ...planned.paths, workspace: layout.source };
+  const substituted = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
+  const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
+  if (mountWhy) substituted.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
+  withheld.push(...checkPrivilegeSources([planned.fileSource, ...sources], ws.file, settings.noNewPrivileges, substituted, paths).filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
+  if (merged.init && podman) await host.requireCatatonit(ws.file);
+  for (const w of withheld) notes.push(`note: ${w.cap} (${w.where}) was withheld: the workspace never holds it; hdc's egress firewall is in force instead`);
+
+  // The remote user exactly as the CLI picks it, with its ids from the real image.
+  const userCheck: UserCheck = { engine, configFile: ws.file, cacheDir: userCheckCache(stateRoot), revokeSudo: settings.revokeSudo, merged, options };
+  const remoteUserName = image ? pickRemoteUser(merged, image.user) : merged.remoteUser || merged.containerUser || undefined;
+  const remoteUser = image && !builds ? await checkedRemoteUser(userCheck, image, imageName ?? image.id) : undefined;
+
+  const plan: HardenedPlan = {
+    workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config,
+    runtime: settings.runtime, enginePath: report.enginePath, settings, remoteUserName, remoteUser, workspaceMountSource: layout.source,
+  };
+  for (const src of readOnlyOutside(ws.config.mounts, layout.source).changed) {
+    notes.push(`note: the mount of ${src} (outside the workspace) goes in read-only: the workspace must not change what runs on the host`);
+  }
+  const sidecar = settings.podmanSidecar.enabled ? sidecarNames(containerNameOf(plan), settings.podmanSidecar) : undefined;
+  const sidecarShare = sidecar ? await workspaceSidecarConfig(sidecar, stateDir) : undefined;
+  const cliArgs = {
+    workspaceFolder: ws.workspaceFolder,
+    dockerPath: podman ? shimPath() : report.enginePath,
+    overrideConfig: overrideFile,
+    env: podman ? shimEnvironment({ engine: engine.path, events: setup.events, shimLog: setup.shimLog, ids: remoteUser }) : {},
+  };
+  // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
+  // mounts the workspace.
+  const readOnly = protectedPaths(ws.workspaceFolder, ws.file, layout.source);
+  let backend: FirewallBackend | undefined;
+  let hardening: string[] = [];
+  let userRunArgs = planned.userArgs.runArgs;
+  if (podman) {
+    // The hook reads every start's OCI spec back (and loads the firewall when it is on).
+    await host.installOciHook();
+    // hdc's own read-only mounts from its state (the sidecar's client config) are allowed by name.
+    const ownFiles = (sidecarShare?.mounts ?? []).map((m) => mountFields(m)).filter((f) => f.type === 'bind' && f.source).map((f) => f.source as string);
+    await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: paths.protectedDirs ?? [], allowedFiles: ownFiles, workspace: layout.source, storeRoots: await host.podmanStoreRoots() });
+    if (!policy) {
+      await writeHookMode(firewallDir, 'check');
+      hardening = firewallRunArgs(firewallDir);
+    }
+  }
+  if (policy) {
+    onStep('firewall', 'preparing the rules that load before the container starts');
+    await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
+    backend = firewallBackend(engine, {
+      firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
+      workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
+      containerName: containerNameOf(plan),
+    });
+  }
+  try {
+    if (backend) ({ hardening, userRunArgs } = await backend.prepare(options));
+    await writeFile(overrideFile, JSON.stringify(buildOverrideConfig(plan, [...hardening, ...hardeningRunArgs(settings)], userRunArgs, readOnlyMounts(readOnly, layout), sidecarShare), null, 2), { mode: 0o600 });
+  } catch (e) {
+    // No container exists yet; what the backend made (docker's guard) goes, even after a cancel.
+    await backend?.discard({ log: options.log, runner: options.runner });
+    throw e;
+  }
+  return { report, existing, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck };
+}
