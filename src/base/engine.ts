@@ -31,7 +31,7 @@ export class EngineClient {
     return this.call(['image', 'inspect', image], (r) => {
       if (r.exitCode !== 0) return undefined;
       const [rec] = json<ImageRecord[]>(r);
-      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata] } : undefined;
+      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata], annotations: rec.Annotations ?? undefined } : undefined;
     }, { acceptExitCodes: [1, 125] });
   }
 
@@ -48,6 +48,17 @@ export class EngineClient {
   findContainers(labels: Record<string, string>): CliCall<string[]> {
     const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
     return this.call(['ps', '-a', '-q', '--no-trunc', ...filters], (r) => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  }
+
+  /** The same, with whether each runs (one `ps`). */
+  findContainerStates(labels: Record<string, string>): CliCall<{ id: string; running: boolean }[]> {
+    const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
+    return this.call(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.State}}', ...filters], (r) => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+      .map((l) => {
+        // docker says "running"; podman 4 says "Up 3 minutes ago" (its .State is the status text).
+        const [id, state = ''] = [l.slice(0, l.indexOf(' ') < 0 ? l.length : l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)];
+        return { id, running: state === 'running' || /^Up\b/.test(state) };
+      }));
   }
 
   containerInspect(id: string): CliCall<ContainerItem | undefined> {
@@ -157,12 +168,16 @@ interface DockerInfoRecord {
 interface ImageRecord {
   Id: string;
   Config?: { User?: string; Labels?: Record<string, string> | null };
+  /** podman only. */
+  Annotations?: Record<string, string> | null;
 }
 export interface ImageItem {
   id: string;
   user: string;
   /** The devcontainer.metadata label, as JSON text, if the image has one. */
   metadata?: string;
+  /** The image's OCI annotations (podman copies them into its containers). */
+  annotations?: Record<string, string>;
 }
 interface ContainerRecord {
   Id: string;

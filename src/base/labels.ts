@@ -31,8 +31,11 @@ export const CLI_LABELS = {
 export const ANNOTATIONS = {
   /** Marks a hardened container and names its firewall directory (the hook runs for it). */
   firewall: 'dev.hardened-devcontainers.firewall',
-  /** On the sidecar (same firewall directory): its start is not the workspace's "started". */
-  sidecarRole: 'dev.hardened-devcontainers.role=sidecar',
+  /**
+   * "workspace" or "sidecar" (same firewall directory: the sidecar's start is not the
+   * workspace's "started", and its privilege is hdc's own). Set by hdc last, on both.
+   */
+  role: 'dev.hardened-devcontainers.role',
 } as const;
 
 /** Labels that identify this workspace's container, exactly as the CLI writes them. */

@@ -20,11 +20,21 @@ annotations=${state#"$own"}
 field() { printf '%s' "$2" | sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
 pid=$(field pid "$own")
 bundle=$(field bundle "$own")
-# Set by hdc when it creates the workspace; runArgs cannot set hdc's annotations (privilege.ts).
-dir=$(field 'dev\.hardened-devcontainers\.firewall' "$annotations")
-role=$(field 'dev\.hardened-devcontainers\.role' "$annotations")
+# hdc's annotations, set last on every container it creates (the engine keeps the last of a
+# key). A key is read only where a key begins ({ or , then "), so a key of the workspace's
+# (an image's annotation, a quoted runArgs one) that merely ends in hdc's name is not it;
+# found more than once, or not at all: refused.
+annotation() {
+  found=$(printf '%s' "$annotations" | grep -o "[{,]\"$1\": *\"[^\"\\\\]*\"") || true
+  case $found in *"
+"*) fail "an annotation of hdc's appears twice" ;; esac
+  printf '%s' "$found" | sed 's/^[{,]"[^"]*": *"//; s/"$//'
+}
+dir=$(annotation 'dev\.hardened-devcontainers\.firewall')
+role=$(annotation 'dev\.hardened-devcontainers\.role')
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
+case $role in workspace|sidecar) ;; *) fail "no role in the annotations (run hdc up again)" ;; esac
 
 # 1. The workspace's privilege, read back from its final OCI spec before its first process:
 #    whatever path the privilege took (config, feature, label, a wrapped engine), a container
@@ -37,7 +47,7 @@ fi
 
 # 2. The firewall, unless hdc wrote "check" (hardenedDevcontainers.firewall.enabled = false).
 mode=$(cat "$dir/mode" 2>/dev/null) || fail "cannot read $dir/mode (run hdc up again)"
-case $mode in firewall|check) ;; *) fail "unknown mode \"$mode\" in $dir/mode (run hdc up again)" ;; esac
+case $mode in firewall|check) ;; *) fail "unknown mode in $dir/mode (run hdc up again)" ;; esac
 if [ "$mode" = firewall ]; then
 for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
 

@@ -77,12 +77,15 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   return { hooksDir, dropIn };
 }
 
-/** The annotation that makes podman run the hook for this workspace (capabilities: hardening.ts). */
-export function firewallRunArgs(dir: string): string[] {
-  return ['--annotation', `${ANNOTATIONS.firewall}=${dir}`];
+/**
+ * The annotations that make podman run the hook for this container (capabilities:
+ * hardening.ts), and say whose it is. They go after the user's runArgs: the engine keeps
+ * the last value of a key.
+ */
+export function firewallRunArgs(dir: string, role: 'workspace' | 'sidecar' = 'workspace'): string[] {
+  return ['--annotation', `${ANNOTATIONS.firewall}=${dir}`, '--annotation', `${ANNOTATIONS.role}=${role}`];
 }
 
-/** The agent, run as root of the rootless user namespace inside the workspace's netns. */
 /**
  * The rootless user namespace, held by podman's pause process. Entering it with nsenter
  * takes ~6 ms; `podman unshare`, which joins the same namespace, ~70 ms. undefined (use

@@ -126,6 +126,26 @@ export function hostPathWhy(p: string, ctx: HostPathContext = {}): string | unde
 }
 
 /** Why a security option weakens the container, or undefined when it does not. */
+/**
+ * Why an annotation key is refused (from runArgs, or an image's own, which podman copies into
+ * the container): hdc's, the runtime's (crun's run.oci.* open host files and change the
+ * process), systemd's or podman's; or a quote, which no key of theirs has.
+ */
+export function annotationWhy(key: string): string | undefined {
+  if (key.includes('"')) return `has a quote in the annotation key ${JSON.stringify(key)}`;
+  return /^(dev\.hardened-devcontainers\.|run\.oci\.|org\.systemd\.|io\.podman\.|io\.containers\.)/i.test(key.trim())
+    ? `sets the annotation ${key.trim()}, which belongs to hdc, the runtime, systemd or podman (they change what the container may do)` : undefined;
+}
+
+/** An image whose annotations podman would copy into the workspace: refused before anything runs. */
+export function checkImageAnnotations(annotations: Record<string, string> | undefined, imageRef: string, file: string): void {
+  const bad = Object.keys(annotations ?? {}).map((k) => annotationWhy(k)).filter((w): w is string => w !== undefined);
+  if (bad.length) {
+    throw new InputError(`${file}: the image ${imageRef} ${bad.join('; ')}. podman copies an image's annotations into the container.`,
+      'use an image without these annotations (podman image inspect --format {{json .Annotations}} shows them)');
+  }
+}
+
 export function weakeningSecurityOpt(opt: string, noNewPrivileges: boolean): string | undefined {
   const o = opt.trim().toLowerCase();
   const [key, value = ''] = o.split(/[=:](.*)/s);
@@ -262,6 +282,13 @@ export function checkRunArgs(runArgs: string[] | undefined, file: string, runtim
     const shown = consumed ? `${arg} ${value}` : arg;
     const refuse = (why: string): void => { refusals.push({ source, what: `"${shown}"`, why, fix: 'remove it from runArgs; the hardened container does not allow it' }); };
     const v = value ?? '';
+    // podman reads these as CSV (pflag string slices): a comma makes two values, and quotes
+    // change where they split ("a""b" is a"b). Each value is checked; quotes are refused.
+    if (CSV_FLAGS.has(flag) && v.includes('"')) {
+      refuse('has a quote in a list value, which podman reads as CSV; hdc checks each value only without quotes');
+      i += consumed;
+      continue;
+    }
     if (flag === '--cap-add') {
       const caps = v.split(',').map(normCap).filter(Boolean);
       const keep = caps.filter((c) => !(WITHHELD_CAPS as readonly string[]).includes(c));
@@ -272,13 +299,18 @@ export function checkRunArgs(runArgs: string[] | undefined, file: string, runtim
       i += consumed;
       continue;
     }
-    const why = typeof spec === 'function' ? spec(v, { runtime, noNewPrivileges, ctx }) : undefined;
+    const values = CSV_FLAGS.has(flag) ? v.split(',') : [v];
+    const why = typeof spec === 'function' ? values.map((one) => spec(one, { runtime, noNewPrivileges, ctx })).find(Boolean) : undefined;
     if (why) refuse(why);
     out.push(arg);
     if (consumed) out.push(args[++i] ?? '');
   }
   return { refusals, withheld, runArgs: out };
 }
+
+/** The run flags whose value podman splits at commas (CSV, with quotes), as string slices. */
+const CSV_FLAGS = new Set(['--annotation', '--cap-add', '--cap-drop', '--device', '--group-add', '--sysctl', '--dns', '--dns-search', '--dns-option', '--dns-opt',
+  '--add-host', '--ulimit', '-p', '--publish', '--expose']);
 
 /** Short flags that take no value, so that "-it" and "-itv X" read as pflag reads them. */
 const SHORT_BOOLEAN = new Set(['i', 't', 'd', 'q', 'P']);
@@ -309,7 +341,7 @@ const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
   // Naming, metadata, environment, process.
   '--name': allowed, '-e': allowed, '--env': allowed,
   '-l': (v) => label(v), '--label': (v) => label(v),
-  '--annotation': (v) => (/^(dev\.hardened-devcontainers\.|run\.oci\.|org\.systemd\.|io\.podman\.|io\.containers\.)/i.test(v) ? 'sets an annotation that belongs to hdc, the runtime, systemd or podman (they change what the container may do)' : undefined),
+  '--annotation': (v) => annotationWhy(v.split('=')[0]),
   '-u': allowed, '--user': allowed, '-w': allowed, '--workdir': allowed, '--entrypoint': allowed, '--init': 'boolean',
   '-i': 'boolean', '--interactive': 'boolean', '-t': 'boolean', '--tty': 'boolean', '-d': 'boolean', '--detach': 'boolean',
   '--stop-signal': allowed, '--stop-timeout': allowed, '--platform': allowed, '--pull': allowed, '--read-only': 'boolean', '--read-only-tmpfs': 'boolean',

@@ -1,6 +1,6 @@
 import type { UpResultItem } from '../base/devcontainerCli';
 import { renderCliLogLine } from '../base/devcontainerCli';
-import { fateOf, withFate } from '../base/errors';
+import { fateOf, HdcError } from '../base/errors';
 import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { Settings } from '../config/settings';
 import type { AgentResult } from '../firewall/agent';
@@ -158,7 +158,12 @@ async function revokeSudoStep(c: StartContext, clock: StepClock, started: Starte
   return clock.time('sudo', `revoking sudo for ${started.remoteUser.user} and verifying`, async () => {
     const id = started.result.containerId;
     const sudo = await revokeSudo(c.setup.engine, id, started.remoteUser.user, c.options, revocation.prepared)
-      .catch((e: unknown) => { throw withFate(e, { container: 'stop', id }); });
+      // Any failure here, a cancel too, leaves root reachable: the container stops.
+      .catch((e: unknown) => {
+        if (!(e instanceof HdcError)) throw new HdcError(`Sudo revocation failed: ${(e as Error).message}`, { fate: { container: 'stop', id }, cause: e });
+        e.fate = { container: 'stop', id };
+        throw e;
+      });
     c.options.log?.(`sudo: ${sudo.evidence}`);
     return sudo;
   });
@@ -178,6 +183,11 @@ async function cleanUp(c: StartContext, e: unknown): Promise<void> {
   if (fate.container === 'clean' || fate.container === 'remove') {
     await removeNewContainers(engine, ws.workspaceFolder, ws.file, c.prepared.existing, options);
     await c.prepared.backend?.discard(options);
+    // A container of an earlier up that this one started, unverified: stopped again.
+    for (const id of c.prepared.stoppedBefore) {
+      const item = await run(engine.containerInspect(id), options).catch(() => undefined);
+      if (item?.running) await run(engine.stopContainer(id), options).catch(() => undefined);
+    }
   }
   // If any step failed, the sidecar goes: its container, its socket, a graph volume made now.
   if (c.prepared.sidecar) {

@@ -129,7 +129,7 @@ async function bringSidecar(c: StartContext, containerId: string): Promise<Sidec
     try {
       const spec: SidecarSpec = {
         names, settings: settings.podmanSidecar, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
-        firewallArgs: policy ? firewallRunArgs(firewallDir) : undefined, userRunArgs: c.planned.userArgs.runArgs, stateDir,
+        firewallArgs: policy ? firewallRunArgs(firewallDir, 'sidecar') : undefined, userRunArgs: c.planned.userArgs.runArgs, stateDir,
       };
       const parent = settings.podmanSidecar.parentStorages ? await run(engine.containerInspect(containerId), c.options) : undefined;
       const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, names) : [], { pids: settings.limits.pids });

@@ -10,13 +10,13 @@ import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { readLastResolved, writeFirewallFiles } from '../firewall/firewall';
 import { firewallRunArgs } from '../firewall/podmanHook';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
+import { checkImageAnnotations, checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
 import { sidecarNames, workspaceSidecarConfig, type SidecarNames } from '../sidecar/sidecar';
 import { ensureImage } from '../workspace/imageUser';
 import { containerNameOf, type HardenedPlan } from '../workspace/plan';
 import { preflight, type PreflightReport } from '../workspace/preflight';
 import { pickRemoteUser } from '../workspace/remoteUser';
-import { findWorkspaceContainers } from '../workspace/workspace';
+import { workspaceLabels } from '../base/labels';
 import { buildOverrideConfig } from './override';
 import { imageLabelEntries, type UpHost } from './upHost';
 import type { UpPlanned, UpSetup } from './upPlan';
@@ -27,6 +27,8 @@ export interface Prepared {
   report: PreflightReport;
   /** The workspace's containers before this up (a failed up removes only new ones). */
   existing: string[];
+  /** Those of them that were not running: a failed up stops them again if it started them. */
+  stoppedBefore: string[];
   plan: HardenedPlan;
   merged: MergedConfigRecord;
   layout: WorkspaceLayout;
@@ -48,15 +50,18 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   const { engine, podman, imageName, builds, firewallDir, overrideFile, stateDir } = setup;
   const log = options.log ?? (() => undefined);
   // Independent read-only probes, in parallel: they are most of what we add to a plain up.
-  const [report, inspected, existing] = await Promise.all([
+  const [report, inspected, before] = await Promise.all([
     preflight(engine, options),
     imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
-    findWorkspaceContainers(engine, ws.workspaceFolder, ws.file, options),
+    run(engine.findContainerStates(workspaceLabels(ws.workspaceFolder, ws.file)), options),
   ]);
+  const existing = before.map((c) => c.id);
+  const stoppedBefore = before.filter((c) => !c.running).map((c) => c.id);
   for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
   if (!limitsEnforceable(settings.runtime, report.info?.rootless ?? false)) notes.push(`warning: resource limits are ${LIMITS_NOT_ENFORCED}`);
   // Pulling only starts once preflight has passed.
   const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
+  if (image && podman) checkImageAnnotations(image.annotations, imageName ?? image.id, ws.file);
   // The CLI's own merge of devcontainer.json, the features' metadata and the image label
   // (cached for a plain image config), and where it mounts the workspace.
   const { layout, merged, features } = await readWorkspaceConfiguration({
@@ -133,5 +138,5 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await backend?.discard({ log: options.log, runner: options.runner });
     throw e;
   }
-  return { report, existing, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck };
+  return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck };
 }

@@ -5,6 +5,7 @@ import { IMAGE_REFERENCE, type EngineClient, type ImageItem } from '../base/engi
 import { CancelledError, HdcError, InputError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
 import type { Pregate } from '../shim/gate';
+import { checkImageAnnotations } from '../hardening/privilege';
 import { resolveRemoteUser, userSource } from '../workspace/imageUser';
 import type { UserIds } from '../workspace/remoteUser';
 
@@ -64,6 +65,7 @@ export class ImageIdsAnswer {
       if (!IMAGE_REFERENCE.test(imageRef)) throw new HdcError('Cannot tell which image the devcontainers CLI runs, so its remote user cannot be read.', { fix: 'report this with the log (HDC_VERBOSE=1): the CLI\'s run command changed' });
       const image = await run(c.engine.imageInspect(imageRef), c.options);
       if (!image) throw new HdcError(`The image ${imageRef} that the devcontainers CLI built cannot be inspected.`);
+      checkImageAnnotations(image.annotations, imageRef, c.configFile);
       const ids = await checkedRemoteUser(c, image, imageRef);
       await this.pregate.answerIds({ kind: 'open', uid: ids.uid, gid: ids.gid });
       return { ...ids, imageId: image.id };

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerItem, EngineClient, MountItem } from '../base/engine';
 import { HdcError, InputError } from '../base/errors';
-import { ANNOTATIONS, LABELS } from '../base/labels';
+import { LABELS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
 import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { SidecarSettings } from '../config/settings';
@@ -186,7 +186,7 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
   const fileMounts = files.mounts;
   const body = [
     '--label', `${LABELS.managed}=true`,
-    ...(spec.firewallArgs ? [...spec.firewallArgs, '--annotation', ANNOTATIONS.sidecarRole] : []),
+    ...(spec.firewallArgs ?? []),
     ...(settings.privileged
       ? ['--privileged']
       // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.

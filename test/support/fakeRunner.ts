@@ -253,8 +253,9 @@ export class FakeEngine {
         const ids = [...this.containers.values()].filter((c) => filters.every((f) => {
           const at = f.indexOf('=');
           return c.labels[f.slice(0, at)] === f.slice(at + 1);
-        })).map((c) => c.id);
-        return ok(ids.map((id) => `${id}\n`).join(''));
+        }));
+        if (a.includes('--format')) return ok(ids.map((c) => `${c.id} ${c.status}\n`).join(''));
+        return ok(ids.map((c) => `${c.id}\n`).join(''));
       }
       case 'container inspect': {
         if (a[2] === '--format') {

@@ -122,7 +122,8 @@ describe('firewall policy', () => {
   });
 
   it('marks the workspace for the hook (the capabilities are dropped by the hardening)', () => {
-    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', `${ANNOTATIONS.firewall}=/s/fw`]);
+    assert.deepEqual(firewallRunArgs('/s/fw'), ['--annotation', `${ANNOTATIONS.firewall}=/s/fw`, '--annotation', `${ANNOTATIONS.role}=workspace`]);
+    assert.deepEqual(firewallRunArgs('/s/fw', 'sidecar').slice(2), ['--annotation', `${ANNOTATIONS.role}=sidecar`]);
     const hook = JSON.parse(hookJson('/h/oci-hook.sh'));
     assert.deepEqual(hook.stages, ['createRuntime']);
     assert.deepEqual(Object.keys(hook.when.annotations), [`^${ANNOTATIONS.firewall.replace(/\./g, '\\.')}$`]);

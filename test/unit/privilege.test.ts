@@ -7,7 +7,7 @@ import { InputError } from '../../src/base/errors';
 import { ANNOTATIONS, CLI_LABELS } from '../../src/base/labels';
 import {
   checkPrivilegeSources, checkRunArgs, hostConfigProblems, mountProblem, parseProcStatus, procProblems, REFUSED_CAPS, refusedHostPath,
-  weakeningSecurityOpt, type PrivilegeSource } from '../../src/hardening/privilege';
+  weakeningSecurityOpt, checkImageAnnotations, type PrivilegeSource } from '../../src/hardening/privilege';
 import { engineWords, lifecycleError } from '../../src/base/devcontainerCli';
 import { HostConfigPrivilege } from '../../src/base/engine';
 
@@ -20,13 +20,16 @@ describe('privilege: runArgs', () => {
     ['--security-opt=apparmor:unconfined'], ['--security-opt', 'label=disable'], ['--security-opt', 'systempaths=unconfined'], ['--device', '/dev/sda'],
     ['--device=/dev/kmsg:/dev/kmsg'], ['-v', '/var/run/docker.sock:/var/run/docker.sock'], ['--volume=/run/user/1500/podman:/p'],
     ['--mount', 'type=bind,source=/run/podman/podman.sock,target=/s'], ['--volumes-from', 'other'],
-    ['--annotation', `${ANNOTATIONS.firewall}=/tmp/x`], [`--annotation=${ANNOTATIONS.sidecarRole}`],
+    ['--annotation', `${ANNOTATIONS.firewall}=/tmp/x`], [`--annotation=${ANNOTATIONS.role}=sidecar`],
     ['--hooks-dir=/tmp'], ['--runtime', '/w/x'], ['--conmon=/w/x'], ['--seccomp-policy=image'], ['--device-cgroup-rule', 'c *:* rwm'], ['--group-add', 'keep-groups'],
     ['--annotation', 'run.oci.keep_original_groups=1'], ['--cgroupns=host'], ['--sysctl', 'kernel.core_pattern=|/x'], ['-v/run/user/1000/bus:/b'], ['-v=/var/run/docker.sock:/s'],
     ['-itv', '/var/run/docker.sock:/s'], ['--mount', 'type=bind,Source=/run/docker.sock,target=/s'], ['--device=/dev/dri/../sda:/dev/xvda'], ['--security-opt', 'mask=/x'],
     ['-c', 'echo Container started'], ['--log-opt', 'path=/home/me/.bashrc'], ['--label', `${CLI_LABELS.localFolder}=/other`], ['--network', 'slirp4netns:allow_host_loopback=true'],
     ['--annotation', 'org.systemd.property.MemoryMax=infinity'], ['-v', '/home/me/src:/s:U'], ['--env-file', '/home/me/.npmrc'], ['--security-opt', 'label=type:unconfined_t'],
-    ['--security-opt', 'apparmor=crun']]) {
+    ['--security-opt', 'apparmor=crun'],
+    // podman reads these as CSV: a comma makes a second value, quotes move the split.
+    ['--annotation', `a=1,${ANNOTATIONS.role}=sidecar`], ['--annotation', `"x""${ANNOTATIONS.firewall}=/w/.fw"`], ['--annotation', 'a=1,run.oci.hooks.stderr=/home/me/.bashrc'],
+    ['--cap-add', 'CHOWN,"BPF"'], ['--sysctl', 'net.ipv4.ip_forward=1,kernel.core_pattern=|/x'], ['--device', '/dev/fuse,/dev/mem']]) {
     it(`refuses ${args.join(' ')}`, () => {
       const r = checkRunArgs(['--cpus', '2', ...args], FILE, 'podman');
       assert.equal(r.refusals.length, 1, JSON.stringify(r));
@@ -302,5 +305,15 @@ describe('init: true on podman', () => {
       /asks for "init": true, and podman's init \(catatonit\) is not installed/.test(e.message) && /apt-get install catatonit/.test(e.fix ?? '') && e.exitCode === 3);
     writeFileSync(path.join(dir, 'catatonit'), '#!/bin/sh\n', { mode: 0o755 });
     await requireCatatonit(FILE, [dir]);
+  });
+});
+
+describe('privilege: an image\'s annotations (podman copies them into the container)', () => {
+  it('refuses hdc\'s, the runtime\'s, systemd\'s and podman\'s, and quoted keys; lets others through', () => {
+    for (const key of [ANNOTATIONS.role, ANNOTATIONS.firewall, 'run.oci.hooks.stderr', 'org.systemd.property.X', 'io.podman.annotations.privileged', `x"${ANNOTATIONS.firewall}`]) {
+      assert.throws(() => checkImageAnnotations({ [key]: 'v' }, 'img:1', FILE), (e: InputError) => e instanceof InputError && e.message.startsWith(`${FILE}: the image img:1 `) && /annotation/.test(e.message), key);
+    }
+    checkImageAnnotations({ 'org.opencontainers.image.title': 'x' }, 'img:1', FILE);
+    checkImageAnnotations(undefined, 'img:1', FILE);
   });
 });

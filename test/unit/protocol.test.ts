@@ -439,7 +439,7 @@ describe('protocol (base/protocol.ts)', function () {
     /** podman's state on stdin: the container's pid, its bundle, its annotations. */
     const runHook = (d: string, o: { pid?: number | string; role?: string; bundleDir?: string; extra?: Record<string, string> } = {}): Proc => {
       const annotations: Record<string, string> = { [ANNOTATIONS.firewall]: d, ...o.extra };
-      if (o.role) annotations['dev.hardened-devcontainers.role'] = o.role;
+      annotations[ANNOTATIONS.role] = o.role ?? 'workspace';
       const state = JSON.stringify({ ociVersion: '1.0.2', id: 'c0ffee', status: 'created', pid: o.pid ?? 4242, bundle: o.bundleDir ?? bundle, annotations });
       const p = start(hook, [], {}, state);
       children.push(p.child);
@@ -463,7 +463,8 @@ describe('protocol (base/protocol.ts)', function () {
       writeFileSync(hookFile(bogus, 'mode'), 'off\n');
       const b = await runHook(bogus).done;
       assert.equal(b.code, 1);
-      assert.match(b.err, /unknown mode "off"/);
+      assert.match(b.err, /unknown mode in .*\/mode/);
+      assert.doesNotMatch(b.err, /\boff\b/, 'the hook never prints what a file says');
       const weak = await hookDir('check');
       const weakBundle = path.join(dir, 'weak-bundle');
       mkdirSync(weakBundle, { recursive: true });
@@ -495,6 +496,24 @@ describe('protocol (base/protocol.ts)', function () {
       const first = start(hook, [], {}, state);
       children.push(first.child);
       assert.match((await first.done).err, /no container pid in the state/);
+    });
+
+    it('reads hdc\'s annotations only at a key\'s start: a workspace\'s key that ends in their name is not them; no role, refused', async () => {
+      const d = await hookDir('check');
+      const evil = await hookDir('check');
+      writeFileSync(hookFile(evil, 'mode'), 'check\n');
+      // What podman writes for runArgs --annotation '"x""dev.hardened-devcontainers.firewall=EVIL"': the key x"dev.… sorts after hdc's.
+      const forged = (role?: string): string => `{"ociVersion":"1.0.2","id":"c0ffee","status":"created","pid":4242,"bundle":"${bundle}","annotations":{`
+        + `"${ANNOTATIONS.firewall}":"${d}",${role ? `"${ANNOTATIONS.role}":"${role}",` : ''}"x\\"${ANNOTATIONS.firewall}":"${evil}","x\\"${ANNOTATIONS.role}":"sidecar"}}`;
+      const ok = start(hook, [], {}, forged('workspace'));
+      children.push(ok.child);
+      const r = await ok.done;
+      assert.equal(r.code, 0, r.err);
+      assert.equal(await readStarted(d), 4242, 'hdc\'s directory, and the workspace role (started written)');
+      assert.equal(await readStarted(evil), undefined);
+      const noRole = start(hook, [], {}, forged());
+      children.push(noRole.child);
+      assert.match((await noRole.done).err, /no role in the annotations/);
     });
 
     it('refuses a state without a pid or an absolute hook directory', async () => {

@@ -75,7 +75,7 @@ describe('sidecar layout', () => {
 
   const names = sidecarNames('hdc-app-12345678', DEFAULT_SETTINGS.podmanSidecar);
   const spec = (over: Partial<SidecarSettings> = {}, firewallDir: string | null = '/state/fw'): SidecarSpec => ({
-    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallArgs: firewallDir ? firewallRunArgs(firewallDir) : undefined,
+    names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallArgs: firewallDir ? firewallRunArgs(firewallDir, 'sidecar') : undefined,
     userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state' });
   const files = { mounts: [], digest: 'd1' };
   const limits = { pids: 4096 };
@@ -102,7 +102,7 @@ describe('sidecar layout', () => {
   it('runs the rootless-safe sidecar: its own netns with the firewall annotation, SYS_ADMIN in, network caps out', () => {
     const { args, hash } = sidecarRunArgs(spec(), files, [], limits);
     assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
-    assert.deepEqual(valueAfter(args, '--annotation'), [`${ANNOTATIONS.firewall}=/state/fw`, ANNOTATIONS.sidecarRole]);
+    assert.deepEqual(valueAfter(args, '--annotation'), [`${ANNOTATIONS.firewall}=/state/fw`, `${ANNOTATIONS.role}=sidecar`]);
     assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
     assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
     assert.ok(!args.includes('--privileged'));
