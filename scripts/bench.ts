@@ -28,6 +28,18 @@ interface Figure {
   met: boolean;
   /** A size in MB rather than a time. */
   size?: boolean;
+  /** Where the time goes: hdc's own steps next to the plain CLI's timeline (hardened up). */
+  breakdown?: Breakdown;
+}
+
+/** Medians over the runs of a figure: hdc's steps (from `up --json`) and the plain CLI's phases. */
+interface Breakdown {
+  runs: number;
+  /** undefined: this hdc's `up --json` has no `steps`. */
+  hdc?: { step: string; ms: number }[];
+  hdcWall: number;
+  plain: { phase: string; ms: number }[];
+  plainWall: number;
 }
 
 const median = (xs: number[]): number => {
@@ -41,6 +53,91 @@ async function timed(cmd: string, args: string[], env?: Record<string, string>):
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${String(r.stderr).slice(-2000)}`);
   return ms;
+}
+
+interface Run {
+  ms: number;
+  stdout: string;
+  stderr: string;
+  /** Date.now() at spawn and at exit: the CLI's own log timestamps are on the same clock. */
+  spawnedAt: number;
+  exitedAt: number;
+}
+
+async function timedRun(cmd: string, args: string[]): Promise<Run> {
+  const spawnedAt = Date.now();
+  const t0 = process.hrtime.bigint();
+  const r = await execa(cmd, args, { reject: false, cwd: '/tmp', stdin: 'ignore', timeout: 300_000 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${String(r.stderr).slice(-2000)}`);
+  return { ms, stdout: String(r.stdout), stderr: String(r.stderr), spawnedAt, exitedAt: Date.now() };
+}
+
+/** `steps` of `hdc up --json` (its last stdout line), when this hdc reports them. */
+function hdcSteps(stdout: string): { step: string; ms: number }[] | undefined {
+  try {
+    const steps = (JSON.parse(stdout.trim().split('\n').pop() ?? '') as { steps?: unknown }).steps;
+    if (!Array.isArray(steps)) return undefined;
+    return steps.filter((x): x is { step: string; ms: number } => typeof x?.step === 'string' && typeof x?.ms === 'number');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The plain CLI's timeline from its own log (`--log-format json`: one JSON object a line,
+ * each with the CLI's Date.now() timestamp; "start"/"stop" pairs around what it runs).
+ * Phases between milestones that an up of an image config logs; a missing milestone folds
+ * its phase into the next one.
+ */
+function plainTimeline(stderr: string, spawnedAt: number, exitedAt: number): { phase: string; ms: number }[] {
+  // eslint-disable-next-line no-control-regex
+  const plain = (t: string): string => t.replace(/\u001b\[[0-9;]*m/g, '').trim();
+  const entries = stderr.split('\n').flatMap((line) => {
+    try {
+      const e = JSON.parse(line) as { type?: string; timestamp?: number; startTimestamp?: number; text?: string };
+      return typeof e.timestamp === 'number' ? [{ type: e.type ?? '', t: e.timestamp, start: e.startTimestamp, text: plain(String(e.text ?? '')) }] : [];
+    } catch {
+      return [];
+    }
+  });
+  const first = (types: string[], re: RegExp): number | undefined => entries.find((e) => types.includes(e.type) && re.test(e.text))?.t;
+  const starting = /^Starting container$/;
+  const milestones: [string, number | undefined][] = [
+    ['CLI start-up (to its first log line)', entries[0]?.t],
+    ['engine probes and look-ups (buildx, version, ps, inspect; -uid build)', first(['start'], starting)],
+    ['container start (podman run … start event, inspect)', first(['stop'], starting)],
+    ['set-up in the container (shell, uname, env patch, userEnvProbe)', first(['raw', 'text'], /^Running the \w+ from /)],
+    ['lifecycle commands', entries.filter((e) => e.type === 'stop' && e.text === 'Resolving Remote').pop()?.t],
+    ['exit', exitedAt],
+  ];
+  const phases: { phase: string; ms: number }[] = [];
+  let from = spawnedAt;
+  let folded: string[] = [];
+  for (const [phase, t] of milestones) {
+    folded.push(phase);
+    if (t === undefined || t < from) continue;
+    phases.push({ phase: folded.join(' + '), ms: t - from });
+    from = t;
+    folded = [];
+  }
+  // The -uid image build (the CLI's keep-id rebuild, which hdc does not need) inside the probes.
+  const build = entries.find((e) => e.type === 'stop' && /^Run: \S+ build /.test(e.text) && e.start !== undefined);
+  if (build) phases.splice(2, 0, { phase: '  of which the -uid image build', ms: build.t - (build.start as number) });
+  return phases;
+}
+
+/** Per name, the median over runs, in the order the names first appear. */
+function medianBy(runs: { name: string; ms: number }[][]): { name: string; ms: number }[] {
+  const order: string[] = [];
+  const values = new Map<string, number[]>();
+  for (const run of runs) {
+    for (const { name, ms } of run) {
+      if (!values.has(name)) { values.set(name, []); order.push(name); }
+      values.get(name)?.push(ms);
+    }
+  }
+  return order.map((name) => ({ name, ms: median(values.get(name) ?? []) }));
 }
 
 /** Shim overhead: the same `podman -v` through the shim and bare, interleaved. */
@@ -80,9 +177,14 @@ async function upVsPlain(hardened: boolean): Promise<Figure> {
     const [cmd, args] = asUser(argv);
     return timed(cmd, args);
   };
-  const hdcUp = (): Promise<number> => user([process.execPath, HDC, 'up', wsHdc, '--runtime', 'podman']);
+  const userRun = (argv: string[]): Promise<Run> => {
+    const [cmd, args] = asUser(argv);
+    return timedRun(cmd, args);
+  };
+  // `--json`: one line, with the step timings when this hdc reports them.
+  const hdcUp = (): Promise<Run> => userRun([process.execPath, HDC, 'up', wsHdc, '--runtime', 'podman', '--json']);
   const hdcDown = (): Promise<number> => user([process.execPath, HDC, 'down', wsHdc, '--runtime', 'podman']);
-  const plainUp = (): Promise<number> => user([process.execPath, devcontainerCliPath(), 'up', '--workspace-folder', wsPlain, '--docker-path', 'podman', '--log-format', 'json']);
+  const plainUp = (): Promise<Run> => userRun([process.execPath, devcontainerCliPath(), 'up', '--workspace-folder', wsPlain, '--docker-path', 'podman', '--log-format', 'json']);
   const plainDown = async (): Promise<void> => {
     const [cmd, args] = asUser(['podman', 'ps', '-aq', '--filter', `label=devcontainer.local_folder=${wsPlain}`]);
     const ids = String((await execa(cmd, args, { cwd: '/tmp' })).stdout).split('\n').filter(Boolean);
@@ -94,16 +196,30 @@ async function upVsPlain(hardened: boolean): Promise<Figure> {
     await plainUp(); await plainDown();
     const h: number[] = [];
     const p: number[] = [];
+    const steps: ({ step: string; ms: number }[] | undefined)[] = [];
+    const timelines: { phase: string; ms: number }[][] = [];
     for (let i = 0; i < runs; i++) {
-      h.push(await hdcUp()); await hdcDown();
-      p.push(await plainUp()); await plainDown();
+      const hr = await hdcUp(); await hdcDown();
+      h.push(hr.ms);
+      steps.push(hdcSteps(hr.stdout));
+      const pr = await plainUp(); await plainDown();
+      p.push(pr.ms);
+      timelines.push(plainTimeline(pr.stderr, pr.spawnedAt, pr.exitedAt));
     }
     const value = median(h) / median(p);
     const [name, target, limit] = hardened
       ? [`hardened hdc up (firewall, lifecycle after it, sudo) vs plain up (podman, warm, N=${runs})`, '≤ 1.15× (issue 7)', 1.15]
       : [`hdc up, hardening off, vs plain devcontainer up (podman, warm, N=${runs})`, '≤ 1.05×', 1.05];
+    const withSteps = steps.filter((x): x is { step: string; ms: number }[] => x !== undefined);
+    const breakdown: Breakdown | undefined = hardened ? {
+      runs,
+      hdc: withSteps.length ? medianBy(withSteps.map((run) => run.map((x) => ({ name: x.step, ms: x.ms })))).map(({ name: step, ms }) => ({ step, ms })) : undefined,
+      hdcWall: median(h),
+      plain: medianBy(timelines.map((run) => run.map((x) => ({ name: x.phase, ms: x.ms })))).map(({ name: phase, ms }) => ({ phase, ms })),
+      plainWall: median(p),
+    } : undefined;
     return { name, unit: 'x', median: median(h), min: Math.min(...h), max: Math.max(...h),
-      baseline: { name: 'devcontainer up --docker-path podman', median: median(p) }, value, target, met: value <= limit };
+      baseline: { name: 'devcontainer up --docker-path podman', median: median(p) }, value, target, met: value <= limit, breakdown };
   } finally {
     await plainDown().catch(() => undefined);
     await removePlainImages(wsPlain);
@@ -359,6 +475,20 @@ function print(figures: Figure[]): void {
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of rows) console.log(line(r));
+  for (const f of figures) if (f.breakdown) printBreakdown(f.breakdown);
+}
+
+/** hdc's steps and the plain CLI's timeline side by side (medians per step; steps overlap the CLI's work). */
+function printBreakdown(b: Breakdown): void {
+  const left = [`hardened hdc up, per step (median of ${b.runs})`,
+    ...(b.hdc ? b.hdc.map((s) => `  ${s.step.padEnd(28)} ${s.ms.toFixed(0).padStart(6)} ms`) : ['  (no step timings in this hdc)']),
+    `  ${'wall (whole up)'.padEnd(28)} ${b.hdcWall.toFixed(0).padStart(6)} ms`];
+  const right = [`plain devcontainer up, its own log's timeline (median of ${b.runs})`,
+    ...b.plain.map((s) => `  ${s.phase.padEnd(70)} ${s.ms.toFixed(0).padStart(6)} ms`),
+    `  ${'wall (whole up)'.padEnd(70)} ${b.plainWall.toFixed(0).padStart(6)} ms`];
+  const width = Math.max(...left.map((l) => l.length));
+  console.log('');
+  for (let i = 0; i < Math.max(left.length, right.length); i++) console.log(`${(left[i] ?? '').padEnd(width)} | ${right[i] ?? ''}`);
 }
 
 async function main(): Promise<void> {

@@ -34,7 +34,7 @@ dir=$(annotation 'dev\.hardened-devcontainers\.firewall')
 role=$(annotation 'dev\.hardened-devcontainers\.role')
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
-case $role in workspace|sidecar) ;; *) fail "no role in the annotations (run hdc up again)" ;; esac
+case $role in workspace|sidecar) ;; *) fail "no role in the annotations: an older hdc made this container (run hdc down, then hdc up)" ;; esac
 
 # 1. The workspace's privilege, read back from its final OCI spec before its first process:
 #    whatever path the privilege took (config, feature, label, a wrapped engine), a container

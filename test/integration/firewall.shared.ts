@@ -194,9 +194,18 @@ describe(`egress firewall (${runtime})`, function () {
         const up = await hdc(runtime, ['up', probeWs]);
         assert.equal(up.exitCode, 0, up.stderr);
         const [probeId] = await containersOf(runtime, probeWs);
-        await new Promise((r) => setTimeout(r, 3_500));
+        // Until the probe of each start has made 20 attempts (about 3 s; longer on a busy machine).
+        const probed = async (starts: number): Promise<void> => {
+          for (let i = 0; i < 100; i++) {
+            const logs = existsSync(path.join(probeWs, 'probe')) ? readdirSync(path.join(probeWs, 'probe')) : [];
+            const attempts = logs.map((l) => readFileSync(path.join(probeWs, 'probe', l), 'utf8').trim().split('\n').length);
+            if (logs.length >= starts && attempts.every((n) => n >= 20)) return;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        };
+        await probed(1);
         assert.equal((await engine(runtime, ['restart', '-t', '1', probeId])).exitCode, 0);
-        await new Promise((r) => setTimeout(r, 3_500));
+        await probed(2);
         const logs = readdirSync(path.join(probeWs, 'probe')).sort();
         assert.equal(logs.length, 2, 'one log per start');
         for (const log of logs) {
