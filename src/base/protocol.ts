@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /**
@@ -63,7 +63,29 @@ export const SHIM_ENV = {
   gate: 'HDC_GATE',
   events: 'HDC_EVENTS',
   eventsWait: 'HDC_EVENTS_WAIT',
+  probes: 'HDC_PROBES',
 } as const;
+
+/**
+ * The CLI's engine probes that the shim answers from HDC_PROBES (a folder per podman binary,
+ * see probesDir): the same binary answers them the same way. A kept answer reaches no
+ * podman, so it is given before the pregate; the first one goes through it, and is kept.
+ */
+/**
+ * HDC_PROBES for a podman binary: a folder under the state root named by the binary's inode,
+ * size and modification time (a new podman gets a new folder). Undefined for a remote podman
+ * (CONTAINER_HOST), whose answers depend on the connection.
+ */
+export async function probesDir(stateRoot: string, enginePath: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.CONTAINER_HOST) return undefined;
+  const st = await stat(enginePath).catch(() => undefined);
+  if (!st) return undefined;
+  const dir = path.join(stateRoot, 'engine-probes', `${st.ino}-${st.size}-${Math.round(st.mtimeMs)}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export const SHIM_PROBES = { buildx: 'buildx version', v: '-v', server: 'version --format {{.Server.Version}}' } as const;
 
 /** The files in the hook directory, by the names the hook reads and writes. */
 export const HOOK_FILES = {
@@ -270,6 +292,8 @@ export interface ShimEnvironmentOptions {
   events?: EventsNote;
   /** HDC_SHIM_LOG. */
   shimLog?: string;
+  /** HDC_PROBES: the folder of kept engine probes. */
+  probes?: string;
 }
 
 /** The shim's whole environment from hdc (added to the CLI's own). */
@@ -290,5 +314,6 @@ export function shimEnvironment(o: ShimEnvironmentOptions): Record<string, strin
     if (o.events.waiter === 'hook') env[SHIM_ENV.eventsWait] = 'hook';
   }
   if (o.shimLog) env[SHIM_ENV.shimLog] = o.shimLog;
+  if (o.probes) env[SHIM_ENV.probes] = o.probes;
   return env;
 }

@@ -46,25 +46,33 @@ if [ "$role" != sidecar ]; then
 fi
 
 # 2. The firewall, unless hdc wrote "check" (hardenedDevcontainers.firewall.enabled = false).
-mode=$(cat "$dir/mode" 2>/dev/null) || fail "cannot read $dir/mode (run hdc up again)"
+{ IFS= read -r mode || [ -n "$mode" ]; } <"$dir/mode" 2>/dev/null || fail "cannot read $dir/mode (run hdc up again)"
 case $mode in firewall|check) ;; *) fail "unknown mode in $dir/mode (run hdc up again)" ;; esac
 if [ "$mode" = firewall ]; then
 for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
 
-net() { nsenter -t "$pid" -n -- "$@"; }   # the host's tools, inside the workspace's netns
-
 # DNS is pinned to the resolvers in the resolv.conf podman generated for *this* start
 # (rewritten on every start, so an edit made inside the workspace does not survive).
-resolv=$(grep -o '"destination":"/etc/resolv.conf","type":"bind","source":"[^"]*"' "$bundle/config.json" | sed 's/.*"source":"//; s/"$//') || true
+resolv=$(sed -n 's/.*"destination":"\/etc\/resolv.conf","type":"bind","source":"\([^"]*\)".*/\1/p' "$bundle/config.json") || true
+# Only podman's own file (in its storage, store= in the policy): a resolv.conf that the
+# workspace mounts from a folder of its own must not choose the resolvers DNS may reach.
+podman_resolv=
+while IFS='=' read -r k v; do
+  [ "$k" = store ] && [ -n "$v" ] || continue
+  case $resolv in "$v"/overlay-containers/*/userdata/resolv.conf)
+    case ${resolv#"$v"/overlay-containers/} in */*/*/*) ;; *) podman_resolv=$resolv ;; esac ;;
+  esac
+done <"$dir/privilege"
+resolv=$podman_resolv
+# One nsenter into the workspace's netns (the host's tools) for the three loads.
 {
   cat "$dir/ipset.restore"
   if [ -n "$resolv" ] && [ -r "$resolv" ]; then
     sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/add hdc-dns4 \1 -exist/p
             s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/add hdc-dns6 \1 -exist/p' "$resolv"
   fi
-} | net ipset restore || fail "ipset restore failed"
-net iptables-restore <"$dir/rules.v4" || fail "iptables-restore failed"
-net ip6tables-restore <"$dir/rules.v6" || fail "ip6tables-restore failed"
+} | nsenter -t "$pid" -n -- sh -c 'ipset restore || exit 11; iptables-restore <"$1" || exit 12; ip6tables-restore <"$2" || exit 13' sh "$dir/rules.v4" "$dir/rules.v6" \
+  || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; *) fail "ipset restore failed" ;; esac
 fi
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see
 # it (the note exists only then; see events-wait.sh, installed next to this script).

@@ -61,6 +61,45 @@ hdc_refused_path() {
   done
 }
 
+# One pass over the spec (one awk process) gives every piece the checks read, one a line:
+# B (a bounding set exists), S (a capability set), N (namespaces), P (a network namespace
+# path), R (a mount source or device path), W (a bind mount read whole), T (the number of
+# "type":"bind"), D (the resolv.conf bind's source), and flags (seccomp, apparmor, masked,
+# readonly, nnp). The rest is shell builtins; one readlink -m for every path.
+hdc_spec_awk='
+function scan(line, tag, re,   m, next_) {
+  while (match(line, re)) { m = substr(line, RSTART, RLENGTH); next_ = RSTART + RLENGTH; out(tag, m); line = substr(line, next_) }
+}
+function out(tag, m,   v) {
+  if (tag == "R") {
+    if (substr(m, 2, 6) == "source") v = substr(m, 11, length(m) - 11); else v = substr(m, 9, length(m) - 9)
+    if (substr(v, 1, 1) == "/") print "R " v
+  } else if (tag == "N") {
+    print "N " m; scan(m, "P", "[{]\"type\":\"network\",\"path\":\"[^\"]*\"")
+  } else if (tag == "P") { v = m; sub(/.*"path":"/, "", v); sub(/"$/, "", v); print "P " v }
+  else if (tag == "T") nbind++
+  else if (tag == "D") { v = m; sub(/.*"source":"/, "", v); sub(/"$/, "", v); print "D " v }
+  else print tag " " m
+}
+{
+  all = all (NR > 1 ? "\n" : "") $0
+  if (index($0, "\"bounding\":[")) print "B"
+  scan($0, "S", "\"(bounding|effective|permitted|inheritable|ambient)\":\\[[^]]*\\]")
+  scan($0, "N", "\"namespaces\":\\[[^]]*\\]")
+  scan($0, "R", "\"source\":\"([^\"\\\\]|\\\\.)*\"|\"path\":\"/dev/([^\"\\\\]|\\\\.)*\"")
+  scan($0, "W", "[{]\"destination\":\"([^\"\\\\]|\\\\.)*\",\"type\":\"bind\",\"source\":\"([^\"\\\\]|\\\\.)*\",\"options\":\\[[^]]*\\]")
+  scan($0, "T", "\"type\":\"bind\"")
+  scan($0, "D", "\"destination\":\"/etc/resolv.conf\",\"type\":\"bind\",\"source\":\"[^\"]*\"")
+}
+END {
+  print "T " nbind + 0
+  if (index(all, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\"") || index(all, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_KILL")) print "F seccomp"
+  if (index(all, "\"apparmorProfile\":\"unconfined\"")) print "F unconfined"
+  i = index(all, "\"maskedPaths\":["); if (i && index(substr(all, i), "\"/proc/kcore\"")) print "F kcore"
+  i = index(all, "\"readonlyPaths\":["); if (i && index(substr(all, i), "\"/proc/sys\"")) print "F procsys"
+  if (index(all, "\"noNewPrivileges\":true")) print "F nnp"
+}'
+
 hdc_privilege_check() {
   spec=$1
   nl='
@@ -73,20 +112,36 @@ hdc_privilege_check() {
     esac
   done <"$2"
   [ -n "$caps" ] || { echo "no refused-capability list in $2"; return 1; }
-  json=$(cat "$spec") || { echo "cannot read the OCI spec $spec"; return 1; }
-  # The patterns below match JSON structure only: inside a string every quote is escaped
-  # (\"), so no string value can imitate them.
+  [ -r "$spec" ] || { echo "cannot read the OCI spec $spec"; return 1; }
+  parsed=$(awk "$hdc_spec_awk" "$spec") || { echo "cannot read the OCI spec $spec"; return 1; }
+  bounding= sets= ns= netpath= sources= all= nall=0 nbind=0 flags= hdc_resolv=
+  set -f; old_ifs=$IFS; IFS=$nl
+  for line in $parsed; do
+    case $line in
+      B) bounding=1 ;;
+      "S "*) sets=$sets$nl${line#S } ;;
+      "N "*) ns=$ns$nl${line#N } ;;
+      "P "*) netpath=${netpath:+$netpath$nl}${line#P } ;;
+      "R "*) sources=${sources:+$sources$nl}${line#R } ;;
+      "W "*) all=${all:+$all$nl}${line#W }; nall=$((nall + 1)) ;;
+      "T "*) nbind=${line#T } ;;
+      "D "*) [ -n "$hdc_resolv" ] || hdc_resolv=${line#D } ;;
+      "F "*) flags="$flags ${line#F } " ;;
+    esac
+  done
+  IFS=$old_ifs; set +f
+  # The patterns match JSON structure only: inside a string every quote is escaped (\"), so
+  # no string value can imitate them.
 
   # 1. Capabilities: none of the refused ones in any set (bounding, effective, permitted,
   #    inheritable, ambient). A privileged container holds them all.
-  printf '%s' "$json" | grep -q '"bounding":\[' || { echo "the spec has no capability bounding set"; return 1; }
-  sets=$(printf '%s' "$json" | grep -o '"\(bounding\|effective\|permitted\|inheritable\|ambient\)":\[[^]]*\]')
+  [ -n "$bounding" ] || { echo "the spec has no capability bounding set"; return 1; }
   for c in $caps; do
     case $sets in *"\"CAP_$c\""*) echo "the container holds CAP_$c"; return 1 ;; esac
   done
   # 2. Namespaces of its own: pid, ipc, uts, mount, network and cgroup (none joined: no
   #    "path", but a network namespace of podman's own), and a user namespace when rootless.
-  ns=$(printf '%s' "$json" | grep -o '"namespaces":\[[^]]*\]') || { echo "the spec has no namespaces"; return 1; }
+  [ -n "$ns" ] || { echo "the spec has no namespaces"; return 1; }
   need="pid ipc uts mount network"
   [ "$userns" = 1 ] && need="$need user"
   for t in $need; do
@@ -95,24 +150,33 @@ hdc_privilege_check() {
   for t in pid ipc uts mount user cgroup; do
     case $ns in *"{\"type\":\"$t\",\"path\""*) echo "the container joins another $t namespace"; return 1 ;; esac
   done
-  netpath=$(printf '%s' "$ns" | grep -o '{"type":"network","path":"[^"]*"' | sed 's/.*"path":"//; s/"$//')
   case $netpath in ''|/run/user/*/netns/netns-*|/run/netns/netns-*) ;; *) echo "the container joins the network namespace $netpath"; return 1 ;; esac
   # 3. Confinement: a seccomp filter that denies by default, AppArmor not unconfined, /proc
   #    masked and read-only where the engine's defaults say, no-new-privileges when asked.
-  case $json in *'"seccomp":{"defaultAction":"SCMP_ACT_ERRNO"'*|*'"seccomp":{"defaultAction":"SCMP_ACT_KILL'*) ;;
-    *) echo "the container runs without a default-deny seccomp filter"; return 1 ;; esac
-  case $json in *'"apparmorProfile":"unconfined"'*) echo "the container runs AppArmor-unconfined"; return 1 ;; esac
-  case $json in *'"maskedPaths":['*'"/proc/kcore"'*) ;; *) echo "the container does not mask /proc/kcore"; return 1 ;; esac
-  case $json in *'"readonlyPaths":['*'"/proc/sys"'*) ;; *) echo "the container has /proc/sys writable"; return 1 ;; esac
+  case $flags in *" seccomp "*) ;; *) echo "the container runs without a default-deny seccomp filter"; return 1 ;; esac
+  case $flags in *" unconfined "*) echo "the container runs AppArmor-unconfined"; return 1 ;; esac
+  case $flags in *" kcore "*) ;; *) echo "the container does not mask /proc/kcore"; return 1 ;; esac
+  case $flags in *" procsys "*) ;; *) echo "the container has /proc/sys writable"; return 1 ;; esac
   if [ "$nnp" = 1 ]; then
-    case $json in *'"noNewPrivileges":true'*) ;; *) echo "the container lacks no-new-privileges"; return 1 ;; esac
+    case $flags in *" nnp "*) ;; *) echo "the container lacks no-new-privileges"; return 1 ;; esac
   fi
   # 4. Host paths: every mount source and device path (rootless podman binds devices,
-  #    rootful lists them), as written and as the kernel follows it (one readlink for all).
-  sources=$(printf '%s' "$json" | grep -o '"source":"\([^"\\]\|\\.\)*"\|"path":"/dev/\([^"\\]\|\\.\)*"' | sed 's/^"[a-z]*":"//; s/"$//' | grep '^/')
+  #    rootful lists them), as written and as the kernel follows it; the writable binds'
+  #    too: one readlink -m for all.
+  writable=
+  set -f; IFS=$nl
+  for b in $all; do
+    case $b in *'"ro"'*) continue ;; esac
+    w=${b##*\"source\":\"}; w=${w%%\",\"options\":*}
+    writable=${writable:+$writable$nl}$w
+  done
+  IFS=$old_ifs; set +f
   case $sources in *\\*) echo "the container mounts a path with an escaped character, which this check does not read"; return 1 ;; esac
-  [ -z "$sources" ] || reals=$(set -f; IFS=$nl; readlink -m -- $sources) || { echo "cannot follow the container's mount sources"; return 1; }
-  set -f; old_ifs=$IFS; IFS=$nl
+  reals=
+  if [ -n "$sources$writable" ]; then
+    reals=$(set -f; IFS=$nl; readlink -m -- $sources $writable) || { echo "cannot follow the container's mount sources"; return 1; }
+  fi
+  set -f; IFS=$nl
   set -- $reals
   for src in $sources; do
     IFS=$old_ifs; set +f
@@ -121,18 +185,11 @@ hdc_privilege_check() {
     [ -z "$why" ] || { echo "the container mounts $src, and $why"; return 1; }
   done
   IFS=$old_ifs; set +f
-  # 5. Writable binds only inside the workspace folder (as written and as followed), besides
-  #    podman's own files and volumes and the allowed devices: nothing else on the host may
-  #    be changed from inside (a dotfile, a git config, what runs on the host).
-  all=$(printf '%s' "$json" | grep -o '{"destination":"\([^"\\]\|\\.\)*","type":"bind","source":"\([^"\\]\|\\.\)*","options":\[[^]]*\]')
   # Every bind must have been read whole (fields in podman's order, with options): else refuse.
-  [ "$(printf '%s' "$json" | grep -o '"type":"bind"' | wc -l)" -eq "$(printf '%s' "$all" | grep -c '^{')" ] \
-    || { echo "the spec has a bind mount this check cannot read whole"; return 1; }
-  binds=$(printf '%s\n' "$all" | grep -v '"ro"')
-  [ -z "$binds" ] || writable=$(printf '%s\n' "$binds" | sed 's/.*"source":"//; s/","options":.*//')
-  [ -z "$binds" ] || wreals=$(set -f; IFS=$nl; readlink -m -- $writable) || { echo "cannot follow the container's mount sources"; return 1; }
+  [ "$nbind" -eq "$nall" ] || { echo "the spec has a bind mount this check cannot read whole"; return 1; }
+  # 5. Writable binds only inside the workspace folder (as written and as followed), besides
+  #    podman's own files and volumes and the allowed devices.
   set -f; IFS=$nl
-  set -- $wreals
   for src in $writable; do
     IFS=$old_ifs; set +f
     real=$1; shift

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
 import { InputError } from '../base/errors';
-import { eventsNote, shimEnvironment, type EventsNote } from '../base/protocol';
+import { eventsNote, probesDir, shimEnvironment, type EventsNote } from '../base/protocol';
 import type { RunOptions } from '../base/runner';
 import { workspaceStateDir } from '../base/state';
 import type { Settings } from '../config/settings';
@@ -72,6 +72,8 @@ export interface UpSetup {
   shimEnv: Record<string, string>;
   /** HDC_SHIM_LOG (tests and troubleshooting). */
   shimLog?: string;
+  /** HDC_PROBES: the engine's kept answers (podman). */
+  probes?: string;
   /** Options for the CLI's own calls: the up timeout and its log rendered. */
   cliRunOptions: RunOptions;
 }
@@ -87,9 +89,10 @@ export async function setUp(planned: UpPlanned, stateRoot: string, options: RunO
   // The shim's note, per `up`. With the firewall, the OCI hook waits for the follower (there
   // it costs nothing: the start is under way); otherwise the shim's `run` does.
   const events = podman ? eventsNote(stateDir, policy ? firewallDir : undefined) : undefined;
-  const shimEnv = podman ? shimEnvironment({ engine: resolved.path, events, shimLog }) : {};
+  const probes = podman ? await probesDir(stateRoot, resolved.path) : undefined;
+  const shimEnv = podman ? shimEnvironment({ engine: resolved.path, events, shimLog, probes }) : {};
   return {
-    engine: resolved, podman, stateDir, firewallDir, events, shimEnv, shimLog,
+    engine: resolved, podman, stateDir, firewallDir, events, shimEnv, shimLog, probes,
     overrideFile: path.join(stateDir, 'devcontainer.override.json'),
     builds: ws.config.image === undefined || hasFeatures,
     imageName: ws.config.image,

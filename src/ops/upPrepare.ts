@@ -51,7 +51,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   const log = options.log ?? (() => undefined);
   // Independent read-only probes, in parallel: they are most of what we add to a plain up.
   const [report, inspected, before] = await Promise.all([
-    preflight(engine, options),
+    preflight(engine, options, setup.probes),
     imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
     run(engine.findContainerStates(workspaceLabels(ws.workspaceFolder, ws.file)), options),
   ]);
@@ -102,7 +102,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     workspaceFolder: ws.workspaceFolder,
     dockerPath: podman ? shimPath() : report.enginePath,
     overrideConfig: overrideFile,
-    env: podman ? shimEnvironment({ engine: engine.path, events: setup.events, shimLog: setup.shimLog, ids: remoteUser }) : {},
+    env: podman ? shimEnvironment({ engine: engine.path, events: setup.events, shimLog: setup.shimLog, probes: setup.probes, ids: remoteUser }) : {},
   };
   // .devcontainer/, .vscode/ and .git/hooks/ go in read-only, at the paths where the CLI
   // mounts the workspace.

@@ -52,7 +52,7 @@ export class EarlyCli {
     const signal = setup.cliRunOptions.signal ? AbortSignal.any([setup.cliRunOptions.signal, abort.signal]) : abort.signal;
     const cli = run(devcontainerCli.up({
       workspaceFolder: planned.ws.workspaceFolder, dockerPath: shimPath(), overrideConfig: overrideFile, noUidUpdate: true,
-      env: shimEnvironment({ engine: setup.engine.path, events, shimLog: setup.shimLog, pregate: pregate.file, gate: gate?.file }),
+      env: shimEnvironment({ engine: setup.engine.path, events, shimLog: setup.shimLog, probes: setup.probes, pregate: pregate.file, gate: gate?.file }),
     }), { ...setup.cliRunOptions, signal });
     cli.catch(() => undefined); // awaited later; a failure before then is not unhandled
     return new EarlyCli(pregate, gate, cli, abort, events);
@@ -90,7 +90,7 @@ export async function startGated(c: StartContext, early: EarlyCli, gate: ExecGat
   let remoteUser: UserIds | undefined;
   const verified = (async () => {
     started = await waitForStart(c.setup.engine, containerNameOf(c.prepared.plan), hookFile(c.setup.firewallDir, 'started'), cliDone.signal, c.options,
-      workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file));
+      workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file), c.prepared.existing.length > 0);
     remoteUser = await remoteUserOf(c.prepared.userCheck, started.id, c.prepared.plan.remoteUser, imageIds);
     const user = remoteUser;
     const [checked] = await Promise.all([afterStart(c, started.id, started.pid), revocation.open(c, started.id, user)]);

@@ -10,6 +10,8 @@
 #   HDC_GATE      if set, `exec` waits until this file says "open" (refuses on anything else)
 #   HDC_EVENTS    if set, a note file per `up` (created empty): how `events` follows, read by
 #                 `run` unless HDC_EVENTS_WAIT=hook (the OCI hook waits); see events-wait.sh
+#   HDC_PROBES    if set, a folder per podman binary where the answers to the CLI's engine
+#                 probes (SHIM_PROBES in protocol.ts) are kept
 set -eu
 engine=${HDC_ENGINE:?HDC_ENGINE must name the real podman}
 
@@ -26,6 +28,17 @@ hdc_await() {
     if [ "$n" -le 50 ]; then sleep 0.01; else sleep 0.1; fi
   done
 }
+# The CLI's engine probes (three podman processes before its first real call): a kept
+# answer is given at once, without podman and so without the pregate.
+probe=
+if [ -n "${HDC_PROBES:-}" ]; then
+  case "$*" in 'buildx version') probe=buildx ;; -v) probe=v ;; 'version --format {{.Server.Version}}') probe=server ;; esac
+fi
+if [ -n "$probe" ] && [ -f "$HDC_PROBES/$probe.rc" ]; then
+  read -r rc <"$HDC_PROBES/$probe.rc" || rc=1
+  cat "$HDC_PROBES/$probe.out"; cat "$HDC_PROBES/$probe.err" >&2
+  exit "$rc"
+fi
 if [ -n "${HDC_PREGATE:-}" ]; then
   hdc_await "$HDC_PREGATE"
   read -r state HDC_UID HDC_GID <"$HDC_PREGATE" || :
@@ -94,7 +107,8 @@ case $sub in
         [ "$n" -le 12000 ] || { echo "hardened-devcontainers: the firewall was not verified in 10 minutes; refusing exec" >&2; exit 1; }
         sleep 0.05
       done
-      [ "$(cat "$HDC_GATE")" = open ] || { echo "hardened-devcontainers: the firewall was not verified; refusing exec" >&2; exit 1; }
+      read -r g <"$HDC_GATE" || :
+      [ "$g" = open ] || { echo "hardened-devcontainers: the firewall was not verified; refusing exec" >&2; exit 1; }
     fi ;;
 esac
 
@@ -103,4 +117,17 @@ if [ -n "${HDC_SHIM_LOG:-}" ]; then
   now; { printf '%s' "$started"; printf '\t%s' "$@"; printf '\n'; } >>"$HDC_SHIM_LOG"
 fi
 
+if [ -n "$probe" ]; then
+  # A probe this binary has not answered yet: asked, and kept once it succeeds (rc last, so
+  # that a reader sees a whole answer).
+  p=$HDC_PROBES/$probe; rc=0
+  "$engine" "$@" >"$p.out.$$" 2>"$p.err.$$" || rc=$?
+  cat "$p.out.$$"; cat "$p.err.$$" >&2
+  if [ "$rc" -eq 0 ]; then
+    mv -f "$p.out.$$" "$p.out"; mv -f "$p.err.$$" "$p.err"; echo 0 >"$p.rc.$$"; mv -f "$p.rc.$$" "$p.rc"
+  else
+    rm -f "$p.out.$$" "$p.err.$$"
+  fi
+  exit "$rc"
+fi
 exec "$engine" "$@"

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, type EngineInfoItem } from '../base/engine';
@@ -67,8 +67,11 @@ export function evaluateEngine(runtime: Runtime, info: EngineInfoItem): Finding[
     fix: 'prefer rootless Docker or podman (hardenedDevcontainers.runtime = "podman")' }];
 }
 
-/** Gathers the probes and evaluates them. Throws an EnvironmentError on the first error. */
-export async function preflight(engine: EngineClient, options: RunOptions = {}): Promise<PreflightReport> {
+/**
+ * Gathers the probes and evaluates them. Throws an EnvironmentError on the first error.
+ * `probesDir` (a folder per engine binary): the engine's answer is kept there and reused.
+ */
+export async function preflight(engine: EngineClient, options: RunOptions = {}, probesDir?: string): Promise<PreflightReport> {
   const { runtime, path: enginePath } = engine;
   // Checked before asking podman anything: rootless podman fails without a range.
   const { username, uid } = os.userInfo();
@@ -78,7 +81,10 @@ export async function preflight(engine: EngineClient, options: RunOptions = {}):
   throwFirstError(subIdFindings);
   let info: EngineInfoItem;
   try {
-    info = await run(engine.info(uid), options);
+    const kept = probesDir ? path.join(probesDir, `info-${uid}.json`) : undefined;
+    const known = kept ? await readFile(kept, 'utf8').then((t) => JSON.parse(t) as EngineInfoItem, () => undefined) : undefined;
+    info = known ?? await run(engine.info(uid), options);
+    if (kept && !known) await writeFile(kept, JSON.stringify(info), { mode: 0o600 }).catch(() => undefined);
   } catch (e) {
     if (e instanceof CommandFailedError) {
       throw new EnvironmentError(`${runtime} is installed (${enginePath}) but not usable: ${e.message}`,

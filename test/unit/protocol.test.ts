@@ -9,7 +9,7 @@ import { ANNOTATIONS } from '../../src/base/labels';
 import {
   clearStarted, createEventsNote, eventsNote, formatGate, formatHookMode, formatPregate, hookFile, HOOK_FILES, HOOK_SCRIPTS,
   idsAnswerFile, newProtocolFile, parseEventsNote, parseGate, parseHookMode, parseIdsAnswer, parsePregate, parseRunRequest,
-  parseShimLog, parseStarted, readEventsNote, readRunRequest, readStarted, runRequestFile, SHIM_ENV, shimEnvironment, writeGate,
+  parseShimLog, parseStarted, readEventsNote, readRunRequest, readStarted, runRequestFile, SHIM_ENV, SHIM_PROBES, shimEnvironment, writeGate,
   writeHookMode, writeIdsAnswer, writePregate, type PregateState,
 } from '../../src/base/protocol';
 import { writeFirewallFiles } from '../../src/firewall/firewall';
@@ -262,6 +262,32 @@ describe('protocol (base/protocol.ts)', function () {
       assert.equal(open.code, 0, open.err);
       assert.deepEqual(open.out, ['ps']);
       assert.deepEqual(logged(), [['ps']]);
+    });
+
+    it('HDC_PROBES: the CLI\'s engine probes go through the pregate once, are kept, then answered without podman', async () => {
+      const probes = mkdtempSync(path.join(dir, 'probes-'));
+      const pregate = openPregate(stateDir);
+      await pregate.set({ kind: 'open', uid: 1, gid: 2 });
+      for (const probe of Object.values(SHIM_PROBES)) {
+        const argv = probe.split(' ');
+        const first = await shim(argv, shimEnvironment({ engine: fakeEngine, pregate: pregate.file, shimLog, probes })).done;
+        assert.equal(first.code, 0, first.err);
+        assert.deepEqual(first.out, argv, 'asked podman');
+      }
+      assert.equal(logged().length, 3);
+      // Kept: answered the same, with the pregate closed and no engine call.
+      const closed = openPregate(stateDir);
+      await closed.set({ kind: 'closed' });
+      for (const probe of Object.values(SHIM_PROBES)) {
+        const again = await shim(probe.split(' '), shimEnvironment({ engine: fakeEngine, pregate: closed.file, shimLog, probes })).done;
+        assert.equal(again.code, 0, again.err);
+        assert.deepEqual(again.out, probe.split(' '));
+      }
+      assert.equal(logged().length, 3, 'no further call reached podman');
+      // Anything else still waits for the pregate and refuses when it is closed.
+      const ps = await shim(['ps'], shimEnvironment({ engine: fakeEngine, pregate: closed.file, shimLog, probes })).done;
+      assert.equal(ps.code, 1);
+      assert.equal(logged().length, 3);
     });
 
     it('"open image": create hands its argv over whole and waits; hdc\'s "open" answer gives the ids', async () => {
