@@ -11,7 +11,11 @@
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
-import { execa } from 'execa';
+// The agent is a process of its own, in the workspace's netns: it runs the host's ipset and
+// iptables (argv arrays, never a shell) with Node's own child_process, without execa, whose
+// 250 KB the agent's every start would load (hdc's runner is in another process).
+// eslint-disable-next-line no-restricted-imports
+import { execFile } from 'node:child_process';
 import { allowSet, ipsetPayload, parseSetMembers, SETS, type AllowSet, type FirewallPolicy } from './policy';
 
 export interface AgentRequest {
@@ -133,8 +137,27 @@ async function probe(target: Target, resolver: Resolver, expectOpen: boolean): P
  * from dns.txt), never from the workspace. One `ipset save` answers both questions: did the
  * start-time mechanism run (all four sets exist), and which resolvers did it pin?
  */
+/** Runs a tool: its output, and its exit code (non-zero is not thrown). */
+function tool(command: string, args: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ stdout, stderr, code });
+    });
+    child.stdin?.end(input ?? '');
+  });
+}
+
+/** Runs a tool that must succeed. */
+async function mustRun(command: string, args: string[], input?: string): Promise<string> {
+  const r = await tool(command, args, input);
+  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
 async function pinnedResolvers(): Promise<AllowSet> {
-  const save = String((await execa('ipset', ['save'])).stdout);
+  const save = await mustRun('ipset', ['save']);
   const created = new Set(save.split('\n').filter((l) => l.startsWith('create ')).map((l) => l.split(/\s+/)[1]));
   const missing = Object.values(SETS).filter((set) => !created.has(set));
   if (missing.length > 0) {
@@ -145,9 +168,9 @@ async function pinnedResolvers(): Promise<AllowSet> {
 }
 
 async function outputPolicies(): Promise<{ v4: string; v6: string }> {
-  const policy = async (tool: string): Promise<string> => {
-    const r = await execa(tool, ['-S', 'OUTPUT'], { reject: false });
-    return /^-P OUTPUT (\S+)/m.exec(String(r.stdout))?.[1] ?? `unreadable (${String(r.stderr).trim()})`;
+  const policy = async (command: string): Promise<string> => {
+    const r = await tool(command, ['-S', 'OUTPUT']);
+    return /^-P OUTPUT (\S+)/m.exec(r.stdout)?.[1] ?? `unreadable (${r.stderr.trim()})`;
   };
   const [v4, v6] = await Promise.all([policy('iptables'), policy('ip6tables')]);
   return { v4, v6 };
@@ -162,7 +185,7 @@ export async function runAgent(req: AgentRequest): Promise<AgentResult> {
   const set = allowSet(req.policy, resolved);
   t0 = performance.now();
   if (!req.dryRun) {
-    await execa('ipset', ['restore'], { input: ipsetPayload(set, { resetDns: false }) });
+    await mustRun('ipset', ['restore'], ipsetPayload(set, { resetDns: false }));
   }
   const tLoad = ms(t0);
   t0 = performance.now();
