@@ -145,7 +145,10 @@ function tool(command: string, args: string[], input?: string): Promise<{ stdout
       if (error && typeof error.code !== 'number') reject(error);
       else resolve({ stdout, stderr, code });
     });
-    child.stdin?.end(input ?? '');
+    // A tool that exits before reading its stdin (ipset save) closes the pipe: its exit code
+    // tells what happened, not an EPIPE on our side.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 
