@@ -22,5 +22,6 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs', external: ['vscode'] }),
   build({ ...common, entryPoints: ['src/vscode/commandsEntry.ts'], outfile: 'dist/extension-commands.cjs', external: ['vscode'] }),
   build({ ...common, entryPoints: ['src/firewall/agent.ts'], outfile: 'dist/firewall-agent.cjs' }),
+  build({ ...common, entryPoints: ['src/firewall/resolver.ts'], outfile: 'dist/firewall-resolver.cjs' }),
   build({ ...common, entryPoints: ['src/cli/hdc.ts'], outfile: 'dist/hdc.cjs', banner: { js: `#!/usr/bin/env node\n${common.banner.js}` } }),
 ]);

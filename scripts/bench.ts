@@ -259,7 +259,7 @@ async function firewallVsSequential(): Promise<Figure[]> {
     for (const n of [10, 50, 200]) {
       const names = Array.from({ length: n }, (_, i) => `n${i + 1}.bench.test`);
       const call = agentCall(new EngineClient('podman', 'podman'), pid, {
-        policy: { domains: names, cidrs4: [], cidrs6: [] },
+        policy: { domains: names, denied: [], cidrs4: [], cidrs6: [] }, resolver: { dir: '/tmp', socket: 'none' },
         verify: { allowed: { host: 'n1.bench.test', port: 80 }, blocked: { host: fx.blocked.ip4, port: 80 }, allowedExplicit: true },
       }, `/proc/${pause}/ns/user`);
       const [cmd, args] = asUser([call.command, ...call.args], call.env);

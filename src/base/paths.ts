@@ -42,6 +42,8 @@ export const privilegeCheckPath = (): string => path.join(packageRoot(), 'src', 
 
 /** The firewall agent, bundled; run with Node inside the workspace's netns. */
 export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');
+/** The filtering resolver (firewall/resolver.ts), started in each workspace's netns. */
+export const firewallResolverPath = (): string => path.join(packageRoot(), 'dist', 'firewall-resolver.cjs');
 
 /** Entrypoint of the docker guard container that owns a workspace's netns. */
 export const guardScriptSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'guard.sh');

@@ -97,6 +97,11 @@ export const HOOK_FILES = {
   ipset: 'ipset.restore',
   rulesV4: 'rules.v4',
   rulesV6: 'rules.v6',
+  /** hdc → hook and guard: the DNS redirect to the filtering resolver (iptables-restore --noflush). */
+  natV4: 'nat.v4',
+  natV6: 'nat.v6',
+  /** hdc → hook: two lines, the Node to run the filtering resolver with, and its script. */
+  resolver: 'resolver',
   /** shim → hook: the events note, when the hook waits (HDC_EVENTS_WAIT=hook). */
   events: 'events',
   /** hook → hdc: the workspace container's pid. */
@@ -107,6 +112,20 @@ export const HOOK_FILES = {
 export const HOOK_SCRIPTS = { hook: 'oci-hook.sh', eventsWait: 'events-wait.sh', privilegeCheck: 'privilege-check.sh' } as const;
 
 export const hookFile = (dir: string, name: keyof typeof HOOK_FILES): string => path.join(dir, HOOK_FILES[name]);
+
+/**
+ * The filtering resolver's control socket and log, per container role (the workspace and
+ * its sidecar share the firewall directory). The socket's path is relative to that
+ * directory (the resolver and the agent change into it: a socket path must fit 107 bytes).
+ * In the docker guard the socket is in the guard's own /tmp.
+ */
+export type FirewallRole = 'workspace' | 'sidecar';
+export const resolverSocket = (role: FirewallRole): string => `resolver-${role}.sock`;
+export const resolverLog = (role: FirewallRole): string => `resolver-${role}.log`;
+export const GUARD_RESOLVER_SOCKET = '/tmp/hdc-resolver.sock';
+
+/** What the resolver answers on its control socket (one JSON line in, one out). */
+export type ResolverOp = 'status' | 'reload' | 'blocked';
 
 export type PregateState = { kind: 'open'; uid: number; gid: number } | { kind: 'open-image' } | { kind: 'closed' };
 /** hdc's answer to a build's `run`/`create`. */

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { changeAllowlist } from '../ops/allowlist';
+import { blockedLog, renderBlocked } from '../ops/blocked';
+import type { BlockedEntry } from '../firewall/resolver';
 import { down } from '../ops/down';
 import { HdcError } from '../base/errors';
 import { packageRoot } from '../base/paths';
@@ -25,7 +27,9 @@ Usage:
   hdc status [FOLDER] [--runtime podman|docker] [--json]   check every guarantee live (exit 1 if one fails)
   hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
   hdc allow  DOMAIN|CIDR [FOLDER] [--runtime …]             allow a destination, live and in settings
-  hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again
+  hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again (or deny it where a wildcard allows it)
+  hdc blocked [FOLDER] [--json] [--follow]                  what the firewall refused: names and addresses,
+                                                           with counts (--follow: keep printing new ones)
 
 FOLDER defaults to the current directory. Settings come from FOLDER/.vscode/settings.json
 (hardenedDevcontainers.*); --runtime overrides hardenedDevcontainers.runtime.
@@ -36,6 +40,7 @@ interface Invocation {
   folder: string;
   json: boolean;
   volumes: boolean;
+  follow: boolean;
   runtime?: string;
   rest: string[];
   entry?: string;
@@ -51,6 +56,7 @@ function parse(argv: string[]): Invocation {
       args: own, allowPositionals: true, strict: true,
       options: {
         runtime: { type: 'string' }, json: { type: 'boolean', default: false }, volumes: { type: 'boolean', default: false },
+        follow: { type: 'boolean', short: 'f', default: false },
         help: { type: 'boolean', short: 'h', default: false }, version: { type: 'boolean', default: false },
       },
     });
@@ -75,7 +81,7 @@ function parse(argv: string[]): Invocation {
   if ((command === 'allow' || command === 'deny') && !entry) throw new HdcError(`hdc ${command} needs a domain or CIDR`, { exitCode: 2, fix: `hdc ${command} api.example.com` });
   const [folder, ...extra] = operands;
   if (extra.length > 0) throw new HdcError(`unexpected argument ${JSON.stringify(extra[0])}`, { exitCode: 2, fix: 'see hdc --help' });
-  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, volumes: values.volumes ?? false, runtime: values.runtime, rest, entry };
+  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, volumes: values.volumes ?? false, follow: values.follow ?? false, runtime: values.runtime, rest, entry };
 }
 
 async function loadSettings(inv: Invocation): Promise<Settings> {
@@ -138,18 +144,30 @@ async function main(argv: string[]): Promise<number> {
       const call = target.engine.exec(target.container.id, inv.rest, { user: target.remoteUser, workdir: target.remoteWorkspaceFolder, interactive: true, tty });
       return runAttached(call, { log, signal: controller.signal });
     }
+    case 'blocked': {
+      const settings = await loadSettings(inv);
+      const print = (entries: BlockedEntry[]): void => {
+        // --json --follow: one JSON object per line (an entry that is new or seen again).
+        if (inv.json && inv.follow) for (const e of entries) process.stdout.write(`${JSON.stringify(e)}\n`);
+        else if (!inv.json) process.stdout.write(renderBlocked(entries));
+      };
+      const report = await blockedLog(inv.folder, settings, defaultStateRoot(), log, {}, inv.follow ? { signal: controller.signal, onChange: print } : undefined);
+      if (inv.json && !inv.follow) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else if (!inv.follow) print(report.entries);
+      return 0;
+    }
     case 'allow':
     case 'deny': {
       const change = await changeAllowlist(inv.folder, await loadSettings(inv), defaultStateRoot(), inv.entry ?? '', inv.command, log);
       const summary = {
         [inv.command === 'allow' ? 'allowed' : 'denied']: change.entry, kind: change.kind, settingsFile: change.settingsFile,
-        live: change.live ? { resolved: change.live.resolved, unresolved: change.live.unresolved, ms: change.live.ms } : 'no running container: takes effect on the next up',
+        live: change.live ? { resolver: change.live.resolver?.generation !== undefined ? 'reloaded' : 'not answering', ms: change.live.ms } : 'no running container: takes effect on the next up',
       };
       process.stdout.write(`${JSON.stringify(summary, null, inv.json ? undefined : 2)}\n`);
       return 0;
     }
     default:
-      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow or deny (see hdc --help)' });
+      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow, deny or blocked (see hdc --help)' });
   }
 }
 

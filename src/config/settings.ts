@@ -47,6 +47,8 @@ export interface LimitSettings {
 export interface FirewallSettings {
   enabled: boolean;
   allowedDomains: string[];
+  /** Names and "*." wildcards refused even when an allowed entry matches them. */
+  deniedDomains: string[];
   allowedCidrs: string[];
   /** "host:port" that must answer after the firewall is up; "" = first allowlisted name, port 443. */
   verifyAllowedTarget: string;
@@ -58,7 +60,7 @@ export interface FirewallSettings {
 
 /** The keys, as they appear after `hardenedDevcontainers.` in settings.json. */
 export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
-  | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.allowedCidrs'
+  | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.deniedDomains' | 'firewall.allowedCidrs'
   | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage'
   | 'revokeSudo' | 'noNewPrivileges' | 'limits.cpus' | 'limits.memory' | 'limits.pids'
   | 'podmanSidecar.enabled' | 'podmanSidecar.image' | 'podmanSidecar.privileged' | 'podmanSidecar.extFiles'
@@ -78,6 +80,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   firewall: Object.freeze({
     enabled: true,
     allowedDomains: [...DEFAULT_ALLOWED_DOMAINS],
+    deniedDomains: [],
     allowedCidrs: [],
     verifyAllowedTarget: '',
     verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
@@ -108,6 +111,7 @@ export function readSettings(source: SettingSource): Settings {
     firewall: {
       enabled: booleanSetting(source, 'firewall.enabled', DEFAULT_SETTINGS.firewall.enabled),
       allowedDomains: stringArraySetting(source, 'firewall.allowedDomains', DEFAULT_SETTINGS.firewall.allowedDomains),
+      deniedDomains: stringArraySetting(source, 'firewall.deniedDomains', DEFAULT_SETTINGS.firewall.deniedDomains),
       allowedCidrs: stringArraySetting(source, 'firewall.allowedCidrs', DEFAULT_SETTINGS.firewall.allowedCidrs),
       verifyAllowedTarget: plainString(source, 'firewall.verifyAllowedTarget', DEFAULT_SETTINGS.firewall.verifyAllowedTarget),
       verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),

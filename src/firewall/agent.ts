@@ -2,27 +2,39 @@
  * The firewall agent: runs *inside the workspace's network namespace* (entered from outside
  * with `podman unshare nsenter -t PID -n`), never inside the workspace's own processes.
  * Reads a request as JSON on stdin, then:
- *   1. resolves every allowlisted name through the pinned resolvers, all at once;
- *   2. loads the allowlist and the resolvers into the sets with one `ipset restore`;
- *   3. verifies: the allowed target answers, the blocked target is refused.
+ *   1. loads the CIDRs into the sets with one `ipset restore`, and has the filtering
+ *      resolver (resolver.ts) re-read policy.json: names are decided there, per query;
+ *   2. verifies: the allowed target resolves (through the resolver) and answers, the blocked
+ *      target is refused, a query for a name outside the allowlist sent straight to the
+ *      upstream resolver is answered by the filtering resolver instead, and no process
+ *      without privilege may bind a port below 1024 (which DNS upstream must come from).
  * Prints an AgentResult as JSON on stdout. Exit 0 even when verification fails: the caller
  * decides; exit 1 only when it could not run at all.
  */
+import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
+import * as path from 'node:path';
 // The agent is a process of its own, in the workspace's netns: it runs the host's ipset and
 // iptables (argv arrays, never a shell) with Node's own child_process, without execa, whose
 // 250 KB the agent's every start would load (hdc's runner is in another process).
 // eslint-disable-next-line no-restricted-imports
 import { execFile } from 'node:child_process';
-import { allowSet, ipsetPayload, parseSetMembers, SETS, type AllowSet, type FirewallPolicy } from './policy';
+import { allowSet, ipsetPayload, parseSetMembers, type AllowSet, type FirewallPolicy } from './policy';
+import { SETS } from './sets';
+import type { ResolverOp } from '../base/protocol';
+import type { BlockedEntry, ResolverStatus } from './resolver';
 
 export interface AgentRequest {
   policy: FirewallPolicy;
   verify?: { allowed?: Target; blocked?: Target; allowedExplicit?: boolean };
-  /** Only resolve and report; do not touch the sets (used by `status`). */
+  /** Only check and report; do not touch the sets (used by `status`). */
   dryRun?: boolean;
+  /** Only read the resolver's blocked log (`hdc blocked`). */
+  blockedOnly?: boolean;
+  /** The filtering resolver's control socket: relative to dir, or absolute (set by the backend). */
+  resolver: { dir: string; socket: string };
 }
 
 export interface Target {
@@ -36,53 +48,31 @@ export interface ProbeResult {
   address?: string;
   ok: boolean;
   skipped?: boolean;
+  /** The name did not resolve: the resolver's error code. */
+  unresolved?: string;
   detail: string;
   ms: number;
 }
 
 export interface AgentResult {
-  /** The resolvers the start-time hook pinned, read back from the netns. */
+  /** The upstream resolvers the start-time hook pinned, read back from the netns. */
   dns: AllowSet;
-  resolved: AllowSet;
+  /** Names that did not resolve (the default allowed target's, when it did not). */
   unresolved: { name: string; error: string }[];
   loaded: { v4: number; v6: number };
-  verify: { allowed?: ProbeResult; blocked?: ProbeResult };
-  ms: { resolve: number; load: number; verify: number };
+  verify: { allowed?: ProbeResult; blocked?: ProbeResult; leak?: ProbeResult };
+  /** The filtering resolver's own account (undefined: it did not answer; `resolverError` says why). */
+  resolver?: ResolverStatus;
+  resolverError?: string;
+  /** ip_unprivileged_port_start in the netns: must be ≥ 1024. */
+  portStart?: number;
+  blocked?: BlockedEntry[];
+  ms: { load: number; verify: number };
   /** The default policy of OUTPUT for IPv4 and IPv6, as loaded now (dry runs only). */
   policies?: { v4: string; v6: string };
 }
 
 const ms = (t0: number): number => Math.round(performance.now() - t0);
-
-/**
- * At most this many names in flight: a burst of hundreds of UDP queries at once loses some
- * at the resolver, and c-ares then waits out a whole timeout before it retries (~2 s).
- */
-const MAX_IN_FLIGHT = 32;
-
-async function resolveAll(names: string[], dns: AllowSet, withAaaa: boolean): Promise<{ resolved: AllowSet; unresolved: AgentResult['unresolved'] }> {
-  const servers = [...dns.v4, ...dns.v6];
-  const resolver = new Resolver({ timeout: 1500, tries: 2 });
-  if (servers.length > 0) resolver.setServers(servers);
-  const v4: string[] = [];
-  const v6: string[] = [];
-  const unresolved: AgentResult['unresolved'] = [];
-  const one = async (name: string): Promise<void> => {
-    // AAAA only when IPv6 is open (an IPv6 CIDR is configured); otherwise it is discarded.
-    const [a, aaaa] = await Promise.allSettled([resolver.resolve4(name), withAaaa ? resolver.resolve6(name) : Promise.reject(new Error('skipped'))]);
-    if (a.status === 'fulfilled') v4.push(...a.value);
-    if (aaaa.status === 'fulfilled') v6.push(...aaaa.value);
-    if (a.status === 'rejected' && aaaa.status === 'rejected') {
-      unresolved.push({ name, error: (a.reason as NodeJS.ErrnoException).code ?? String(a.reason) });
-    }
-  };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < names.length) await one(names[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, names.length) }, worker));
-  return { resolved: { v4, v6 }, unresolved };
-}
 
 /** One TCP connection attempt: did it connect, or how was it refused? */
 function tryConnect(host: string, port: number, timeoutMs: number): Promise<{ connected: boolean; code: string; ms: number }> {
@@ -122,7 +112,8 @@ async function probe(target: Target, resolver: Resolver, expectOpen: boolean): P
     try {
       [host] = await resolver.resolve4(host);
     } catch (e) {
-      return { target: label, ok: !expectOpen, detail: `does not resolve (${(e as NodeJS.ErrnoException).code})`, ms: 0 };
+      const code = (e as NodeJS.ErrnoException).code ?? 'ERROR';
+      return { target: label, ok: !expectOpen, unresolved: code, detail: `does not resolve (${code})`, ms: 0 };
     }
   }
   const r = await tryConnect(host, target.port, expectOpen ? 3000 : 1500);
@@ -179,33 +170,83 @@ async function outputPolicies(): Promise<{ v4: string; v6: string }> {
   return { v4, v6 };
 }
 
+/** One request to the filtering resolver's control socket. */
+export function askResolver<T>(where: AgentRequest['resolver'], op: ResolverOp): Promise<T> {
+  return new Promise((resolve, reject) => {
+    // From inside the firewall directory: its path may be longer than a socket's may (107
+    // bytes). The agent is a process of its own; nothing else in it uses the working directory.
+    if (!path.isAbsolute(where.socket)) process.chdir(where.dir);
+    const socket = connect({ path: where.socket });
+    let text = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ op })}\n`));
+    socket.on('data', (d) => { text += String(d); });
+    socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(text) as { ok: boolean; error?: string } & T;
+        if (reply.ok) resolve(reply);
+        else reject(new Error(`the filtering resolver refused "${op}": ${reply.error}`));
+      } catch {
+        reject(new Error('the filtering resolver gave no answer'));
+      }
+    });
+  });
+}
+
+/**
+ * The leak probe: a query for a random name that no rule can allow (under .invalid, which
+ * the Public Suffix rule keeps out of every wildcard), sent straight to the first upstream
+ * resolver as a workspace process would. It passes when the filtering resolver answered it
+ * (NXDOMAIN, and the name is in its blocked log): the query never left the netns.
+ */
+async function leakProbe(dns: AllowSet, where: AgentRequest['resolver']): Promise<ProbeResult> {
+  const upstream = dns.v4[0] ?? dns.v6[0];
+  const t0 = performance.now();
+  const name = `hdc-leak-probe-${randomBytes(6).toString('hex')}.invalid`;
+  if (!upstream) return { target: name, ok: false, detail: 'no upstream resolver was pinned', ms: 0 };
+  const direct = new Resolver({ timeout: 1500, tries: 1 });
+  direct.setServers([upstream]);
+  const code = await direct.resolve4(name).then(() => 'ANSWERED', (e: NodeJS.ErrnoException) => e.code ?? String(e));
+  const log = await askResolver<{ blocked: BlockedEntry[] }>(where, 'blocked').then((r) => r.blocked, () => []);
+  const seen = log.some((e) => e.kind === 'name' && e.value === name);
+  const ok = code === 'ENOTFOUND' && seen;
+  return { target: `${name} via ${upstream}`, address: upstream, ok, ms: ms(t0),
+    detail: ok ? 'answered NXDOMAIN by the filtering resolver; nothing left the netns'
+      : `${code === 'ANSWERED' ? 'RESOLVED' : code}${seen ? '' : ', and the filtering resolver never saw it: the query went elsewhere'}` };
+}
+
 export async function runAgent(req: AgentRequest): Promise<AgentResult> {
+  if (req.blockedOnly) {
+    const { blocked } = await askResolver<{ blocked: BlockedEntry[] }>(req.resolver, 'blocked');
+    return { dns: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, verify: {}, blocked, ms: { load: 0, verify: 0 } };
+  }
   let t0 = performance.now();
   const dns = await pinnedResolvers();
-  // A dry run (hdc status) checks what is loaded and probes; it resolves nothing.
-  const { resolved, unresolved } = req.dryRun ? { resolved: { v4: [], v6: [] }, unresolved: [] } : await resolveAll(req.policy.domains, dns, req.policy.cidrs6.length > 0);
-  const tResolve = ms(t0);
-  const set = allowSet(req.policy, resolved);
-  t0 = performance.now();
+  const set = allowSet(req.policy);
+  let resolverError: string | undefined;
   if (!req.dryRun) {
     await mustRun('ipset', ['restore'], ipsetPayload(set, { resetDns: false }));
+    await askResolver(req.resolver, 'reload').catch((e: Error) => { resolverError = e.message; });
   }
   const tLoad = ms(t0);
   t0 = performance.now();
+  // Names resolve as the workspace's do: through the filtering resolver on the loopback.
   const resolver = new Resolver({ timeout: 1500, tries: 2 });
-  const servers = [...dns.v4, ...dns.v6];
-  if (servers.length > 0) resolver.setServers(servers);
-  const [allowed, blocked] = await Promise.all([
+  resolver.setServers(['127.0.0.1']);
+  const [allowed, blocked, leak, status, portStart] = await Promise.all([
     req.verify?.allowed ? probe(req.verify.allowed, resolver, true) : undefined,
     req.verify?.blocked ? probe(req.verify.blocked, resolver, false) : undefined,
+    leakProbe(dns, req.resolver),
+    askResolver<{ status: ResolverStatus }>(req.resolver, 'status').then((r) => r.status, (e: Error) => { resolverError ??= e.message; return undefined; }),
+    readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').then((t) => Number(t.trim()), () => undefined),
   ]);
+  const unresolved = allowed?.unresolved ? [{ name: req.verify?.allowed?.host ?? '', error: allowed.unresolved }] : [];
   const policies = req.dryRun ? await outputPolicies() : undefined;
   return {
-    dns,
-    policies,
-    resolved: { v4: [...new Set(resolved.v4)].sort(), v6: [...new Set(resolved.v6)].sort() },
-    unresolved, loaded: { v4: set.v4.length, v6: set.v6.length },
-    verify: { allowed, blocked }, ms: { resolve: tResolve, load: tLoad, verify: ms(t0) },
+    dns, policies, unresolved, loaded: { v4: set.v4.length, v6: set.v6.length },
+    resolver: status, resolverError, portStart,
+    verify: { allowed, blocked, leak }, ms: { load: tLoad, verify: ms(t0) },
   };
 }
 

@@ -2,6 +2,10 @@ import type { EngineClient } from '../base/engine';
 import { HdcError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
+import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../base/protocol';
+
+/** What ops ask of the agent; the backend adds where the resolver answers. */
+export type AgentCall = Omit<AgentRequest, 'resolver'>;
 import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
 import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 
@@ -9,8 +13,11 @@ import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 export interface FirewallBackend {
   /** Before the workspace exists: returns our runArgs and what stays of the user's runArgs. */
   prepare(options: RunOptions): Promise<{ hardening: string[]; userRunArgs: string[] }>;
-  /** Runs the agent in the workspace's network namespace, from outside the workspace. */
-  agent(containerId: string, request: AgentRequest, options: RunOptions, pid?: number): Promise<AgentResult>;
+  /**
+   * Runs the agent in the workspace's (or its sidecar's) network namespace, from outside it;
+   * the backend says where that container's filtering resolver answers.
+   */
+  agent(containerId: string, request: AgentCall, options: RunOptions, pid?: number, role?: FirewallRole): Promise<AgentResult>;
   /** After a failed up: removes what prepare created. */
   discard(options: RunOptions): Promise<void>;
 }
@@ -35,7 +42,8 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
       async prepare() {
         return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
       },
-      async agent(containerId, request, options, knownPid) {
+      async agent(containerId, call, options, knownPid, role = 'workspace') {
+        const request: AgentRequest = { ...call, resolver: { dir: ctx.firewallDir, socket: resolverSocket(role) } };
         const [container, userNs] = await Promise.all([
           knownPid ? { running: true, pid: knownPid } : run(engine.containerInspect(containerId), options),
           rootlessUserNs(),
@@ -55,7 +63,8 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
       ({ created } = await ensureGuard(engine, { name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs }, options));
       return { hardening: guardWorkspaceArgs(guard), userRunArgs: workspace };
     },
-    async agent(_containerId, request, options) {
+    async agent(_containerId, call, options) {
+      const request: AgentRequest = { ...call, resolver: { dir: '/hdc-firewall', socket: GUARD_RESOLVER_SOCKET } };
       return run(dockerAgentCall(engine, guard, request), options);
     },
     async discard(options) {

@@ -9,6 +9,7 @@ import { firewallAgentPath, guardScriptSourcePath } from '../base/paths';
 import { run, type CliCall, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import { parseNameservers, type AllowSet } from './policy';
+import { UNPRIVILEGED_PORT_START } from './sets';
 
 /**
  * The egress firewall's start-time mechanism on docker, which has no OCI hooks: a guard
@@ -55,8 +56,11 @@ export interface GuardSpec {
 export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
   return [
     '--name', spec.name, '--label', `${LABELS.guardFor}=${spec.workspaceFolder}`,
-    // iptables-restore needs NET_RAW as well as NET_ADMIN; the guard runs only our script.
-    '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH',
+    // iptables-restore needs NET_RAW as well as NET_ADMIN; the guard runs only our script and
+    // the filtering resolver, which alone may bind a port below 1024 (it sends DNS upstream
+    // from one; the workspace, without NET_BIND_SERVICE, cannot).
+    '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH', '--cap-add', 'NET_BIND_SERVICE',
+    '--sysctl', `net.ipv4.ip_unprivileged_port_start=${UNPRIVILEGED_PORT_START}`,
     '--security-opt', 'no-new-privileges',
     '-v', `${spec.firewallDir}:${MOUNT}:ro`,
     // The agent: the host's own Node and our bundle, read-only, for `docker exec`.

@@ -2,24 +2,37 @@
 # Hardened Dev Containers: entrypoint of the docker guard container. Docker has no OCI
 # hooks, so on docker a small guard container owns the workspace's network namespace and
 # the workspace joins it (--network container:GUARD) with no network capabilities. This
-# script loads the rules before it says it is ready; if they cannot be loaded it exits, and
-# docker will not start the workspace in a namespace whose owner is not running.
+# script loads the rules and starts the filtering resolver before it says it is ready; if
+# either fails it exits, and docker will not start the workspace in a namespace whose owner
+# is not running. The guard's `docker run` sets ip_unprivileged_port_start to 1024 and gives
+# the guard alone NET_BIND_SERVICE: only the resolver can send DNS upstream.
 set -eu
 d=/hdc-firewall   # the workspace's firewall directory, mounted read-only
 fail() { echo "hardened-devcontainers firewall guard: $*; the workspace cannot start" >&2; exit 1; }
-for f in ipset.restore rules.v4 rules.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f"; done
+for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f"; done
 
 # Resolvers: the ones hdc recorded at the guard's first start (dns.txt). That first time,
 # before any workspace joined, this container's own resolv.conf is still pristine.
 dns=$d/dns.txt
 [ -r "$dns" ] || dns=/etc/resolv.conf
+upstream=$(sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/\1/p
+                  s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/\1/p' "$dns")
 {
   cat "$d/ipset.restore"
-  sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/add hdc-dns4 \1 -exist/p
-          s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/add hdc-dns6 \1 -exist/p' "$dns"
+  for a in $upstream; do case $a in *:*) echo "add hdc-dns6 $a -exist" ;; *) echo "add hdc-dns4 $a -exist" ;; esac; done
 } | ipset restore || fail "ipset restore failed"
 iptables-restore <"$d/rules.v4" || fail "iptables-restore failed"
 ip6tables-restore <"$d/rules.v6" || fail "ip6tables-restore failed"
+# Ahead of docker's own nat rules (its embedded DNS at 127.0.0.11), kept.
+iptables-restore --noflush <"$d/nat.v4" || fail "the DNS redirect (nat) could not be loaded"
+ip6tables-restore --noflush <"$d/nat.v6" || fail "the DNS redirect (nat, IPv6) could not be loaded"
+[ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" -ge 1024 ] || fail "ip_unprivileged_port_start is below 1024"
+
+# The filtering resolver: the host's Node and hdc's bundle, mounted read-only.
+ups=$(echo $upstream | tr ' ' ',')
+ready=$( { ELECTRON_RUN_AS_NODE=1 /hdc/node /hdc/dist/firewall-resolver.cjs --dir "$d" --socket /tmp/hdc-resolver.sock \
+    --upstream "$ups" </dev/null 2>>/tmp/hdc-resolver.log & } | head -n 1 )
+case $ready in "ready "*) ;; *) fail "the filtering resolver did not start: $(tail -n 3 /tmp/hdc-resolver.log 2>/dev/null)" ;; esac
 echo "hdc-guard-ready"
 trap 'exit 0' TERM INT
 while :; do sleep 3600 & wait $!; done

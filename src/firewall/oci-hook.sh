@@ -49,7 +49,7 @@ fi
 { IFS= read -r mode || [ -n "$mode" ]; } <"$dir/mode" 2>/dev/null || fail "cannot read $dir/mode (run hdc up again)"
 case $mode in firewall|check) ;; *) fail "unknown mode in $dir/mode (run hdc up again)" ;; esac
 if [ "$mode" = firewall ]; then
-for f in ipset.restore rules.v4 rules.v6; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
+for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6 resolver; do [ -r "$dir/$f" ] || fail "cannot read $dir/$f (run hdc up again)"; done
 
 # DNS is pinned to the resolvers in the resolv.conf podman generated for *this* start
 # (rewritten on every start, so an edit made inside the workspace does not survive).
@@ -64,15 +64,31 @@ while IFS='=' read -r k v; do
   esac
 done <"$dir/privilege"
 resolv=$podman_resolv
-# One nsenter into the workspace's netns (the host's tools) for the three loads.
+upstream=
+if [ -n "$resolv" ] && [ -r "$resolv" ]; then
+  upstream=$(sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/\1/p
+                    s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/\1/p' "$resolv")
+fi
+# One nsenter into the workspace's netns (the host's tools) for the loads: the sets (and the
+# upstream resolvers), the filter rules, the DNS redirect ahead of the engine's nat rules,
+# and no binding below port 1024 but for the resolver.
 {
   cat "$dir/ipset.restore"
-  if [ -n "$resolv" ] && [ -r "$resolv" ]; then
-    sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/add hdc-dns4 \1 -exist/p
-            s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/add hdc-dns6 \1 -exist/p' "$resolv"
-  fi
-} | nsenter -t "$pid" -n -- sh -c 'ipset restore || exit 11; iptables-restore <"$1" || exit 12; ip6tables-restore <"$2" || exit 13' sh "$dir/rules.v4" "$dir/rules.v6" \
-  || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; *) fail "ipset restore failed" ;; esac
+  for a in $upstream; do case $a in *:*) echo "add hdc-dns6 $a -exist" ;; *) echo "add hdc-dns4 $a -exist" ;; esac; done
+} | nsenter -t "$pid" -n -- sh -c 'ipset restore || exit 11; iptables-restore <"$1" || exit 12; ip6tables-restore <"$2" || exit 13
+    iptables-restore --noflush <"$3" || exit 14; ip6tables-restore --noflush <"$4" || exit 15
+    echo 1024 >/proc/sys/net/ipv4/ip_unprivileged_port_start || exit 16' sh "$dir/rules.v4" "$dir/rules.v6" "$dir/nat.v4" "$dir/nat.v6" \
+  || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; 14|15) fail "the DNS redirect (nat) could not be loaded" ;;
+       16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; *) fail "ipset restore failed" ;; esac
+
+# The filtering resolver (firewall-resolver.cjs, run by the Node hdc names in $dir/resolver),
+# in the workspace's netns, outside its processes: it leaves when the workspace's first
+# process does. Its one line on stdout says it listens; nothing resolves without it.
+{ IFS= read -r node && IFS= read -r script; } <"$dir/resolver" || fail "cannot read $dir/resolver (run hdc up again)"
+ups=$(printf '%s\n' $upstream | paste -sd, -)
+ready=$( { nsenter -t "$pid" -n -- setsid env ELECTRON_RUN_AS_NODE=1 "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
+    --upstream "$ups" --watch-pid "$pid" </dev/null 2>>"$dir/resolver-$role.log" & } | head -n 1 )
+case $ready in "ready "*) ;; *) fail "the filtering resolver did not start (see $dir/resolver-$role.log)" ;; esac
 fi
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see
 # it (the note exists only then; see events-wait.sh, installed next to this script).

@@ -20,7 +20,7 @@ import type { AgentRequest, AgentResult } from './agent';
  */
 
 /** The tools the hook and the agent run on the host, inside the workspace netns. */
-const HOST_TOOLS = ['nsenter', 'ipset', 'iptables-restore', 'ip6tables-restore'];
+const HOST_TOOLS = ['nsenter', 'setsid', 'ipset', 'iptables-restore', 'ip6tables-restore'];
 export const HOOK_PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** One hooks directory per user, shared by the extension and `hdc` (their state roots differ). */

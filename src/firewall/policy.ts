@@ -1,5 +1,8 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InputError } from '../base/errors';
+import type { FirewallSettings } from '../config/settings';
+import { getPublicSuffix } from 'tldts';
+import { DYN_TIMEOUT_MAX, PRIVILEGED_PORTS, RECENT_LISTS, SETS, UNPRIVILEGED_PORTS } from './sets';
 
 /**
  * The egress policy: validation of what users type, and the batched payloads that
@@ -8,45 +11,56 @@ import { InputError } from '../base/errors';
  */
 
 export interface FirewallPolicy {
-  /** Lower-case host names, deduplicated, validated (RFC 1123). */
+  /** Lower-case host names and "*." wildcards, deduplicated, validated (names.ts). */
   domains: string[];
+  /** Names and wildcards that are refused even when an allowed entry matches them. */
+  denied: string[];
   /** Normalised IPv4 and IPv6 networks ("a.b.c.d/n", "x::/n"). */
   cidrs4: string[];
   cidrs6: string[];
 }
 
-/** Set names inside the workspace netns. The rules only ever refer to these. */
-export const SETS = {
-  allow4: 'hdc-allow4',
-  allow6: 'hdc-allow6',
-  dns4: 'hdc-dns4',
-  dns6: 'hdc-dns6',
-} as const;
-
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** Validates one host name; returns it normalised (lower case, no trailing dot). */
-export function validateDomain(raw: unknown): string {
-  if (typeof raw !== 'string') throw new InputError(`Allowed domain ${JSON.stringify(raw)} is not a string.`);
-  const name = raw.trim().toLowerCase().replace(/\.$/, '');
+/**
+ * Validates one allow or deny entry; returns it normalised (lower case, no trailing dot).
+ * `setting` names where the value came from, for the message.
+ */
+export function validateNameRule(raw: unknown, setting = 'hardenedDevcontainers.firewall.allowedDomains'): string {
   const shown = JSON.stringify(raw);
+  if (typeof raw !== 'string') throw new InputError(`${setting}: ${shown} is not a string.`);
+  const rule = raw.trim().toLowerCase().replace(/\.$/, '');
+  const wildcard = rule.startsWith('*.');
+  const name = wildcard ? rule.slice(2) : rule;
   if (name.includes('*')) {
-    throw new InputError(`Allowed domain ${shown} is a wildcard. The firewall allows IP addresses, resolved from names when it is applied, so a wildcard cannot be enforced.`,
-      'list each host name you need (e.g. "api.example.com", "objects.example.com")');
+    throw new InputError(`${setting}: ${shown} has a "*" that is not a leading "*.".`,
+      'write "*.example.com" for every name under example.com (at any depth), or the host name itself');
   }
-  if (name === '' || name.length > 253) throw new InputError(`Allowed domain ${shown} must be 1 to 253 characters long.`);
+  if (name === '' || name.length > 253) throw new InputError(`${setting}: ${shown} must be 1 to 253 characters long.`);
   for (const label of name.split('.')) {
-    if (label === '') throw new InputError(`Allowed domain ${shown} has an empty label (two dots in a row, or a leading dot).`);
-    if (label.length > 63) throw new InputError(`Allowed domain ${shown} has a label of ${label.length} characters; at most 63 are allowed (RFC 1123).`);
+    if (label === '') throw new InputError(`${setting}: ${shown} has an empty label (two dots in a row, or a leading dot).`);
+    if (label.length > 63) throw new InputError(`${setting}: ${shown} has a label of ${label.length} characters; at most 63 are allowed (RFC 1123).`);
     if (!LABEL.test(label)) {
-      throw new InputError(`Allowed domain ${shown} is not a valid host name: "${label}" may only hold letters, digits and inner hyphens (RFC 1123).`,
-        'use a plain host name such as "api.example.com"');
+      throw new InputError(`${setting}: ${shown} is not a valid host name: "${label}" may only hold letters, digits and inner hyphens (RFC 1123).`,
+        'use a plain host name such as "api.example.com", or "*.example.com"');
     }
   }
   if (/^\d+$/.test(name.split('.').pop() ?? '')) {
-    throw new InputError(`Allowed domain ${shown} looks like an IP address.`, 'put addresses in hardenedDevcontainers.firewall.allowedCidrs');
+    throw new InputError(`${setting}: ${shown} looks like an IP address.`, 'put addresses in hardenedDevcontainers.firewall.allowedCidrs');
   }
-  return name;
+  if (wildcard) {
+    const suffix = getPublicSuffix(name, { allowPrivateDomains: false }) ?? name;
+    if (suffix === name) {
+      throw new InputError(`${setting}: ${shown} is a wildcard over the public suffix "${name}" (Public Suffix List): it would match names that anyone can register.`,
+        `name the domain you need under it, e.g. "*.example.${name}"`);
+    }
+  }
+  return rule;
+}
+
+/** Validates one allowed name or wildcard (names.ts); returns it normalised. */
+export function validateDomain(raw: unknown, setting?: string): string {
+  return validateNameRule(raw, setting);
 }
 
 /** Validates "a.b.c.d[/n]" or "x::[/n]"; returns the family and the normalised network. */
@@ -76,8 +90,9 @@ function maskV4(address: string, prefix: number): string {
 }
 
 /** Builds a policy from settings values. Every bad entry is reported; duplicates are not errors. */
-export function buildPolicy(domains: unknown, cidrs: unknown): FirewallPolicy {
+export function buildPolicy(domains: unknown, cidrs: unknown, denied: unknown = []): FirewallPolicy {
   if (!Array.isArray(domains)) throw new InputError('hardenedDevcontainers.firewall.allowedDomains must be an array of host names.');
+  if (!Array.isArray(denied)) throw new InputError('hardenedDevcontainers.firewall.deniedDomains must be an array of host names.');
   if (!Array.isArray(cidrs)) throw new InputError('hardenedDevcontainers.firewall.allowedCidrs must be an array of CIDRs.');
   const problems: string[] = [];
   const names = new Set<string>();
@@ -86,6 +101,14 @@ export function buildPolicy(domains: unknown, cidrs: unknown): FirewallPolicy {
   for (const d of domains) {
     try {
       names.add(validateDomain(d));
+    } catch (e) {
+      problems.push((e as InputError).describe());
+    }
+  }
+  const deny = new Set<string>();
+  for (const d of denied) {
+    try {
+      deny.add(validateDomain(d, 'hardenedDevcontainers.firewall.deniedDomains'));
     } catch (e) {
       problems.push((e as InputError).describe());
     }
@@ -101,32 +124,36 @@ export function buildPolicy(domains: unknown, cidrs: unknown): FirewallPolicy {
   if (problems.length > 0) {
     throw new InputError(`The firewall allowlist is invalid; nothing was applied.\n- ${problems.join('\n- ')}`);
   }
-  return { domains: [...names].sort(), cidrs4: [...nets4].sort(), cidrs6: [...nets6].sort() };
+  return { domains: [...names].sort(), denied: [...deny].sort(), cidrs4: [...nets4].sort(), cidrs6: [...nets6].sort() };
 }
 
-/** Resolved addresses of the allowlisted names, merged with the CIDRs: what the sets hold. */
+/** The policy that the firewall settings describe. */
+export function policyFromSettings(fw: Pick<FirewallSettings, 'allowedDomains' | 'allowedCidrs' | 'deniedDomains'>): FirewallPolicy {
+  return buildPolicy(fw.allowedDomains, fw.allowedCidrs, fw.deniedDomains);
+}
+
+/** IPv4 and IPv6 addresses or networks. */
 export interface AllowSet {
   v4: string[];
   v6: string[];
 }
 
 /**
- * IPv6 is opt-in: there is an IPv6 allowlist only when allowedCidrs holds an IPv6 entry.
- * Then the names' AAAA records join it; otherwise every IPv6 destination but loopback is
- * refused, whatever AAAA records the names have.
+ * What the static allow sets hold: the configured CIDRs. Names are not resolved here: the
+ * resolver admits the addresses of each allowed answer into the dyn sets as it happens.
+ * IPv6 is opt-in: there is an IPv6 allowlist only when allowedCidrs holds an IPv6 entry;
+ * otherwise every IPv6 destination but loopback is refused, whatever AAAA records say.
  */
-export function allowSet(policy: FirewallPolicy, resolved: AllowSet): AllowSet {
-  const uniq = (xs: string[]): string[] => [...new Set(xs)].sort();
-  const v6 = policy.cidrs6.length > 0 ? uniq([...policy.cidrs6, ...resolved.v6.filter(isIPv6)]) : [];
-  return { v4: uniq([...policy.cidrs4, ...resolved.v4.filter(isIPv4)]), v6 };
+export function allowSet(policy: FirewallPolicy): AllowSet {
+  return { v4: [...policy.cidrs4], v6: [...policy.cidrs6] };
 }
 
 /**
- * `ipset restore` input that creates the four sets (if missing) and loads the allowlist
- * atomically: it is filled under a temporary name and swapped in, so a live update never
- * shows an empty set. With `resetDns` (the start-time file the hook loads) the resolver
- * sets are emptied too; the hook then adds the resolvers of this start. A live refresh
- * leaves them alone.
+ * `ipset restore` input that creates the sets (if missing) and loads the CIDRs atomically:
+ * filled under a temporary name and swapped in, so a live update never shows an empty set.
+ * The dyn sets are created (their entries carry a timeout) but never flushed here: they are
+ * the resolver's. With `resetDns` (the start-time file the hook loads) the resolver sets
+ * are emptied too; the hook then adds the upstream resolvers of this start.
  */
 export function ipsetPayload(allow: AllowSet, options: { resetDns: boolean }): string {
   const lines: string[] = [];
@@ -138,6 +165,7 @@ export function ipsetPayload(allow: AllowSet, options: { resetDns: boolean }): s
   for (const [set, type, family] of [[SETS.allow4, 'hash:net', 'inet'], [SETS.allow6, 'hash:net', 'inet6'], [SETS.dns4, 'hash:ip', 'inet'], [SETS.dns6, 'hash:ip', 'inet6']] as const) {
     lines.push(`create ${set} ${type} family ${family} -exist`);
   }
+  lines.push(`create ${SETS.dyn4} hash:ip family inet timeout ${DYN_TIMEOUT_MAX} -exist`, `create ${SETS.dyn6} hash:ip family inet6 timeout ${DYN_TIMEOUT_MAX} -exist`);
   load(SETS.allow4, 'hash:net', 'inet', allow.v4);
   load(SETS.allow6, 'hash:net', 'inet6', allow.v6);
   if (options.resetDns) lines.push(`flush ${SETS.dns4}`, `flush ${SETS.dns6}`);
@@ -153,10 +181,12 @@ export function parseSetMembers(save: string, set: string): string[] {
 export function rulesPayload(family: 4 | 6): string {
   const v6 = family === 6;
   const allow = v6 ? SETS.allow6 : SETS.allow4;
+  const dyn = v6 ? SETS.dyn6 : SETS.dyn4;
   const dns = v6 ? SETS.dns6 : SETS.dns4;
+  const recent = v6 ? RECENT_LISTS.v6 : RECENT_LISTS.v4;
   const unreachable = v6 ? 'icmp6-adm-prohibited' : 'icmp-admin-prohibited';
   const rules: [string, string][] = [
-    ['loopback: local services and the devcontainers CLI', '-A OUTPUT -o lo -j ACCEPT'],
+    ['loopback: local services, the devcontainers CLI, and the filtering resolver that all DNS is redirected to', '-A OUTPUT -o lo -j ACCEPT'],
     ['', '-A INPUT -i lo -j ACCEPT'],
     ['replies to connections that an allowed rule let out', '-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'],
     ['', '-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'],
@@ -166,16 +196,31 @@ export function rulesPayload(family: 4 | 6): string {
       ['', '-A OUTPUT -p ipv6-icmp --icmpv6-type 136 -m hl --hl-eq 255 -j ACCEPT'],
       ['', '-A INPUT -p ipv6-icmp -m hl --hl-eq 255 -j ACCEPT'],
     ] as [string, string][] : []),
-    ['DNS only to the container\'s own resolvers (pinned from its resolv.conf)', `-A OUTPUT -p udp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`],
-    ['', `-A OUTPUT -p tcp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`],
-    ['no other DNS server, even an allowlisted host: names resolve only through the pinned resolvers', '-A OUTPUT -p udp --dport 53 -j REJECT --reject-with ' + unreachable],
+    ['DNS that the nat rules redirected to the filtering resolver (this chain still sees the interface the packet was first routed to, not lo)', `-A OUTPUT -p udp --dport 53 -d ${v6 ? '::1' : '127.0.0.1'} -m conntrack --ctstate DNAT -j ACCEPT`],
+    ['', `-A OUTPUT -p tcp --dport 53 -d ${v6 ? '::1' : '127.0.0.1'} -m conntrack --ctstate DNAT -j ACCEPT`],
+    ['DNS to the upstream resolvers (pinned at start) only from a port below 1024: only the filtering resolver can bind one', `-A OUTPUT -p udp --dport 53 --sport ${PRIVILEGED_PORTS} -m set --match-set ${dns} dst -j ACCEPT`],
+    ['', `-A OUTPUT -p tcp --dport 53 --sport ${PRIVILEGED_PORTS} -m set --match-set ${dns} dst -j ACCEPT`],
+    ['no other DNS: names resolve only through the filtering resolver', '-A OUTPUT -p udp --dport 53 -j REJECT --reject-with ' + unreachable],
     ['', '-A OUTPUT -p tcp --dport 53 -j REJECT --reject-with tcp-reset'],
-    ['the allowlist: resolved domains and configured CIDRs, any port and protocol', `-A OUTPUT -m set --match-set ${allow} dst -j ACCEPT`],
+    ['the configured CIDRs, any port and protocol', `-A OUTPUT -m set --match-set ${allow} dst -j ACCEPT`],
+    ['addresses from allowed DNS answers, until their TTL runs out (the resolver adds them before it answers)', `-A OUTPUT -m set --match-set ${dyn} dst -j ACCEPT`],
+    ['what is refused is recorded for the blocked log (a kernel list the workspace can read but not change)', `-A OUTPUT -m recent --name ${recent} --rdest --set`],
     ['everything else is refused at once, not left to time out', '-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset'],
     ['', `-A OUTPUT -j REJECT --reject-with ${unreachable}`],
   ];
   const body = rules.map(([why, rule]) => (why ? `# ${why}\n${rule}` : rule)).join('\n');
   return `# Hardened Dev Containers: IPv${family} egress policy (default deny)\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n${body}\nCOMMIT\n`;
+}
+
+/**
+ * The nat rules for one family, loaded with `--noflush` ahead of the engine's own (docker's
+ * embedded DNS has its rules there): every DNS packet from an unprivileged port, to any
+ * address, goes to the filtering resolver on the loopback.
+ */
+export function natPayload(family: 4 | 6): string {
+  return `# Hardened Dev Containers: IPv${family} DNS to the filtering resolver\n*nat\n`
+    + `-I OUTPUT 1 -p udp --dport 53 --sport ${UNPRIVILEGED_PORTS} -j REDIRECT --to-ports 53\n`
+    + `-I OUTPUT 2 -p tcp --dport 53 --sport ${UNPRIVILEGED_PORTS} -j REDIRECT --to-ports 53\nCOMMIT\n`;
 }
 
 /** Nameservers from a resolv.conf, validated as addresses (anything else is ignored). */

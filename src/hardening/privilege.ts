@@ -13,20 +13,25 @@ import { PrivilegeRequest } from '../base/devcontainerCli';
  */
 
 /**
- * Capabilities that undo a guarantee: the firewall (NET_*), the container boundary
+ * Capabilities that undo a guarantee: the firewall (NET_*; NET_BIND_SERVICE binds the ports
+ * that only the filtering resolver may send DNS from), the container boundary
  * (SYS_ADMIN, SYS_MODULE, SYS_RAWIO, DAC_READ_SEARCH's open_by_handle_at, BPF, PERFMON,
  * MAC_*), other processes (SYS_PTRACE), devices (MKNOD), the host's clock, log and audit.
  * hdc drops every one of them and refuses a request for any.
  */
 export const CAP_BITS = {
-  DAC_READ_SEARCH: 2, LINUX_IMMUTABLE: 9, NET_ADMIN: 12, NET_RAW: 13, SYS_MODULE: 16, SYS_RAWIO: 17, SYS_PTRACE: 19,
+  DAC_READ_SEARCH: 2, LINUX_IMMUTABLE: 9, NET_BIND_SERVICE: 10, NET_ADMIN: 12, NET_RAW: 13, SYS_MODULE: 16, SYS_RAWIO: 17, SYS_PTRACE: 19,
   SYS_ADMIN: 21, SYS_BOOT: 22, SYS_TIME: 25, MKNOD: 27, AUDIT_CONTROL: 30, MAC_OVERRIDE: 32, MAC_ADMIN: 33, SYSLOG: 34,
   PERFMON: 38, BPF: 39, CHECKPOINT_RESTORE: 40 } as const;
 export type RefusedCap = keyof typeof CAP_BITS;
 export const REFUSED_CAPS = Object.keys(CAP_BITS) as RefusedCap[];
 
-/** Asked for by agent devcontainers for their own in-container firewall: withheld, not refused. */
-export const WITHHELD_CAPS = ['NET_ADMIN', 'NET_RAW'] as const;
+/**
+ * Asked for by agent devcontainers for their own in-container firewall (NET_ADMIN, NET_RAW),
+ * or to serve on a port below 1024 (NET_BIND_SERVICE, which would let the workspace send DNS
+ * past the filtering resolver): withheld, not refused.
+ */
+export const WITHHELD_CAPS = ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] as const;
 
 /** Host devices a workspace may have: fuse, and GPUs (DRI, NVIDIA, AMD's kfd). No "." or ".." parts. */
 export const ALLOWED_DEVICE = /^\/dev\/(fuse|kfd|dri(\/[\w-]+)*|nvidia[\w-]*|nvidia-caps(\/[\w-]+)*)$/;

@@ -1,12 +1,13 @@
 import * as path from 'node:path';
 import { firewallBackend } from '../firewall/backend';
 import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
-import { buildPolicy, validateCidr, validateDomain } from '../firewall/policy';
+import { policyFromSettings, validateCidr, validateDomain } from '../firewall/policy';
+import { compileRules, nameAllowed } from '../firewall/names';
 import type { AgentResult } from '../firewall/agent';
 import { sidecarNames } from '../sidecar/sidecar';
 import { HdcError } from '../base/errors';
 import { run, type LogFn, type RunOptions } from '../base/runner';
-import type { SettingKey, Settings } from '../config/settings';
+import type { FirewallSettings, SettingKey, Settings } from '../config/settings';
 import { writeWorkspaceSetting } from '../config/settingsFile';
 import { workspaceStateDir } from '../base/state';
 import { getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
@@ -38,36 +39,62 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   const options: RunOptions = { log, runner: deps.runner };
   const { kind, value } = classifyEntry(raw);
   const ws = await openWorkspace(workspaceFolder);
-  const key = kind === 'domain' ? 'firewall.allowedDomains' : 'firewall.allowedCidrs';
-  const list = kind === 'domain' ? settings.firewall.allowedDomains : settings.firewall.allowedCidrs;
-  const normalised = (s: string): string => (kind === 'domain' ? validateDomain(s) : validateCidr(s).cidr);
-  const next = action === 'allow'
-    ? (list.some((e) => normalised(e) === value) ? list : [...list, value])
-    : list.filter((e) => normalised(e) !== value);
-  const updated: Settings = { ...settings, firewall: { ...settings.firewall, [kind === 'domain' ? 'allowedDomains' : 'allowedCidrs']: next } };
-  const policy = buildPolicy(updated.firewall.allowedDomains, updated.firewall.allowedCidrs);
-  const settingsFile = await persist(ws.workspaceFolder, key, next);
-  log(`${action === 'allow' ? 'added' : 'removed'} ${value} ${action === 'allow' ? 'to' : 'from'} ${key} in ${settingsFile}`);
+  const fw = settings.firewall;
+  const same = (normalise: (s: string) => string) => (e: string): boolean => {
+    try {
+      return normalise(e) === value;
+    } catch {
+      return false;
+    }
+  };
+  // The settings to change: a CIDR goes in or out of allowedCidrs. A name goes in or out of
+  // allowedDomains; `allow` also takes it off deniedDomains, and `deny` puts it there when
+  // another entry (a wildcard) would still allow it.
+  const changes: [SettingKey, string[]][] = [];
+  let updated: FirewallSettings;
+  if (kind === 'cidr') {
+    const has = same((s) => validateCidr(s).cidr);
+    const next = action === 'allow' ? (fw.allowedCidrs.some(has) ? fw.allowedCidrs : [...fw.allowedCidrs, value]) : fw.allowedCidrs.filter((e) => !has(e));
+    changes.push(['firewall.allowedCidrs', next]);
+    updated = { ...fw, allowedCidrs: next };
+  } else {
+    const has = same((s) => validateDomain(s));
+    const allowed = action === 'allow' ? (fw.allowedDomains.some(has) ? fw.allowedDomains : [...fw.allowedDomains, value]) : fw.allowedDomains.filter((e) => !has(e));
+    const stillAllowed = action === 'deny' && nameAllowed(compileRules(policyFromSettings({ ...fw, allowedDomains: allowed }).domains), compileRules([]), value.replace(/^\*\./, 'x.'));
+    const denied = action === 'allow' ? fw.deniedDomains.filter((e) => !has(e))
+      : stillAllowed && !fw.deniedDomains.some(has) ? [...fw.deniedDomains, value] : fw.deniedDomains;
+    if (allowed !== fw.allowedDomains) changes.push(['firewall.allowedDomains', allowed]);
+    if (denied !== fw.deniedDomains && denied.length !== fw.deniedDomains.length) changes.push(['firewall.deniedDomains', denied]);
+    updated = { ...fw, allowedDomains: allowed, deniedDomains: denied };
+  }
+  const policy = policyFromSettings(updated);
+  let settingsFile = '';
+  for (const [key, next] of changes) {
+    settingsFile = await persist(ws.workspaceFolder, key, next);
+    log(`${key} in ${settingsFile}: ${next.length} entries`);
+  }
+  if (!settingsFile) settingsFile = await persist(ws.workspaceFolder, kind === 'cidr' ? 'firewall.allowedCidrs' : 'firewall.allowedDomains', kind === 'cidr' ? updated.allowedCidrs : updated.allowedDomains);
 
-  if (!settings.firewall.enabled) return { entry: value, kind, settingsFile };
+  if (!fw.enabled) return { entry: value, kind, settingsFile };
   const engine = await engineOf(settings, deps);
   const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
-  if (!found?.container.running) return { entry: value, kind, settingsFile };
-  const verify = { blocked: verifyTargets(updated.firewall, policy)?.blocked };
   const firewallDir = path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall');
+  // The next start loads these; a running workspace's resolver re-reads policy.json now.
+  await writeFirewallFiles(firewallDir, policy);
+  if (!found?.container.running) return { entry: value, kind, settingsFile };
+  const verify = { blocked: verifyTargets(updated, policy)?.blocked };
   const backend = firewallBackend(engine, {
     firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
-    workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage, containerName: found.container.name,
+    workspaceImage: ws.config.image, guardImageSetting: fw.guardImage, containerName: found.container.name,
   });
   const live = await backend.agent(found.container.id, { policy, verify }, options);
   checkVerification(live, { policy, verify });
-  await writeFirewallFiles(firewallDir, policy, live.resolved);
   // The sidecar has the same allowlist, in its own netns: it changes too, or it stops
   // (fail-closed: it must not keep a wider list than the workspace's).
   const sidecar = engine.runtime === 'podman' ? await run(engine.containerInspect(sidecarNames(found.container.name, settings.podmanSidecar).container), options) : undefined;
   if (sidecar?.running) {
     try {
-      checkVerification(await backend.agent(sidecar.id, { policy, verify }, options), { policy, verify });
+      checkVerification(await backend.agent(sidecar.id, { policy, verify }, options, undefined, 'sidecar'), { policy, verify });
       log(`sidecar ${sidecar.name}: allowlist updated`);
     } catch (e) {
       await run(engine.stopContainer(sidecar.id), options).catch(() => undefined);

@@ -1,7 +1,9 @@
 import * as path from 'node:path';
 import { firewallBackend } from '../firewall/backend';
 import { verifyTargets } from '../firewall/firewall';
-import { buildPolicy } from '../firewall/policy';
+import { policyFromSettings } from '../firewall/policy';
+import { UNPRIVILEGED_PORT_START } from '../firewall/sets';
+import type { FirewallRole } from '../base/protocol';
 import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
 import { CAP_BITS, parseProcStatus, procProblems, REFUSED_CAPS, type RefusedCap } from '../hardening/privilege';
 import type { EngineClient, ContainerItem } from '../base/engine';
@@ -15,7 +17,7 @@ import { getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from '.
 
 /** One guarantee, checked live, with what was seen. */
 export interface Check {
-  name: 'firewall' | 'capabilities' | 'sudo' | 'read-only config' | 'limits' | 'rootless engine' | 'sidecar';
+  name: 'firewall' | 'dns' | 'capabilities' | 'sudo' | 'read-only config' | 'limits' | 'rootless engine' | 'sidecar';
   ok: boolean;
   /** Passed, but worth knowing (as preflight warns): a rootful engine. */
   warning?: boolean;
@@ -39,22 +41,43 @@ export interface StatusReport {
   ok: boolean;
 }
 
-async function firewallCheck(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions): Promise<Check> {
-  if (!settings.firewall.enabled) return { name: 'firewall', ok: false, evidence: 'turned off (hardenedDevcontainers.firewall.enabled = false)' };
+/**
+ * The packet filter (default-deny policies, the blocked probe) and the filtering resolver
+ * (it answers on its control socket, an allowed name resolves and connects through it, a
+ * query for a name outside the allowlist sent straight to the upstream stays in the netns,
+ * and nothing without privilege may bind a port below 1024), read live in the netns.
+ */
+async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions, role: FirewallRole = 'workspace'): Promise<[Check, Check]> {
+  if (!settings.firewall.enabled) {
+    const off = 'turned off (hardenedDevcontainers.firewall.enabled = false)';
+    return [{ name: 'firewall', ok: false, evidence: off }, { name: 'dns', ok: false, evidence: off }];
+  }
   try {
-    const policy = buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs);
-    const verify = { blocked: verifyTargets(settings.firewall, policy)?.blocked };
+    const policy = policyFromSettings(settings.firewall);
+    const targets = verifyTargets(settings.firewall, policy);
     const backend = firewallBackend(engine, {
       firewallDir: path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), workspaceFolder: ws.workspaceFolder,
       configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
       containerName: found.container.name,
     });
-    const r = await backend.agent(found.container.id, { policy, verify, dryRun: true }, options);
-    const blocked = r.verify.blocked;
+    const r = await backend.agent(found.container.id, { policy, verify: targets, dryRun: true }, options, undefined, role);
+    const { blocked, allowed, leak } = r.verify;
     const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);
-    return { name: 'firewall', ok, evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; pinned resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+    const firewall: Check = { name: 'firewall', ok, evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+    const allowedOk = !allowed || allowed.ok || (!targets?.allowedExplicit && allowed.unresolved !== undefined);
+    const portsOk = (r.portStart ?? 0) >= UNPRIVILEGED_PORT_START;
+    const dnsOk = !!r.resolver && (leak?.ok ?? false) && allowedOk && portsOk;
+    const dns: Check = {
+      name: 'dns', ok: dnsOk,
+      evidence: r.resolver
+        ? `filtering resolver pid ${r.resolver.pid} (${r.resolver.rules.allowed} allowed, ${r.resolver.rules.denied} denied entries; ${r.resolver.stats.queries} queries, ${r.resolver.stats.refused} refused); `
+          + `${allowed ? `allowed ${allowed.target}: ${allowed.detail}; ` : ''}leak probe ${leak?.target}: ${leak?.detail}; ip_unprivileged_port_start ${r.portStart ?? 'unreadable'}`
+        : `${r.resolverError ?? 'the filtering resolver does not answer'}: nothing resolves (no fallback to the upstream)`,
+    };
+    return [firewall, dns];
   } catch (e) {
-    return { name: 'firewall', ok: false, evidence: (e as Error).message.split('\n')[0] };
+    const why = (e as Error).message.split('\n')[0];
+    return [{ name: 'firewall', ok: false, evidence: why }, { name: 'dns', ok: false, evidence: why }];
   }
 }
 
@@ -100,21 +123,21 @@ function limitsCheck(container: ContainerItem, settings: Settings, enforceable: 
  * The sidecar: running, its own firewall loaded (policies and a blocked probe, in its own
  * netns), no network capability in reach (unless privileged, a warning), its socket answering.
  */
-async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, settings: Settings, stateRoot: string, ws: Parameters<typeof firewallCheck>[4], options: RunOptions): Promise<Check> {
+async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, settings: Settings, stateRoot: string, ws: Parameters<typeof firewallChecks>[4], options: RunOptions): Promise<Check> {
   const names = sidecarNames(found.container.name, settings.podmanSidecar);
   const item = await run(engine.containerInspect(names.container), options);
   if (!item?.running) return { name: 'sidecar', ok: false, evidence: `${names.container} is ${item ? item.status : 'missing'} (run hdc up)` };
-  const [fw, caps, answers] = await Promise.all([
-    firewallCheck(engine, { container: item }, settings, stateRoot, ws, options),
+  const [[fw, dns], caps, answers] = await Promise.all([
+    firewallChecks(engine, { container: item }, settings, stateRoot, ws, options, 'sidecar'),
     firstProcess(engine, item.id, options),
     accepts(socketOnHost(item.pid)),
   ]);
   const netCaps = (['NET_ADMIN', 'NET_RAW'] as const).filter(caps.has);
   const privileged = settings.podmanSidecar.privileged;
-  const ok = (fw.ok || !settings.firewall.enabled) && answers && (netCaps.length === 0 || privileged);
+  const ok = ((fw.ok && dns.ok) || !settings.firewall.enabled) && answers && (netCaps.length === 0 || privileged);
   return {
     name: 'sidecar', ok, warning: privileged || !settings.firewall.enabled,
-    evidence: `${names.container}: firewall ${fw.ok ? 'loaded' : 'NOT loaded'} (${fw.evidence}); `
+    evidence: `${names.container}: firewall ${fw.ok ? 'loaded' : 'NOT loaded'} (${fw.evidence}); dns ${dns.ok ? 'filtered' : 'NOT filtered'} (${dns.evidence}); `
       + `${netCaps.length ? `${netCaps.join(', ')} in reach${privileged ? ' (privileged = true)' : ''}` : 'no NET_ADMIN or NET_RAW'}; `
       + `socket ${answers ? 'answers' : 'does NOT answer'} (${SIDECAR_SOCKET})`,
   };
@@ -149,8 +172,10 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
     const rootless = p.info?.rootless ?? false;
     return { name: 'rootless engine', ok: true, warning: !rootless, evidence: `${settings.runtime} ${p.info?.version} ${rootless ? 'rootless' : 'runs as root: a container escape would be root on the host'}` };
   };
+  const [firewall, dns] = await firewallChecks(engine, found, settings, stateRoot, ws, options);
   report.checks = await Promise.all([
-    firewallCheck(engine, found, settings, stateRoot, ws, options),
+    Promise.resolve(firewall),
+    Promise.resolve(dns),
     capabilityCheck(found, settings, options),
     sudo(),
     Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),

@@ -3,7 +3,7 @@ import { LifecycleCommandError } from '../base/devcontainerCli';
 import { CancelledError, HdcError, withFate } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
 import type { AgentResult } from '../firewall/agent';
-import { checkVerification, writeFirewallFiles } from '../firewall/firewall';
+import { checkVerification } from '../firewall/firewall';
 import { firewallRunArgs } from '../firewall/podmanHook';
 import { revokeSudo, type PreparedRevoke } from '../hardening/hardening';
 import { hostConfigProblems, procProblems } from '../hardening/privilege';
@@ -101,17 +101,15 @@ async function workspaceFirewall(c: StartContext, containerId: string, pid?: num
   const { policy, verify } = c.planned;
   const { backend } = c.prepared;
   if (!(policy && verify && backend)) return undefined;
-  return c.clock.time('firewall', `resolving ${policy.domains.length} names and verifying`, async () => {
+  return c.clock.time('firewall', `verifying the rules and the filtering resolver (${policy.domains.length} names)`, async () => {
     const firewall = await backend.agent(containerId, { policy, verify }, c.options, pid);
-    c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 entries; resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
-      + `resolve ${firewall.ms.resolve} ms, load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
+    c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 CIDRs; upstream resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
+      + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
     try {
       c.planned.notes.push(...checkVerification(firewall, { policy, verify }));
     } catch (e) {
       throw withFate(e, { container: 'stop', id: containerId });
     }
-    // The next start (by hand too) loads what was just resolved.
-    await writeFirewallFiles(c.setup.firewallDir, policy, firewall.resolved);
     return firewall;
   });
 }
@@ -137,7 +135,7 @@ async function bringSidecar(c: StartContext, containerId: string): Promise<Sidec
       const result: SidecarResult = { ...up, name: names.container, socket: SIDECAR_SOCKET };
       c.options.log?.(`sidecar ${names.container}: ${up.action}, socket ready in ${up.ms} ms`);
       if (policy && verify && c.prepared.backend) {
-        const fw = await c.prepared.backend.agent(up.id, { policy, verify }, c.options);
+        const fw = await c.prepared.backend.agent(up.id, { policy, verify }, c.options, undefined, 'sidecar');
         checkVerification(fw, { policy, verify });
         result.firewall = fw;
       }

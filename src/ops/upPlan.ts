@@ -6,7 +6,7 @@ import type { RunOptions } from '../base/runner';
 import { workspaceStateDir } from '../base/state';
 import type { Settings } from '../config/settings';
 import { verifyTargets } from '../firewall/firewall';
-import { buildPolicy, type FirewallPolicy } from '../firewall/policy';
+import { policyFromSettings, type FirewallPolicy } from '../firewall/policy';
 import type { AgentRequest } from '../firewall/agent';
 import type { PrivilegeRequest } from '../base/devcontainerCli';
 import { checkPrivilegeSources, checkRunArgs, type HostPathContext, type PrivilegeSource, type Withheld } from '../hardening/privilege';
@@ -42,7 +42,7 @@ export async function planUp(workspaceFolder: string, settings: Settings, stateR
   const fileSource: PrivilegeSource = { kind: 'devcontainer.json', request: ws.config as PrivilegeRequest };
   const withheld = checkPrivilegeSources([fileSource], ws.file, settings.noNewPrivileges, userArgs, paths);
   withheld.unshift(...userArgs.withheld);
-  const policy = settings.firewall.enabled ? buildPolicy(settings.firewall.allowedDomains, settings.firewall.allowedCidrs) : undefined;
+  const policy = settings.firewall.enabled ? policyFromSettings(settings.firewall) : undefined;
   const verify = policy && verifyTargets(settings.firewall, policy);
   if (!policy) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
   checkSidecarPlan(settings.podmanSidecar, settings.runtime, ws.file);

@@ -7,7 +7,7 @@ import { shimEnvironment, writeHookMode } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
 import { readWorkspaceConfiguration } from '../config/configuration';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
-import { readLastResolved, writeFirewallFiles } from '../firewall/firewall';
+import { writeFirewallFiles } from '../firewall/firewall';
 import { firewallRunArgs } from '../firewall/podmanHook';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts } from '../hardening/hardening';
 import { checkImageAnnotations, checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
@@ -123,7 +123,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   }
   if (policy) {
     onStep('firewall', 'preparing the rules that load before the container starts');
-    await writeFirewallFiles(firewallDir, policy, await readLastResolved(firewallDir));
+    await writeFirewallFiles(firewallDir, policy);
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
       workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,

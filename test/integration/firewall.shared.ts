@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ANNOTATIONS } from '../../src/base/labels';
-import { startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
+import { dnsQueries, moveName, startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
+import { randomBytes } from 'node:crypto';
 import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 import { execa } from 'execa';
 
@@ -83,13 +84,16 @@ describe(`egress firewall (${runtime})`, function () {
 
     it('ran the lifecycle commands under the firewall', () => {
       assert.equal(readFileSync(path.join(ws, '.allowed-from-postcreate'), 'utf8').trim(), 'allowed');
-      assert.match(readFileSync(path.join(ws, '.blocked-from-postcreate'), 'utf8'), /Failed to connect|Connection refused|Couldn't connect/);
+      assert.match(readFileSync(path.join(ws, '.blocked-from-postcreate'), 'utf8'), /Could not resolve host: blocked\.test/);
     });
 
-    it('refuses blocked.test at once (a reject, not a time-out)', async () => {
-      const r = await inside(['curl', '-sS', '-m', '2', '-o', '/dev/null', '-w', '%{time_total}', 'http://blocked.test/']);
-      assert.equal(r.exitCode, 7, `curl exit 7 is "could not connect"; got ${r.exitCode}: ${r.stderr}`);
-      assert.match(r.stderr, /Couldn't connect to server|Connection refused/);
+    it('blocked.test does not resolve: NXDOMAIN at once, from the filtering resolver', async () => {
+      const t0 = Date.now();
+      const r = await inside(['curl', '-sS', '-m', '2', '-o', '/dev/null', 'http://blocked.test/']);
+      assert.equal(r.exitCode, 6, `curl exit 6 is "could not resolve"; got ${r.exitCode}: ${r.stderr}`);
+      assert.ok(Date.now() - t0 < 1900, 'an answer, not a time-out');
+      const dig = await inside(['dig', '+time=2', '+tries=1', 'blocked.test']);
+      assert.match(dig.stdout, /status: NXDOMAIN/);
     });
 
     it('refuses the blocked host by raw IP and on port 22', async () => {
@@ -122,14 +126,15 @@ describe(`egress firewall (${runtime})`, function () {
       assert.match(set, /Number of entries: 0/);
     });
 
-    it('sends DNS only to the pinned resolver: the rogue server is refused over UDP and TCP', async () => {
+    it('answers every DNS packet itself: a query addressed to the rogue server never reaches it, over UDP or TCP', async () => {
       const ok = await inside(['dig', '+short', '+time=2', '+tries=1', `@${fx.dns}`, 'allowed.test']);
       assert.equal(ok.stdout.trim(), fx.allowed.ip4, 'control: the pinned resolver answers');
       for (const transport of ['+notcp', '+tcp']) {
+        // The rogue server would answer every name with the blocked address.
         const r = await inside(['dig', '+short', '+time=2', '+tries=1', transport, `@${fx.rogueDns}`, 'allowed.test']);
-        assert.ok(r.exitCode !== 0 || r.stdout.trim() === '' || /refused|unreachable|timed out/i.test(r.stdout), `${transport}: rogue DNS answered ${r.stdout}`);
-        assert.doesNotMatch(r.stdout, /^\d+\.\d+\.\d+\.\d+$/m);
+        assert.equal(r.stdout.trim(), fx.allowed.ip4, `${transport}: the filtering resolver's answer (from the pinned upstream), not the rogue's`);
       }
+      assert.deepEqual((await dnsQueries(fx, 'rogue-dns')).filter((l) => l.includes('allowed.test')), [], 'the rogue server received no query');
     });
   });
 
@@ -274,7 +279,7 @@ describe(`egress firewall (${runtime})`, function () {
   });
 
   describe('bad input is rejected before anything is applied', () => {
-    for (const bad of [['evil.com;rm -rf /', 'allowedDomains'], ['a..b', 'allowedDomains'], [`${'x'.repeat(64)}.test`, 'allowedDomains'], ['10.0.0.0/33', 'allowedCidrs'], ['*.example.com', 'allowedDomains']]) {
+    for (const bad of [['evil.com;rm -rf /', 'allowedDomains'], ['a..b', 'allowedDomains'], [`${'x'.repeat(64)}.test`, 'allowedDomains'], ['10.0.0.0/33', 'allowedCidrs'], ['*.com', 'allowedDomains'], ['*.co.uk', 'deniedDomains']]) {
       it(`${bad[1]}: ${bad[0].slice(0, 30)}`, async () => {
         const dir = firewalledWorkspace({}, { [`hardenedDevcontainers.firewall.${bad[1]}`]: [bad[0]] });
         try {
@@ -334,6 +339,130 @@ describe(`egress firewall (${runtime})`, function () {
       assert.notEqual((await curl(`http://[${fx.blocked.ip6}]/`, '-6')).exitCode, 0, 'other IPv6 stays refused');
       assert.equal((await hdc(runtime, ['deny', fx.allowed.ip6, ws])).exitCode, 0);
       assert.notEqual((await curl(`http://[${fx.allowed.ip6}]/`, '-6')).exitCode, 0, 'closed again');
+    });
+  });
+
+  describe('egress by name: the filtering resolver', () => {
+    const token = (): string => randomBytes(4).toString('hex');
+
+    it('no query for a name outside the allowlist reaches the upstream: A, AAAA, TXT; UDP and TCP; via resolv.conf and addressed to it', async () => {
+      const t = token();
+      const names: string[] = [];
+      for (const type of ['A', 'AAAA', 'TXT']) {
+        for (const transport of ['+notcp', '+tcp']) {
+          for (const server of [[], [`@${fx.dns}`]]) {
+            const name = `leak-${t}-${names.length}.evil.test`;
+            names.push(name);
+            const r = await inside(['dig', '+time=2', '+tries=1', transport, ...server, name, type]);
+            assert.match(r.stdout, /status: NXDOMAIN/, `${type} ${transport} ${server.join('')}: ${r.stdout}${r.stderr}`);
+          }
+        }
+      }
+      // Positive control: an allowed name does reach the upstream, and its log shows it.
+      const control = `allowed.test`;
+      assert.equal((await inside(['dig', '+short', '+time=2', '+tries=1', control])).stdout.trim(), fx.allowed.ip4);
+      const log = await dnsQueries(fx);
+      assert.ok(log.some((l) => l.includes(control)), 'control: the upstream logs the queries it receives');
+      assert.deepEqual(log.filter((l) => l.includes(t)), [], `${names.length} queries for names outside the allowlist; the upstream saw none`);
+    });
+
+    it('*.wild.test: a.wild.test and x.y.wild.test connect, wild.test does not; allowed and taken away live', async () => {
+      assert.equal((await hdc(runtime, ['allow', '*.wild.test', ws])).exitCode, 0);
+      try {
+        assert.equal((await curl('http://a.wild.test/')).stdout, '200');
+        assert.equal((await curl('http://x.y.wild.test/')).stdout, '200');
+        assert.equal((await curl('http://wild.test/')).exitCode, 6, 'the apex is not under the wildcard');
+        // A deny entry wins over the wildcard.
+        assert.equal((await hdc(runtime, ['deny', 'x.y.wild.test', ws])).exitCode, 0);
+        assert.equal((await curl('http://x.y.wild.test/')).exitCode, 6);
+        assert.equal((await curl('http://a.wild.test/')).stdout, '200');
+        const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
+        assert.deepEqual(settings['hardenedDevcontainers.firewall.deniedDomains'], ['x.y.wild.test']);
+      } finally {
+        await hdc(runtime, ['allow', 'x.y.wild.test', ws]);
+        await hdc(runtime, ['deny', 'x.y.wild.test', ws]);
+        await hdc(runtime, ['deny', '*.wild.test', ws]);
+      }
+      assert.equal((await curl('http://a.wild.test/')).exitCode, 6, 'gone again');
+    });
+
+    it('an allowed name that moves to a new address connects again within TTL + 2 s, with no action of the tool', async () => {
+      await moveName(fx, 'moving.test', fx.allowed.ip4);
+      assert.equal((await hdc(runtime, ['allow', 'moving.test', ws])).exitCode, 0);
+      try {
+        const body = (): Promise<Result> => inside(['curl', '-sS', '-m', '2', 'http://moving.test/']);
+        assert.equal((await body()).stdout.trim(), 'allowed');
+        await moveName(fx, 'moving.test', fx.benchIp); // TTL 0: the next query sees it
+        const t0 = Date.now();
+        let last: Result | undefined;
+        while (Date.now() - t0 < 2000) {
+          last = await body();
+          if (last.stdout.trim() === 'bench') break;
+        }
+        assert.equal(last?.stdout.trim(), 'bench', `still ${last?.stdout}${last?.stderr} after ${Date.now() - t0} ms`);
+      } finally {
+        await hdc(runtime, ['deny', 'moving.test', ws]);
+      }
+    });
+
+    it('200 fresh allowed names, resolved and connected one after another: no first connect fails', async function () {
+      this.timeout(180_000);
+      assert.equal((await hdc(runtime, ['allow', '*.bench.test', ws])).exitCode, 0);
+      try {
+        // Each name is new to the resolver; its address enters the set before the answer does.
+        const r = await inside(['sh', '-c', 'f=0; i=1; while [ $i -le 200 ]; do curl -s -o /dev/null -m 2 "http://f$i-$1.bench.test/" || f=$((f+1)); i=$((i+1)); done; echo "failed=$f"', 'sh', token()]);
+        assert.equal(r.stdout.trim(), 'failed=0', r.stderr);
+      } finally {
+        await hdc(runtime, ['deny', '*.bench.test', ws]);
+      }
+    });
+
+    it('hdc blocked lists a refused name and a refused address with counts; hdc allow takes the name from it', async () => {
+      await curl('http://blocked.test/');
+      await curl('http://blocked.test/');
+      await curl(`http://${fx.blocked.ip4}:22/`);
+      const r = await hdc(runtime, ['blocked', ws, '--json']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      const entries = (JSON.parse(r.stdout) as { entries: { kind: string; value: string; count: number }[] }).entries;
+      const name = entries.find((e) => e.kind === 'name' && e.value === 'blocked.test');
+      const address = entries.find((e) => e.kind === 'address' && e.value === fx.blocked.ip4);
+      assert.ok(name && name.count >= 2, JSON.stringify(entries));
+      assert.ok(address && address.count >= 1, JSON.stringify(entries));
+      const text = await hdc(runtime, ['blocked', ws]);
+      assert.match(text.stdout, /name {4}blocked\.test/);
+      assert.match(text.stdout, /to allow: hdc allow blocked\.test/);
+      assert.equal((await hdc(runtime, ['allow', name.value, ws])).exitCode, 0);
+      try {
+        assert.equal((await curl('http://blocked.test/')).stdout, '200');
+      } finally {
+        assert.equal((await hdc(runtime, ['deny', name.value, ws])).exitCode, 0);
+      }
+    });
+
+    it('without its resolver nothing resolves (no fallback), hdc status is red; a restart by hand brings it back first', async function () {
+      this.timeout(120_000);
+      const st = await hdc(runtime, ['status', ws, '--json']);
+      assert.equal(st.exitCode, 0, st.stdout);
+      const dns = (JSON.parse(st.stdout) as { checks: { name: string; ok: boolean; evidence: string }[] }).checks.find((c) => c.name === 'dns');
+      const pid = /filtering resolver pid (\d+)/.exec(dns?.evidence ?? '')?.[1];
+      assert.ok(pid, dns?.evidence);
+      // Killed from outside the workspace (the host, or inside the docker guard).
+      const kill = runtime === 'podman' ? await execa('kill', ['-9', pid], { reject: false }) : await engine('docker', ['exec', `${await nameOf(id)}-fw`, 'kill', '-9', pid]);
+      assert.equal(kill.exitCode, 0, String(kill.stderr));
+      const r = await inside(['dig', '+time=1', '+tries=1', 'allowed.test']);
+      assert.doesNotMatch(r.stdout, /status: NOERROR/, 'nothing resolves');
+      assert.doesNotMatch(r.stdout, new RegExp(fx.allowed.ip4.replace(/\./g, '\\.')));
+      const red = await hdc(runtime, ['status', ws, '--json']);
+      assert.equal(red.exitCode, 1);
+      const redDns = (JSON.parse(red.stdout) as { checks: { name: string; ok: boolean; evidence: string }[] }).checks.find((c) => c.name === 'dns');
+      assert.equal(redDns?.ok, false);
+      assert.match(redDns?.evidence ?? '', /does not answer/);
+      // podman: the hook starts a new one before the workspace's first process. docker: the
+      // guard does, and the workspace joins the guard's new namespace.
+      const restart = runtime === 'podman' ? await engine('podman', ['restart', '-t', '0', id]) : await engine('docker', ['restart', '-t', '0', `${await nameOf(id)}-fw`, id]);
+      assert.equal(restart.exitCode, 0, restart.stderr);
+      assert.equal((await curl('http://allowed.test/')).stdout, '200');
+      assert.equal((await hdc(runtime, ['status', ws, '--json'])).exitCode, 0);
     });
   });
 });

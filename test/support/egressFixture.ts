@@ -2,7 +2,8 @@
  * The egress fixture: an isolated container network with a few test hosts, so the firewall
  * tests have something real to allow and to block without ever touching the outside world.
  *
- *   hdc-egress-dns        .53        dnsmasq: allowed.test, blocked.test (A + AAAA), *.bench.test (A)
+ *   hdc-egress-dns        .53        dnsmasq: allowed.test, blocked.test (A + AAAA), *.bench.test (A),
+ *                                    wild.test and its subdomains (A: allowed), moving.test (moveName)
  *   hdc-egress-rogue-dns  .54        dnsmasq that answers every name with the blocked IPv4
  *   hdc-egress-allowed    .10 / ::10 busybox httpd :80, body "allowed"
  *   hdc-egress-blocked    .20 / ::20 busybox httpd :80 and :22, body "blocked"
@@ -89,9 +90,13 @@ function dnsmasq(listen: string, addresses: string[]): string[] {
     '--user=root', `--listen-address=${listen}`, '--bind-interfaces',
     // The queries land in `<engine> logs`, so a test can show which server was really asked.
     '--log-queries', '--log-facility=-',
+    // Names a test can move (moveName): re-read on SIGHUP. Every answer has TTL 0 (the default).
+    `--addn-hosts=${MOVING_HOSTS}`,
     ...addresses.map((a) => `--address=${a}`),
   ];
 }
+
+const MOVING_HOSTS = '/tmp/moving.hosts';
 
 const curl = (url: string, ...opts: string[]): string[] => ['curl', '-sS', '--max-time', '2', '--noproxy', '*', ...opts, url];
 const dig = (server: string, name: string, type: 'A' | 'AAAA'): string[] =>
@@ -142,6 +147,7 @@ function hostsOf(runtime: Runtime): { fixture: Addresses; hosts: Host[] } {
         `/allowed.test/${allowed.ip4}`, ...only6(`/allowed.test/${allowed6}`),
         `/blocked.test/${blocked.ip4}`, ...only6(`/blocked.test/${blocked6}`),
         `/bench.test/${benchIp}`, // also covers every subdomain: n1.bench.test, n2.bench.test, ...
+        `/wild.test/${allowed.ip4}`, // wild.test, a.wild.test, x.y.wild.test ...
       ]),
       checks: [
         { what: 'A allowed.test', argv: dig(dns, 'allowed.test', 'A'), expect: allowed.ip4 },
@@ -392,3 +398,17 @@ export async function removeStaleEgressFixtures(runtime: Runtime): Promise<void>
  * - docker: "internal" cuts off forwarding only. Through the bridge address (.1) a container can
  *   still reach the docker host's own addresses (INPUT is not filtered). No fixture check does.
  */
+
+/**
+ * Points `name` at `ip` in the fixture's DNS (its hosts file, re-read on SIGHUP; TTL 0), as
+ * a CDN moves a name. The values are the test's own constants, passed as argv.
+ */
+export async function moveName(fx: EgressFixture, name: string, ip: string): Promise<void> {
+  await must(fx.runtime, `move ${name}`, ['exec', `${FIXTURE_PREFIX}dns`, 'sh', '-c', 'printf "%s %s\\n" "$1" "$2" > "$3" && kill -HUP 1', 'sh', ip, name, MOVING_HOSTS]);
+}
+
+/** Every query the fixture's DNS server received so far (dnsmasq's log, one line each). */
+export async function dnsQueries(fx: EgressFixture, server: 'dns' | 'rogue-dns' = 'dns'): Promise<string[]> {
+  const r = await engine(fx.runtime, ['logs', `${FIXTURE_PREFIX}${server}`]);
+  return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /query\[/.test(l));
+}

@@ -91,8 +91,8 @@ const cliLog = (text: string): string => `${JSON.stringify({ type: 'text', level
 
 class Cancel extends Error {}
 
-/** Capabilities an engine gives by default, without the ones hdc drops (NET_RAW, MKNOD). */
-const DEFAULT_CAPS = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 29, 31].reduce((m, b) => m | (1n << BigInt(b)), 0n);
+/** Capabilities an engine gives by default, without the ones hdc drops (NET_RAW, MKNOD, NET_BIND_SERVICE). */
+const DEFAULT_CAPS = [0, 1, 3, 4, 5, 6, 7, 8, 18, 29, 31].reduce((m, b) => m | (1n << BigInt(b)), 0n);
 
 export function procPrivilege(weaker: boolean): ProcPrivilege {
   const bnd = weaker ? DEFAULT_CAPS | (1n << BigInt(CAP_BITS.SYS_ADMIN)) : DEFAULT_CAPS;
@@ -411,15 +411,16 @@ export class FakeEngine {
     const blocked = req.verify?.blocked;
     const result: AgentResult = {
       dns: { v4: ['192.0.2.53'], v6: [] },
-      resolved: { v4: req.policy.domains.map((_, n) => `198.51.100.${n + 1}`), v6: [] },
       unresolved: [],
+      resolver: { pid: 4242, generation: 1, upstream: ['192.0.2.53'], rules: { allowed: req.policy.domains.length, denied: 0, ipv6: false }, stats: { queries: 1, refused: 1, forwarded: 0, failed: 0, admitted: 0 } },
+      portStart: 1024,
       loaded: { v4: req.policy.domains.length, v6: 0 },
       verify: {
         allowed: allowed && { target: `${allowed.host}:${allowed.port}`, address: '198.51.100.1', ok: true, detail: 'connected', ms: 2 },
         blocked: blocked && (this.faults.unverified
           ? { target: `${blocked.host}:${blocked.port}`, address: '10.0.2.2', ok: false, detail: 'connected (nothing refused it)', ms: 1 }
           : { target: `${blocked.host}:${blocked.port}`, address: '10.0.2.2', ok: true, detail: 'refused', ms: 1 }) },
-      ms: { resolve: 3, load: 1, verify: 2 } };
+      ms: { load: 1, verify: 2 } };
     return `${JSON.stringify(result)}\n`;
   }
 

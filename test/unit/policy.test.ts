@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { InputError } from '../../src/base/errors';
 import { defaultGateway } from '../../src/firewall/agent';
-import { allowSet, buildPolicy, ipsetPayload, parseNameservers, parseSetMembers, rulesPayload, SETS, validateCidr, validateDomain } from '../../src/firewall/policy';
+import { allowSet, buildPolicy, ipsetPayload, natPayload, parseNameservers, parseSetMembers, rulesPayload, validateCidr, validateDomain } from '../../src/firewall/policy';
+import { SETS } from '../../src/firewall/sets';
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';
 import { agentCall, dropInContent, firewallRunArgs, hookJson, rootlessUserNs } from '../../src/firewall/podmanHook';
 import { EngineClient } from '../../src/base/engine';
@@ -20,7 +21,19 @@ describe('firewall policy', () => {
     it('rejects shell metacharacters', () => rejects('evil.com;rm -rf /', /not a valid host name/));
     it('rejects empty labels', () => rejects('a..b', /empty label/));
     it('rejects a 64-character label', () => rejects(`${'a'.repeat(64)}.example.com`, /label of 64 characters; at most 63/));
-    it('rejects wildcards and explains why', () => rejects('*.example.com', /wildcard.*cannot be enforced/));
+    it('rejects a wildcard over a public suffix (ICANN section of the PSL), and a star anywhere but first', () => {
+      rejects('*.com', /wildcard over the public suffix "com"/);
+      rejects('*.co.uk', /wildcard over the public suffix "co\.uk"/);
+      rejects('a.*.example.com', /"\*" that is not a leading "\*\."/);
+      rejects('*example.com', /"\*" that is not a leading/);
+    });
+    it('accepts wildcards under a registrable domain, a private-section suffix included', () => {
+      assert.deepEqual(buildPolicy(['*.Example.com', '*.githubusercontent.com', '*.wild.test'], []).domains, ['*.example.com', '*.githubusercontent.com', '*.wild.test']);
+    });
+    it('validates deny entries the same way, naming their setting', () => {
+      assert.throws(() => buildPolicy([], [], ['*.org']), /deniedDomains: "\*\.org" is a wildcard over the public suffix/);
+      assert.deepEqual(buildPolicy(['*.x.test'], [], ['Bad.X.test']).denied, ['bad.x.test']);
+    });
     it('rejects a bad IPv4 prefix', () => {
       assert.throws(() => buildPolicy([], ['10.0.0.0/33']), /"10\.0\.0\.0\/33" has prefix length \/33; an IPv4 prefix must be 0 to 32/);
     });
@@ -43,20 +56,20 @@ describe('firewall policy', () => {
     assert.deepEqual(p.cidrs6, ['2001:db8::/32']);
   });
 
-  it('merges resolved addresses with the CIDRs, dropping duplicates and non-addresses', () => {
-    const p = buildPolicy([], ['10.0.0.0/8', 'fd00:1::/64']);
-    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4', '1.2.3.4', 'junk'], v6: ['fd00::1', '1.2.3.4'] }), { v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00:1::/64', 'fd00::1'] });
-  });
-
-  it('keeps IPv6 closed, AAAA records included, unless an IPv6 CIDR is configured', () => {
-    const p = buildPolicy(['allowed.test'], ['10.0.0.0/8']);
-    assert.deepEqual(allowSet(p, { v4: ['1.2.3.4'], v6: ['fd00::10'] }).v6, []);
+  it('loads only the CIDRs into the static sets: names are for the resolver', () => {
+    const p = buildPolicy(['allowed.test'], ['10.0.0.0/8', 'fd00:1::/64']);
+    assert.deepEqual(allowSet(p), { v4: ['10.0.0.0/8'], v6: ['fd00:1::/64'] });
+    assert.deepEqual(allowSet(buildPolicy(['allowed.test'], ['10.0.0.0/8'])).v6, []);
   });
 
   it('loads the allowlist in one batched ipset payload, swapped in atomically', () => {
     const text = ipsetPayload({ v4: ['1.2.3.4', '10.0.0.0/8'], v6: ['fd00::1'] }, { resetDns: true });
     const lines = text.trim().split('\n');
-    for (const set of Object.values(SETS)) assert.ok(lines.includes(`create ${set} ${set.includes('dns') ? 'hash:ip' : 'hash:net'} family ${set.endsWith('6') ? 'inet6' : 'inet'} -exist`), set);
+    for (const set of Object.values(SETS)) {
+      const type = set.includes('allow') ? 'hash:net' : 'hash:ip';
+      assert.ok(lines.includes(`create ${set} ${type} family ${set.endsWith('6') ? 'inet6' : 'inet'}${set.includes('dyn') ? ' timeout 86400' : ''} -exist`), set);
+    }
+    assert.ok(!lines.some((l) => l.startsWith(`flush ${SETS.dyn4}`) || l.startsWith(`swap ${SETS.dyn4}`)), 'the dyn sets are the resolver\'s: never flushed here');
     assert.ok(lines.includes(`add ${SETS.allow4}-next 1.2.3.4 -exist`));
     assert.ok(lines.includes(`add ${SETS.allow6}-next fd00::1 -exist`));
     assert.ok(lines.indexOf(`swap ${SETS.allow4}-next ${SETS.allow4}`) > lines.indexOf(`add ${SETS.allow4}-next 10.0.0.0/8 -exist`));
@@ -77,11 +90,15 @@ describe('firewall policy', () => {
           assert.ok(i >= 0, `missing: ${rule}`);
           return i;
         };
-        const dnsOk = at(`-A OUTPUT -p udp --dport 53 -m set --match-set ${dns} dst -j ACCEPT`);
+        const dnsOk = at(`-A OUTPUT -p udp --dport 53 --sport 1:1023 -m set --match-set ${dns} dst -j ACCEPT`);
+        at(`-A OUTPUT -p tcp --dport 53 --sport 1:1023 -m set --match-set ${dns} dst -j ACCEPT`);
+        const dyn = at(`-A OUTPUT -m set --match-set ${family === 4 ? SETS.dyn4 : SETS.dyn6} dst -j ACCEPT`);
+        const recent = at(`-A OUTPUT -m recent --name hdc-blocked${family} --rdest --set`);
         const dnsReject = at('-A OUTPUT -p tcp --dport 53 -j REJECT --reject-with tcp-reset');
         const allowed = at(`-A OUTPUT -m set --match-set ${allow} dst -j ACCEPT`);
         const tcpReset = at('-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset');
         assert.ok(dnsOk < dnsReject && dnsReject < allowed && allowed < tcpReset, 'DNS is pinned before the allowlist; the reject comes last');
+        assert.ok(dnsReject < dyn && dyn < recent && recent < tcpReset, 'answers\' addresses after DNS; only refused packets are recorded');
         assert.ok(at('-A OUTPUT -o lo -j ACCEPT') < allowed);
         assert.ok(lines.every((l) => !/--dport 22\b/.test(l)), 'no blanket port 22');
         assert.ok(lines.every((l) => !/\/24\b/.test(l)), 'no blanket host /24');
@@ -89,6 +106,15 @@ describe('firewall policy', () => {
         // Every rule that starts a group carries a comment saying why.
         assert.ok(rules.split('\n').filter((l) => l.startsWith('# ')).length >= 6);
       });
+    }
+  });
+
+  it('redirects DNS from unprivileged ports to the resolver, ahead of the engine\'s nat rules', () => {
+    for (const family of [4, 6] as const) {
+      const nat = natPayload(family).split('\n');
+      assert.ok(nat.includes('-I OUTPUT 1 -p udp --dport 53 --sport 1024:65535 -j REDIRECT --to-ports 53'));
+      assert.ok(nat.includes('-I OUTPUT 2 -p tcp --dport 53 --sport 1024:65535 -j REDIRECT --to-ports 53'));
+      assert.ok(nat.includes('*nat') && nat.includes('COMMIT'));
     }
   });
 
@@ -112,13 +138,26 @@ describe('firewall policy', () => {
   });
 
   it('fails verification when a blocked target is reachable or an allowed one is silent', () => {
-    const base = { dns: { v4: [], v6: [] }, resolved: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, ms: { resolve: 0, load: 0, verify: 0 } };
+    const base = { dns: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, ms: { load: 0, verify: 0 }, portStart: 1024,
+      resolver: { pid: 9, generation: 1, upstream: [], rules: { allowed: 1, denied: 0, ipv6: false }, stats: { queries: 0, refused: 0, forwarded: 0, failed: 0, admitted: 0 } } };
     const request = { policy: buildPolicy(['allowed.test'], []) };
     assert.throws(() => checkVerification({ ...base, verify: { blocked: { target: '10.0.0.20:80', ok: false, detail: 'CONNECTED', ms: 1 } } }, request),
       /Firewall verification failed: blocked target 10\.0\.0\.20:80 was not refused/);
     assert.throws(() => checkVerification({ ...base, verify: { allowed: { target: 'allowed.test:80', ok: false, detail: 'did not answer: ETIMEDOUT', ms: 1 } } }, request),
       /allowed target allowed\.test:80 did not answer/);
     assert.deepEqual(checkVerification({ ...base, unresolved: [{ name: 'x.test', error: 'ENOTFOUND' }], verify: {} }, request), ['warning: x.test did not resolve (ENOTFOUND); it is not reachable until it does']);
+  });
+
+  it('fails verification when the filtering resolver is missing, leaks, or the workspace could bind a port below 1024', () => {
+    const request = { policy: buildPolicy(['allowed.test'], []) };
+    const base = { dns: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, ms: { load: 0, verify: 0 }, portStart: 1024, verify: {},
+      resolver: { pid: 9, generation: 1, upstream: [], rules: { allowed: 1, denied: 0, ipv6: false }, stats: { queries: 0, refused: 0, forwarded: 0, failed: 0, admitted: 0 } } };
+    assert.deepEqual(checkVerification(base, request), []);
+    assert.throws(() => checkVerification({ ...base, resolver: undefined, resolverError: 'the filtering resolver does not answer (ENOENT)' }, request),
+      /the filtering resolver does not answer \(ENOENT\), so nothing resolves/);
+    assert.throws(() => checkVerification({ ...base, verify: { leak: { target: 'p.invalid via 10.0.0.53', ok: false, detail: 'REFUSED, and the filtering resolver never saw it', ms: 1 } } }, request),
+      /a query for p\.invalid via 10\.0\.0\.53 was not stopped by the filtering resolver/);
+    assert.throws(() => checkVerification({ ...base, portStart: 0 }, request), /ip_unprivileged_port_start is 0/);
   });
 
   it('marks the workspace for the hook (the capabilities are dropped by the hardening)', () => {
@@ -132,7 +171,7 @@ describe('firewall policy', () => {
 
   it('runs the agent through nsenter into the rootless user namespace when it is known, else podman unshare', () => {
     const engine = new EngineClient('podman', '/usr/bin/podman');
-    const request = { policy: buildPolicy([], []) };
+    const request = { policy: buildPolicy([], []), resolver: { dir: '/s/fw', socket: 'resolver-workspace.sock' } };
     const direct = agentCall(engine, 42, request, '/proc/7/ns/user');
     assert.deepEqual([direct.command, ...direct.args.slice(0, 8)], ['nsenter', '--user=/proc/7/ns/user', '--preserve-credentials', '--', 'nsenter', '-t', '42', '-n', '--']);
     const fallback = agentCall(engine, 42, request);

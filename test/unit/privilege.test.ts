@@ -150,11 +150,11 @@ describe('privilege: rules', () => {
   });
 
   it('reads the kernel\'s account of a process', () => {
-    const plain = parseProcStatus('Name:\tsh\nCapBnd:\t00000000800405fb\nNoNewPrivs:\t0\nSeccomp:\t2\n');
+    const plain = parseProcStatus('Name:\tsh\nCapBnd:\t00000000800401fb\nNoNewPrivs:\t0\nSeccomp:\t2\n');
     assert.ok(plain);
     assert.deepEqual(procProblems(plain, false), []);
     assert.deepEqual(procProblems(plain, true), ['runs without no-new-privileges']);
-    assert.match(procProblems(parseProcStatus('CapBnd:\t00000000800405fb\nCapAmb:\t0000000000200000\nSeccomp:\t2\n')!, false)[0], /holds SYS_ADMIN/, 'every capability set');
+    assert.match(procProblems(parseProcStatus('CapBnd:\t00000000800401fb\nCapAmb:\t0000000000200000\nSeccomp:\t2\n')!, false)[0], /holds SYS_ADMIN/, 'every capability set');
     const privileged = parseProcStatus('CapBnd:\t000001ffffffffff\nSeccomp:\t0\nNoNewPrivs:\t0\n');
     assert.ok(privileged);
     const problems = procProblems(privileged, false);

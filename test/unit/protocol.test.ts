@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { eventsWaitPath, ociHookSourcePath, privilegeCheckPath, shimPath } from '../../src/base/paths';
 import { ANNOTATIONS } from '../../src/base/labels';
 import {
-  clearStarted, createEventsNote, eventsNote, formatGate, formatHookMode, formatPregate, hookFile, HOOK_FILES, HOOK_SCRIPTS,
+  clearStarted, createEventsNote, eventsNote, formatGate, formatHookMode, formatPregate, hookFile, HOOK_FILES, HOOK_SCRIPTS, resolverSocket,
   idsAnswerFile, newProtocolFile, parseEventsNote, parseGate, parseHookMode, parseIdsAnswer, parsePregate, parseRunRequest,
   parseShimLog, parseStarted, readEventsNote, readRunRequest, readStarted, runRequestFile, SHIM_ENV, SHIM_PROBES, shimEnvironment, writeGate,
   writeHookMode, writeIdsAnswer, writePregate, type PregateState,
@@ -135,10 +135,12 @@ describe('protocol (base/protocol.ts)', function () {
     });
 
     it('names the hook directory\'s files as the hook and its installer use them', async () => {
-      assert.deepEqual(HOOK_FILES, { mode: 'mode', privilege: 'privilege', ipset: 'ipset.restore', rulesV4: 'rules.v4', rulesV6: 'rules.v6', events: 'events', started: 'started' });
+      assert.deepEqual(HOOK_FILES, { mode: 'mode', privilege: 'privilege', ipset: 'ipset.restore', rulesV4: 'rules.v4', rulesV6: 'rules.v6',
+        natV4: 'nat.v4', natV6: 'nat.v6', resolver: 'resolver', events: 'events', started: 'started' });
       const hook = read(ociHookSourcePath());
       for (const name of ['mode', 'privilege', 'events', 'started']) assert.ok(hook.includes(`"$dir/${name}"`), name);
-      assert.ok(hook.includes('for f in ipset.restore rules.v4 rules.v6;'));
+      assert.ok(hook.includes('for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6 resolver;'));
+      assert.ok(hook.includes('--socket "resolver-$role.sock"') && resolverSocket('sidecar') === 'resolver-sidecar.sock', 'the resolver\'s socket, per role');
       assert.ok(hook.includes(`. "\${0%/*}/${HOOK_SCRIPTS.privilegeCheck}"`) && hook.includes(`. "\${0%/*}/${HOOK_SCRIPTS.eventsWait}"`));
       assert.deepEqual([ociHookSourcePath(), eventsWaitPath(), privilegeCheckPath()].map((p) => path.basename(p)), [HOOK_SCRIPTS.hook, HOOK_SCRIPTS.eventsWait, HOOK_SCRIPTS.privilegeCheck]);
       // hardening/privilege.ts writes the policy where the hook reads it.
@@ -147,7 +149,10 @@ describe('protocol (base/protocol.ts)', function () {
       assert.match(read(hookFile(fw, 'privilege')), /^caps=.*\nnnp=1\nuserns=1\n$/);
       // And firewall.ts writes the firewall files and "firewall" there.
       await writeFirewallFiles(fw, buildPolicy(['example.com'], []));
-      for (const f of ['ipset', 'rulesV4', 'rulesV6'] as const) assert.ok(read(hookFile(fw, f)).length > 0, f);
+      for (const f of ['ipset', 'rulesV4', 'rulesV6', 'natV4', 'natV6'] as const) assert.ok(read(hookFile(fw, f)).length > 0, f);
+      // The resolver file: two lines, the Node and the resolver's bundle.
+      assert.equal(read(hookFile(fw, 'resolver')).split('\n').length, 3);
+      assert.match(read(hookFile(fw, 'resolver')).split('\n')[1], /dist\/firewall-resolver\.cjs$/);
       assert.equal(read(hookFile(fw, 'mode')), 'firewall\n');
     });
 

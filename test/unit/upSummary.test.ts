@@ -6,9 +6,9 @@ import type { HardenedPlan } from '../../src/workspace/plan';
 
 const probe = (target: string, ok: boolean): NonNullable<AgentResult['verify']['blocked']> => ({ target, ok, detail: ok ? 'refused' : 'answered', ms: 3 });
 const firewall: AgentResult = {
-  dns: { v4: ['10.0.0.53'], v6: [] }, resolved: { v4: ['140.82.112.3'], v6: [] },
+  dns: { v4: ['10.0.0.53'], v6: [] },
   unresolved: [{ name: 'gone.example', error: 'ENOTFOUND' }], loaded: { v4: 4, v6: 1 },
-  verify: { blocked: probe('example.com', true) }, ms: { resolve: 10, load: 5, verify: 30 },
+  verify: { blocked: probe('example.com', true) }, ms: { load: 5, verify: 30 },
 };
 
 /** A finished podman up with the firewall and the sidecar, built by hand. */

@@ -1,0 +1,529 @@
+/**
+ * The filtering resolver: one per workspace (and per sidecar), in its network namespace but
+ * outside its processes (podman: started by the OCI hook with nsenter -n, in the host's
+ * process namespace; docker: a child of the guard's entrypoint). Every DNS packet of the
+ * workspace reaches it (the nat rules redirect port 53 to it), and it is the only thing that
+ * may talk to the upstream resolvers: it sends from ports below 1024, which nothing in the
+ * workspace can bind (ip_unprivileged_port_start is 1024 in the netns, and no workspace
+ * process holds NET_BIND_SERVICE over it), and the filter rules let DNS out from those only.
+ *
+ * A query for a name that the allowlist does not match gets NXDOMAIN from here, and nothing
+ * leaves the netns. An allowed one is forwarded; the addresses in the answer enter the
+ * hdc-dyn4/hdc-dyn6 sets with the record's TTL (clamped, see TTL) before the answer is
+ * released, so the client's first connect never races the set.
+ *
+ * It keeps the blocked log (refused names here, refused addresses from the xt_recent lists
+ * that the filter's last rules fill), and answers `status`, `reload` and `blocked` on a unix
+ * socket in a directory the workspace cannot reach. The protocol: base/protocol.ts.
+ */
+// The resolver is a process of its own: Node's child_process for ipset (argv arrays, no
+// shell), like the agent, without execa.
+// eslint-disable-next-line no-restricted-imports
+import { execFile } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { readFile, unlink } from 'node:fs/promises';
+import { createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import * as packet from 'dns-packet';
+import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
+import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
+
+/** TTL of an admitted address, in seconds: the record's, within these bounds. */
+export const TTL = { floor: 300, ceiling: DYN_TIMEOUT_MAX } as const;
+/** The blocked log keeps at most this many names and this many addresses (oldest last-seen go first). */
+export const BLOCKED_LOG_MAX = 1000;
+
+export interface ResolverOptions {
+  /** The firewall directory: policy.json is read from here at start and on reload. */
+  dir: string;
+  /** The control socket, relative to dir unless absolute. */
+  socket: string;
+  upstream: string[];
+  listen: string[];
+  port: number;
+  upstreamPort: number;
+  /** Exit when this process (the workspace's first, in our process namespace) is gone. */
+  watchPid?: number;
+  /** Load answers into the sets (false in unit tests, which run without a netns). */
+  sets: boolean;
+  /** Send upstream from ports below 1024 (false in unit tests, as a normal user). */
+  privilegedSource: boolean;
+}
+
+export interface BlockedEntry {
+  kind: 'name' | 'address';
+  /** The name (refused by the resolver) or the address (refused by the packet filter). */
+  value: string;
+  /** Query types seen for a name. */
+  types?: string[];
+  first: string;
+  last: string;
+  count: number;
+}
+
+export interface ResolverStatus {
+  pid: number;
+  generation: number;
+  upstream: string[];
+  rules: { allowed: number; denied: number; ipv6: boolean };
+  stats: { queries: number; refused: number; forwarded: number; failed: number; admitted: number };
+}
+
+interface PolicyFile {
+  policy: { domains: string[]; denied?: string[]; cidrs6: string[] };
+}
+
+/** The two rule sets and whether IPv6 is open, from the firewall directory's policy.json. */
+export function loadPolicy(text: string): { allow: NameRules; deny: NameRules; ipv6: boolean; counts: { allowed: number; denied: number } } {
+  const { policy } = JSON.parse(text) as PolicyFile;
+  const denied = policy.denied ?? [];
+  return { allow: compileRules(policy.domains), deny: compileRules(denied), ipv6: policy.cidrs6.length > 0, counts: { allowed: policy.domains.length, denied: denied.length } };
+}
+
+export const clampTtl = (ttl: number): number => Math.min(TTL.ceiling, Math.max(TTL.floor, Math.floor(ttl)));
+
+/** The NXDOMAIN answer to a refused query: its header and question, nothing else. */
+export function refusal(query: packet.Packet): Buffer {
+  const rd = (query.flags ?? 0) & packet.RECURSION_DESIRED;
+  return packet.encode({ type: 'response', id: query.id, flags: rd | packet.RECURSION_AVAILABLE | 3, questions: query.questions });
+}
+
+function servfail(query: packet.Packet): Buffer {
+  const rd = (query.flags ?? 0) & packet.RECURSION_DESIRED;
+  return packet.encode({ type: 'response', id: query.id, flags: rd | packet.RECURSION_AVAILABLE | 2, questions: query.questions });
+}
+
+/** The A and AAAA records of an answer (any owner name: a CNAME's target counts), with TTLs. */
+export function answerAddresses(answer: packet.Packet): { v4: [string, number][]; v6: [string, number][] } {
+  const v4: [string, number][] = [];
+  const v6: [string, number][] = [];
+  for (const a of answer.answers ?? []) {
+    if (a.type === 'A' && typeof a.data === 'string' && isIPv4(a.data)) v4.push([a.data, a.ttl ?? 0]);
+    if (a.type === 'AAAA' && typeof a.data === 'string' && isIPv6(a.data)) v6.push([a.data, a.ttl ?? 0]);
+  }
+  return { v4, v6 };
+}
+
+/** Runs ipset restore with `input`; rejects with ipset's own words. */
+function ipsetRestore(input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ipset', ['restore', '-exist'], (error, _stdout, stderr) => (error ? reject(new Error(`ipset: ${String(stderr).trim() || error.message}`)) : resolve()));
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
+  });
+}
+
+/** The address entries of an xt_recent list: address → the jiffies of its last packets. */
+export function parseRecent(text: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const line of text.split('\n')) {
+    const m = /^src=(\S+) .*oldest_pkt: \d+ ([\d, ]+)$/.exec(line.trim());
+    if (m) out.set(m[1], m[2].split(',').map((s) => Number(s.trim())).filter(Number.isFinite));
+  }
+  return out;
+}
+
+/** A bounded log of first/last/count per key; the least recently seen entries leave first. */
+export class BlockedLog {
+  private readonly entries = new Map<string, BlockedEntry>();
+  constructor(private readonly max = BLOCKED_LOG_MAX) {}
+
+  record(kind: BlockedEntry['kind'], value: string, count = 1, type?: string, now = new Date()): void {
+    const key = `${kind} ${value}`;
+    const stamp = now.toISOString();
+    const e = this.entries.get(key) ?? { kind, value, first: stamp, last: stamp, count: 0, ...(kind === 'name' ? { types: [] } : {}) };
+    e.last = stamp;
+    e.count += count;
+    if (type && e.types && !e.types.includes(type)) e.types.push(type);
+    this.entries.delete(key); // re-insert: the Map's order is the least-recently-seen order
+    this.entries.set(key, e);
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  list(): BlockedEntry[] {
+    return [...this.entries.values()].reverse();
+  }
+}
+
+interface Pending {
+  resolve: (answer: Buffer) => void;
+  timer: NodeJS.Timeout;
+}
+
+const randomPrivilegedPort = (): number => 600 + Math.floor(Math.random() * 424);
+
+/** Binds a UDP socket, below 1024 when asked, retrying another port when one is taken. */
+async function bindUpstreamSocket(family: 4 | 6, privileged: boolean): Promise<dgram.Socket> {
+  for (let attempt = 0; ; attempt++) {
+    const socket = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port: privileged ? randomPrivilegedPort() : 0, address: family === 4 ? '0.0.0.0' : '::' }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      return socket;
+    } catch (e) {
+      socket.close();
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 50) throw e;
+    }
+  }
+}
+
+export class FilteringResolver {
+  private allow: NameRules = { exact: new Set(), under: [] };
+  private deny: NameRules = { exact: new Set(), under: [] };
+  private ipv6 = false;
+  private counts = { allowed: 0, denied: 0 };
+  private generation = 0;
+  readonly stats = { queries: 0, refused: 0, forwarded: 0, failed: 0, admitted: 0 };
+  readonly blocked = new BlockedLog();
+  /** address → [expiry (ms), the names it was admitted for]. */
+  private readonly admitted = new Map<string, { until: number; names: Set<string> }>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly upstreamSockets = new Map<4 | 6, dgram.Socket>();
+  private readonly servers: (dgram.Socket | Server)[] = [];
+  private control?: Server;
+  private readonly recentSeen = new Map<string, number>();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly opts: ResolverOptions) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    for (const family of new Set(this.opts.upstream.map((u) => (isIPv4(u) ? 4 : 6) as 4 | 6))) {
+      const socket = await bindUpstreamSocket(family, this.opts.privilegedSource);
+      socket.on('message', (msg, rinfo) => this.onUpstreamAnswer(msg, rinfo));
+      this.upstreamSockets.set(family, socket);
+    }
+    for (const address of this.opts.listen) {
+      const udp = dgram.createSocket(isIPv4(address) ? 'udp4' : 'udp6');
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind({ port: this.opts.port, address }, () => resolve());
+      });
+      udp.on('message', (msg, rinfo) => {
+        void this.answer(msg, false).then((reply) => reply && udp.send(reply, rinfo.port, rinfo.address));
+      });
+      this.servers.push(udp);
+      const tcp = createServer((s) => this.serveTcp(s));
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ port: this.opts.port, host: address }, () => resolve());
+      });
+      this.servers.push(tcp);
+    }
+    this.control = createServer((s) => this.serveControl(s));
+    await unlink(this.opts.socket).catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      this.control?.once('error', reject);
+      this.control?.listen(this.opts.socket, () => resolve());
+    });
+    this.timers.push(setInterval(() => void this.pollRecent(), 1000));
+    if (this.opts.watchPid) {
+      const startTime = await processStart(this.opts.watchPid);
+      this.timers.push(setInterval(() => {
+        void processStart(this.opts.watchPid as number).then((t) => {
+          if (t !== startTime) {
+            this.stop();
+            process.exit(0);
+          }
+        });
+      }, 1000));
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const s of this.servers) s.close();
+    for (const s of this.upstreamSockets.values()) s.close();
+    this.control?.close();
+  }
+
+  async reload(): Promise<number> {
+    const loaded = loadPolicy(await readFile(`${this.opts.dir}/policy.json`, 'utf8'));
+    this.allow = loaded.allow;
+    this.deny = loaded.deny;
+    this.ipv6 = loaded.ipv6;
+    this.counts = loaded.counts;
+    // Addresses admitted only for names that are no longer allowed leave the sets now.
+    const gone: string[] = [];
+    for (const [address, entry] of this.admitted) {
+      for (const n of entry.names) if (!nameAllowed(this.allow, this.deny, n)) entry.names.delete(n);
+      if (entry.names.size === 0) gone.push(address);
+    }
+    if (gone.length && this.opts.sets) {
+      await ipsetRestore(gone.map((a) => `del ${isIPv4(a) ? SETS.dyn4 : SETS.dyn6} ${a}`).join('\n') + '\n');
+    }
+    for (const a of gone) this.admitted.delete(a);
+    return ++this.generation;
+  }
+
+  status(): ResolverStatus {
+    return { pid: process.pid, generation: this.generation, upstream: this.opts.upstream, rules: { ...this.counts, ipv6: this.ipv6 }, stats: { ...this.stats } };
+  }
+
+  /** The reply to one query (undefined: drop it). */
+  async answer(msg: Buffer, tcp: boolean): Promise<Buffer | undefined> {
+    let query: packet.Packet;
+    try {
+      query = packet.decode(msg);
+    } catch {
+      return undefined;
+    }
+    if (query.type !== 'query') return undefined;
+    this.stats.queries++;
+    const q = query.questions?.[0];
+    if (!q || query.questions?.length !== 1 || !nameAllowed(this.allow, this.deny, q.name) || (q.class && q.class !== 'IN')) {
+      this.stats.refused++;
+      if (q) this.blocked.record('name', canonicalName(q.name), 1, String(q.type));
+      return refusal(query);
+    }
+    const answer = await this.forward(msg, tcp);
+    if (!answer) {
+      this.stats.failed++;
+      return servfail(query);
+    }
+    this.stats.forwarded++;
+    try {
+      await this.admit(canonicalName(q.name), packet.decode(answer));
+    } catch (e) {
+      // The addresses could not enter the sets: the answer is not released.
+      process.stderr.write(`hdc resolver: ${(e as Error).message}\n`);
+      this.stats.failed++;
+      return servfail(query);
+    }
+    answer.writeUInt16BE(query.id ?? 0, 0);
+    return answer;
+  }
+
+  /** Puts an answer's addresses into the sets (only those new or about to expire). */
+  private async admit(name: string, answer: packet.Packet): Promise<void> {
+    const { v4, v6 } = answerAddresses(answer);
+    const now = Date.now();
+    const lines: string[] = [];
+    for (const [list, set] of [[v4, SETS.dyn4], [v6, this.ipv6 ? SETS.dyn6 : undefined]] as const) {
+      if (!set) continue;
+      for (const [address, ttl] of list) {
+        const seconds = clampTtl(ttl);
+        const entry = this.admitted.get(address) ?? { until: 0, names: new Set<string>() };
+        entry.names.add(name);
+        // Renewed when less than half of the new lifetime is left.
+        if (entry.until - now < (seconds * 1000) / 2) {
+          lines.push(`add ${set} ${address} timeout ${seconds}`);
+          entry.until = now + seconds * 1000;
+        }
+        this.admitted.set(address, entry);
+      }
+    }
+    if (lines.length === 0) return;
+    if (this.opts.sets) await ipsetRestore(`${lines.join('\n')}\n`);
+    this.stats.admitted += lines.length;
+  }
+
+  /** Forwards a query to the upstream resolvers in turn; undefined when none answered. */
+  private async forward(msg: Buffer, tcp: boolean): Promise<Buffer | undefined> {
+    for (const server of this.opts.upstream) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let reply = await this.viaUdp(msg, server);
+        // Truncated over UDP: a TCP client gets the whole answer over TCP; a UDP client gets
+        // the truncated one and asks again over TCP itself.
+        if (tcp && reply && (reply.readUInt16BE(2) & 0x0200)) reply = (await this.viaTcp(msg, server)) ?? reply;
+        if (reply) return reply;
+      }
+    }
+    return undefined;
+  }
+
+  private viaUdp(msg: Buffer, server: string): Promise<Buffer | undefined> {
+    const socket = this.upstreamSockets.get(isIPv4(server) ? 4 : 6);
+    if (!socket) return Promise.resolve(undefined);
+    let id = 0;
+    do id = Math.floor(Math.random() * 65536); while (this.pending.has(id));
+    const out = Buffer.from(msg);
+    out.writeUInt16BE(id, 0);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(undefined);
+      }, 1500);
+      this.pending.set(id, { resolve: (a) => { clearTimeout(timer); resolve(a); }, timer });
+      socket.send(out, this.opts.upstreamPort, server, (e) => {
+        if (e) {
+          clearTimeout(timer);
+          this.pending.delete(id);
+          resolve(undefined);
+        }
+      });
+    });
+  }
+
+  private onUpstreamAnswer(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length < 12 || rinfo.port !== this.opts.upstreamPort || !this.opts.upstream.includes(rinfo.address)) return;
+    const id = msg.readUInt16BE(0);
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.resolve(msg);
+  }
+
+  private async viaTcp(msg: Buffer, server: string): Promise<Buffer | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        return await tcpExchange(msg, server, this.opts.upstreamPort, this.opts.privilegedSource ? randomPrivilegedPort() : undefined);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  private serveTcp(socket: Socket): void {
+    let buffered = Buffer.alloc(0);
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        void this.answer(Buffer.from(msg), true).then((reply) => {
+          if (!reply || socket.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(reply.length, 0);
+          socket.write(Buffer.concat([len, reply]));
+        });
+      }
+      if (buffered.length > 70_000) socket.destroy();
+    });
+  }
+
+  private serveControl(socket: Socket): void {
+    let text = '';
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk) => {
+      text += String(chunk);
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      const line = text.slice(0, nl);
+      void this.control_(line).then(
+        (reply) => socket.end(`${JSON.stringify({ ok: true, ...reply })}\n`),
+        (e: unknown) => socket.end(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`),
+      );
+    });
+  }
+
+  private async control_(line: string): Promise<Record<string, unknown>> {
+    const { op } = JSON.parse(line) as { op: string };
+    if (op === 'status') return { status: this.status() };
+    if (op === 'reload') return { generation: await this.reload() };
+    if (op === 'blocked') {
+      await this.pollRecent();
+      return { blocked: this.blocked.list() };
+    }
+    throw new Error(`unknown operation ${JSON.stringify(op)}`);
+  }
+
+  /** Moves new hits of the packet filter's xt_recent lists into the blocked log. */
+  private async pollRecent(): Promise<void> {
+    for (const list of Object.values(RECENT_LISTS)) {
+      const text = await readFile(`/proc/net/xt_recent/${list}`, 'utf8').catch(() => '');
+      for (const [address, stamps] of parseRecent(text)) {
+        const seen = this.recentSeen.get(address) ?? -1;
+        const fresh = stamps.filter((s) => s > seen);
+        if (fresh.length === 0) continue;
+        this.recentSeen.set(address, Math.max(...stamps));
+        this.blocked.record('address', address, fresh.length);
+      }
+    }
+  }
+}
+
+/** One DNS exchange over TCP (length-prefixed), from `localPort` when given. */
+export function tcpExchange(msg: Buffer, host: string, port: number, localPort?: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port, localPort, timeout: 3000 });
+    let buffered = Buffer.alloc(0);
+    const fail = (e: Error): void => {
+      socket.destroy();
+      reject(e);
+    };
+    socket.once('error', fail);
+    socket.once('timeout', () => fail(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    socket.once('connect', () => {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(msg.length, 0);
+      socket.write(Buffer.concat([len, msg]));
+    });
+    socket.on('data', (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        socket.end();
+        resolve(buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
+      }
+    });
+  });
+}
+
+/** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
+async function processStart(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+/** `--key value` arguments (the hook and the guard pass them; no shell in between). */
+export function parseArgs(argv: string[]): ResolverOptions {
+  const get = (key: string): string | undefined => {
+    const i = argv.indexOf(`--${key}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const dir = get('dir');
+  const socket = get('socket');
+  if (!dir || !socket) throw new Error('usage: firewall-resolver.cjs --dir DIR --socket PATH [--upstream A,B] [--watch-pid PID]');
+  // Not a loopback address: docker's embedded DNS (127.0.0.11) forwards from the netns,
+  // from ports that the rules refuse; the guard records the servers behind it too.
+  const upstream = (get('upstream') ?? '').split(',').filter((u) => (isIPv4(u) || isIPv6(u)) && !u.startsWith('127.') && u !== '::1');
+  const watch = Number(get('watch-pid'));
+  return {
+    dir, socket, upstream,
+    listen: (get('listen') ?? '127.0.0.1,::1').split(',').filter(Boolean),
+    port: Number(get('port') ?? 53),
+    upstreamPort: Number(get('upstream-port') ?? 53),
+    watchPid: Number.isSafeInteger(watch) && watch > 0 ? watch : undefined,
+    sets: get('sets') !== 'off',
+    privilegedSource: get('privileged-source') !== 'off',
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  // ::1 is absent when the namespace has IPv6 turned off: listen where we can, but 127.0.0.1 must work.
+  const hasV6 = (() => {
+    try {
+      return readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001');
+    } catch {
+      return false;
+    }
+  })();
+  options.listen = options.listen.filter((a) => isIPv4(a) || hasV6);
+  // The socket is named relative to the firewall directory: a socket path must fit 107
+  // bytes, the directory's may not.
+  process.chdir(options.dir);
+  const resolver = new FilteringResolver(options);
+  await resolver.start();
+  process.on('SIGTERM', () => {
+    resolver.stop();
+    process.exit(0);
+  });
+  // Ready: the one line the starter waits for. Nothing else goes to stdout.
+  process.stdout.write(`ready ${process.pid}\n`);
+}
+
+if (process.argv[1]?.endsWith('firewall-resolver.cjs')) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`hdc resolver: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}

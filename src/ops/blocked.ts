@@ -1,0 +1,70 @@
+import * as path from 'node:path';
+import { firewallBackend } from '../firewall/backend';
+import type { BlockedEntry } from '../firewall/resolver';
+import { policyFromSettings } from '../firewall/policy';
+import { HdcError } from '../base/errors';
+import type { LogFn, RunOptions } from '../base/runner';
+import type { Settings } from '../config/settings';
+import { workspaceStateDir } from '../base/state';
+import { getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
+import { engineOf, type OpsDeps } from './deps';
+
+/** What `hdc blocked --json` prints. */
+export interface BlockedReport {
+  workspaceFolder: string;
+  container: string;
+  /** Most recently seen first: names the resolver refused, addresses the packet filter refused. */
+  entries: BlockedEntry[];
+}
+
+/**
+ * The blocked log of a running workspace, read from its filtering resolver (outside the
+ * workspace: the names it refused, and the addresses that the packet filter's xt_recent
+ * lists recorded). `follow` reads it again every second and calls `onChange` with the
+ * entries that are new or were seen again, until `signal` aborts.
+ */
+export async function blockedLog(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {},
+  follow?: { signal: AbortSignal; onChange: (entries: BlockedEntry[]) => void }): Promise<BlockedReport> {
+  if (!settings.firewall.enabled) {
+    throw new HdcError('The firewall is turned off for this workspace, so nothing is blocked or logged.', { fix: 'set hardenedDevcontainers.firewall.enabled to true and run hdc up' });
+  }
+  const options: RunOptions = { log, runner: deps.runner };
+  const ws = await openWorkspace(workspaceFolder);
+  const engine = await engineOf(settings, deps);
+  const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
+  if (!found?.container.running) {
+    throw new HdcError(`No running hardened container for ${ws.workspaceFolder}: the blocked log lives in its filtering resolver.`, { fix: 'run hdc up first' });
+  }
+  const backend = firewallBackend(engine, {
+    firewallDir: path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), workspaceFolder: ws.workspaceFolder,
+    configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
+    containerName: found.container.name,
+  });
+  const policy = policyFromSettings(settings.firewall);
+  const read = async (): Promise<BlockedEntry[]> => (await backend.agent(found.container.id, { policy, blockedOnly: true }, options)).blocked ?? [];
+  const entries = await read();
+  if (follow) {
+    const seen = new Map(entries.map((e) => [`${e.kind} ${e.value}`, e.count]));
+    follow.onChange(entries);
+    while (!follow.signal.aborted) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (follow.signal.aborted) break;
+      const now = await read();
+      const changed = now.filter((e) => seen.get(`${e.kind} ${e.value}`) !== e.count);
+      for (const e of changed) seen.set(`${e.kind} ${e.value}`, e.count);
+      if (changed.length) follow.onChange(changed);
+    }
+  }
+  return { workspaceFolder: ws.workspaceFolder, container: found.container.name, entries };
+}
+
+/** One line per entry, for people: what, how often, when, and the command that allows it. */
+export function renderBlocked(entries: BlockedEntry[]): string {
+  if (entries.length === 0) return 'nothing blocked yet\n';
+  const time = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return entries.map((e) => {
+    const what = e.kind === 'name' ? `name    ${e.value}${e.types?.length ? ` (${e.types.join(', ')})` : ''}` : `address ${e.value}`;
+    const allow = e.kind === 'name' ? `hdc allow ${e.value}` : `hdc allow ${e.value}`;
+    return `${what}\n        ${e.count}× · first ${time(e.first)} · last ${time(e.last)} · to allow: ${allow}\n`;
+  }).join('');
+}

@@ -1,0 +1,202 @@
+import { strict as assert } from 'node:assert';
+import * as dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import * as packet from 'dns-packet';
+import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
+import { compileRules, matches, nameAllowed } from '../../src/firewall/names';
+
+/**
+ * The filtering resolver, run for real on the loopback against a fake upstream resolver
+ * (a dgram server answering from a table, recording every query it receives). No netns and
+ * no ipset here: the integration suites run it in the workspace's namespace.
+ */
+
+/** dns-packet's types lack the decoded rcode. */
+type Reply = packet.DecodedPacket & { rcode: string };
+const decode = (b: Buffer): Reply => packet.decode(b) as Reply;
+
+interface Upstream {
+  port: number;
+  queries: { name: string; type: string }[];
+  close(): void;
+}
+
+async function fakeUpstream(table: Record<string, string>): Promise<Upstream> {
+  const socket = dgram.createSocket('udp4');
+  const queries: Upstream['queries'] = [];
+  socket.on('message', (msg, rinfo) => {
+    const q = packet.decode(msg);
+    const question = q.questions?.[0];
+    if (!question) return;
+    queries.push({ name: question.name, type: String(question.type) });
+    const address = table[question.name.toLowerCase()];
+    const reply = packet.encode({
+      type: 'response', id: q.id, flags: packet.RECURSION_AVAILABLE | (address ? 0 : 3), questions: q.questions,
+      answers: address && question.type === 'A' ? [{ type: 'A', name: question.name, ttl: 30, data: address }] : [],
+    });
+    socket.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  return { port: socket.address().port, queries, close: () => socket.close() };
+}
+
+function ask(port: number, name: string, type: 'A' | 'AAAA' | 'TXT' = 'A'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const id = Math.floor(Math.random() * 65535);
+    const timer = setTimeout(() => { s.close(); reject(new Error('no answer')); }, 5000);
+    s.on('message', (msg) => { clearTimeout(timer); s.close(); resolve(decode(msg)); });
+    s.send(packet.encode({ type: 'query', id, flags: packet.RECURSION_DESIRED, questions: [{ type, name }] }), port, '127.0.0.1');
+  });
+}
+
+function control(socket: string, op: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ path: socket });
+    let text = '';
+    c.on('connect', () => c.write(`${JSON.stringify({ op })}\n`));
+    c.on('data', (d) => { text += String(d); });
+    c.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+    c.on('error', reject);
+  });
+}
+
+describe('filtering resolver', () => {
+  let dir: string;
+  let upstream: Upstream;
+  let resolver: FilteringResolver;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const writePolicy = (domains: string[], denied: string[] = []): void =>
+    writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({ policy: { domains, denied, cidrs4: [], cidrs6: [] } }));
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-'));
+    writePolicy(['allowed.test', '*.wild.test'], ['no.wild.test']);
+    upstream = await fakeUpstream({ 'allowed.test': '10.0.0.10', 'a.wild.test': '10.0.0.11', 'x.y.wild.test': '10.0.0.12', 'wild.test': '10.0.0.13', 'no.wild.test': '10.0.0.14' });
+    resolver = new FilteringResolver({ dir, socket: path.join(dir, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port, upstreamPort: upstream.port, sets: false, privilegedSource: false });
+    await resolver.start();
+  });
+  after(() => {
+    resolver?.stop();
+    upstream?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => { upstream.queries.length = 0; });
+
+  it('forwards an allowed name and returns the upstream\'s answer under the client\'s id', async () => {
+    const a = await ask(port, 'allowed.test');
+    assert.equal(a.rcode, 'NOERROR');
+    assert.deepEqual(a.answers?.map((r) => (r as { data?: unknown }).data), ['10.0.0.10']);
+    assert.deepEqual(upstream.queries, [{ name: 'allowed.test', type: 'A' }]);
+  });
+
+  it('answers NXDOMAIN for a name outside the allowlist, any type, and nothing reaches the upstream', async () => {
+    for (const type of ['A', 'AAAA', 'TXT'] as const) {
+      const a = await ask(port, 'secret-data.evil.test', type);
+      assert.equal(a.rcode, 'NXDOMAIN', type);
+      assert.equal(a.answers?.length, 0);
+    }
+    assert.deepEqual(upstream.queries, []);
+    const entry = resolver.blocked.list().find((e) => e.value === 'secret-data.evil.test');
+    assert.equal(entry?.count, 3);
+    assert.deepEqual(entry?.types, ['A', 'AAAA', 'TXT']);
+  });
+
+  it('*.wild.test: subdomains at any depth, not the apex; a deny entry wins', async () => {
+    assert.equal((await ask(port, 'a.wild.test')).rcode, 'NOERROR');
+    assert.equal((await ask(port, 'X.Y.Wild.Test')).rcode, 'NOERROR', 'case-insensitive');
+    assert.equal((await ask(port, 'wild.test')).rcode, 'NXDOMAIN');
+    assert.equal((await ask(port, 'no.wild.test')).rcode, 'NXDOMAIN');
+    assert.deepEqual(upstream.queries.map((q) => q.name.toLowerCase()), ['a.wild.test', 'x.y.wild.test']);
+  });
+
+  it('answers over TCP too, with the same decision', async () => {
+    const q = (name: string): Buffer => packet.encode({ type: 'query', id: 7, flags: packet.RECURSION_DESIRED, questions: [{ type: 'A', name }] });
+    assert.equal(decode(await tcpExchange(q('allowed.test'), '127.0.0.1', port)).rcode, 'NOERROR');
+    assert.equal(decode(await tcpExchange(q('blocked.test'), '127.0.0.1', port)).rcode, 'NXDOMAIN');
+  });
+
+  it('re-reads the policy on "reload" (hdc allow/deny), and reports status on its control socket', async () => {
+    assert.equal((await ask(port, 'later.test')).rcode, 'NXDOMAIN');
+    writePolicy(['allowed.test', '*.wild.test', 'later.test'], ['no.wild.test']);
+    const r = await control(path.join(dir, 'ctl.sock'), 'reload');
+    assert.equal(r.ok, true);
+    assert.equal((await ask(port, 'later.test')).rcode, 'NXDOMAIN', 'the fake upstream has no record: its own NXDOMAIN');
+    assert.deepEqual(upstream.queries.map((q) => q.name), ['later.test']);
+    const st = (await control(path.join(dir, 'ctl.sock'), 'status')).status as { pid: number; rules: { allowed: number; denied: number } };
+    assert.equal(st.pid, process.pid);
+    assert.deepEqual(st.rules, { allowed: 3, denied: 1, ipv6: false });
+    const bad = await control(path.join(dir, 'ctl.sock'), 'rm -rf');
+    assert.equal(bad.ok, false);
+  });
+
+  it('answers SERVFAIL when no upstream answers', async () => {
+    const dead = new FilteringResolver({ dir, socket: path.join(dir, 'ctl2.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 1, upstreamPort: 9, sets: false, privilegedSource: false });
+    await dead.start();
+    try {
+      assert.equal((await ask(port + 1, 'allowed.test')).rcode, 'SERVFAIL');
+    } finally {
+      dead.stop();
+    }
+  });
+});
+
+describe('filtering resolver: pure parts', () => {
+  it('matches exact names and wildcards; deny wins', () => {
+    const allow = compileRules(['github.com', '*.githubusercontent.com']);
+    assert.ok(matches(allow, 'GitHub.com.'));
+    assert.ok(!matches(allow, 'api.github.com'));
+    assert.ok(matches(allow, 'raw.githubusercontent.com'));
+    assert.ok(!matches(allow, 'githubusercontent.com'));
+    assert.ok(!matches(allow, 'evilgithubusercontent.com'), 'a suffix match is on a label boundary');
+    assert.ok(!nameAllowed(allow, compileRules(['*.githubusercontent.com']), 'raw.githubusercontent.com'));
+  });
+
+  it('clamps TTLs to the documented floor and ceiling', () => {
+    assert.equal(clampTtl(1), TTL.floor);
+    assert.equal(clampTtl(600), 600);
+    assert.equal(clampTtl(10 ** 7), TTL.ceiling);
+  });
+
+  it('takes every A and AAAA record of an answer, CNAME targets included', () => {
+    const answer = packet.decode(packet.encode({ type: 'response', id: 1, questions: [{ type: 'A', name: 'x.test' }], answers: [
+      { type: 'CNAME', name: 'x.test', ttl: 60, data: 'cdn.other.test' },
+      { type: 'A', name: 'cdn.other.test', ttl: 20, data: '192.0.2.1' },
+      { type: 'AAAA', name: 'cdn.other.test', ttl: 90, data: '2001:db8::1' },
+    ] }));
+    assert.deepEqual(answerAddresses(answer), { v4: [['192.0.2.1', 20]], v6: [['2001:db8::1', 90]] });
+  });
+
+  it('refuses with NXDOMAIN, echoing the id and the question', () => {
+    const q = packet.decode(packet.encode({ type: 'query', id: 4711, flags: packet.RECURSION_DESIRED, questions: [{ type: 'TXT', name: 'leak.evil.test' }] }));
+    const r = decode(refusal(q));
+    assert.equal(r.id, 4711);
+    assert.equal(r.rcode, 'NXDOMAIN');
+    assert.deepEqual(r.questions, q.questions);
+  });
+
+  it('keeps a bounded blocked log: the least recently seen leave first', () => {
+    const log = new BlockedLog(2);
+    log.record('name', 'a.test', 1, 'A', new Date(1000));
+    log.record('name', 'b.test', 1, 'A', new Date(2000));
+    log.record('name', 'a.test', 1, 'TXT', new Date(3000));
+    log.record('address', '192.0.2.9', 4, undefined, new Date(4000));
+    assert.deepEqual(log.list().map((e) => [e.value, e.count]), [['192.0.2.9', 4], ['a.test', 2]]);
+  });
+
+  it('reads the kernel\'s xt_recent list', () => {
+    const text = 'src=10.89.77.20 ttl: 64 last_seen: 4295001000 oldest_pkt: 3 4295000000, 4295000500, 4295001000\nsrc=fd00::20 ttl: 64 last_seen: 5 oldest_pkt: 1 5\n';
+    assert.deepEqual([...parseRecent(text)], [['10.89.77.20', [4295000000, 4295000500, 4295001000]], ['fd00::20', [5]]]);
+  });
+
+  it('takes its arguments as argv, and never a loopback upstream', () => {
+    const o = parseArgs(['--dir', '/d', '--socket', 's', '--upstream', '10.0.2.3,127.0.0.11,::1,fd00::53,bogus', '--watch-pid', '42']);
+    assert.deepEqual(o.upstream, ['10.0.2.3', 'fd00::53']);
+    assert.equal(o.watchPid, 42);
+    assert.equal(o.port, 53);
+    assert.throws(() => parseArgs(['--dir', '/d']), /usage/);
+  });
+});
