@@ -74,11 +74,6 @@ export class EngineClient {
     return this.call(['run', '-d', ...args], (r) => r.stdout.trim().split('\n').pop() ?? '');
   }
 
-  /** The DNS servers a container was given (`--dns`): null when none. */
-  containerDns(id: string): CliCall<string[] | null> {
-    return this.call(['container', 'inspect', '--format', '{{json .HostConfig.Dns}}', id], (r) => JSON.parse(r.stdout) as string[] | null);
-  }
-
   /**
    * A container's output, stdout then stderr (the last `tail` lines when given). When the
    * engine cannot read it (exit 1 or 125), its error text.

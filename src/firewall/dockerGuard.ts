@@ -1,5 +1,4 @@
 import { readFile, realpath } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
 import * as path from 'node:path';
 import { IMAGE_REFERENCE, type EngineClient } from '../base/engine';
 import { LABELS } from '../base/labels';
@@ -87,8 +86,10 @@ async function waitReady(engine: EngineClient, name: string, options: RunOptions
 
 /**
  * Makes sure the guard runs with the rules loaded. Returns whether this call created it.
- * At its first start no workspace has joined yet, so its resolv.conf is the engine's own:
- * the resolvers are recorded then (dns.txt) and pinned from that file on every later start.
+ * Before its first start hdc records the upstream resolvers (dns.txt), which the guard pins
+ * and its filtering resolver forwards to on every start: the `--dns` servers of the
+ * network's runArgs, else the host's own resolvers, which docker's embedded DNS (on a
+ * user-defined network) and a default-bridge container's resolv.conf both come from.
  */
 export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options: RunOptions): Promise<{ created: boolean }> {
   await writeIfChanged(path.join(spec.firewallDir, 'guard.sh'), await readFile(guardScriptSourcePath(), 'utf8'), 0o755);
@@ -99,23 +100,16 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
     await waitReady(engine, spec.name, options);
     return { created: false };
   }
+  const dns = guardUpstream(spec.networkArgs, await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  if (dns.v4.length + dns.v6.length === 0) {
+    throw new HdcError('No upstream DNS server for the docker firewall guard: the host\'s /etc/resolv.conf names none that is not a loopback address, and runArgs set no --dns.',
+      { fix: 'add "--dns", "<your resolver>" to runArgs in devcontainer.json, or fix the host\'s resolv.conf' });
+  }
+  await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...dns.v4, ...dns.v6].map((a) => `nameserver ${a}\n`).join(''), 0o644);
   const runArgs = await guardRunArgs(spec);
   try {
     await run(engine.runDetached(runArgs), options);
     await waitReady(engine, spec.name, options);
-    const resolv = await run(engine.exec(spec.name, ['cat', '/etc/resolv.conf']), options);
-    const dns = parseNameservers(resolv.stdout);
-    // On a user-defined network the resolver is docker's embedded DNS (127.0.0.11), and
-    // dockerd sends its upstream queries from inside this namespace: pin those servers too.
-    if (dns.v4.includes(EMBEDDED_DNS)) {
-      const upstream = await embeddedDnsUpstream(engine, spec.name, options);
-      dns.v4.push(...upstream.v4);
-      dns.v6.push(...upstream.v6);
-      for (const ip of [...upstream.v4, ...upstream.v6]) {
-        await run(engine.exec(spec.name, ['ipset', 'add', isIPv4(ip) ? 'hdc-dns4' : 'hdc-dns6', ip, '-exist']), options);
-      }
-    }
-    await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...new Set([...dns.v4, ...dns.v6])].map((a) => `nameserver ${a}\n`).join(''), 0o644);
   } catch (e) {
     // Not with the signal that may have ended the start: a cancelled up still removes its guard.
     await run(engine.removeContainer(spec.name), { log: options.log, runner: options.runner }).catch(() => undefined);
@@ -124,13 +118,14 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
   return { created: true };
 }
 
-const EMBEDDED_DNS = '127.0.0.11';
-
-/** Where docker's embedded DNS forwards: the container's --dns, else the host's own resolvers. */
-async function embeddedDnsUpstream(engine: EngineClient, name: string, options: RunOptions): Promise<AllowSet> {
-  const configured = await run(engine.containerDns(name), options);
-  const servers = configured?.length ? configured.map((d) => `nameserver ${d}`).join('\n') : await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  const found = parseNameservers(servers);
+/** The `--dns` values of runArgs, else the host's resolvers; never a loopback address. Pure. */
+export function guardUpstream(networkArgs: string[], hostResolvConf: string): AllowSet {
+  const given: string[] = [];
+  networkArgs.forEach((arg, i) => {
+    if (arg === '--dns') given.push(networkArgs[i + 1] ?? '');
+    else if (arg.startsWith('--dns=')) given.push(arg.slice('--dns='.length));
+  });
+  const found = parseNameservers(given.length ? given.map((d) => `nameserver ${d}`).join('\n') : hostResolvConf);
   const notLoopback = (ip: string): boolean => !ip.startsWith('127.') && ip !== '::1';
   return { v4: found.v4.filter(notLoopback), v6: found.v6.filter(notLoopback) };
 }

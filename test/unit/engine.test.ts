@@ -17,13 +17,6 @@ describe('EngineClient', () => {
     assert.deepEqual(podman.logs('c1', 5).args, ['logs', '--tail', '5', 'c1']);
   });
 
-  it('containerDns: the --dns servers, null when none', () => {
-    const call = docker.containerDns('guard');
-    assert.deepEqual(call.args, ['container', 'inspect', '--format', '{{json .HostConfig.Dns}}', 'guard']);
-    assert.deepEqual(call.parse(out('["1.1.1.1"]\n')), ['1.1.1.1']);
-    assert.equal(call.parse(out('null\n')), null);
-  });
-
   it('execWithInput: exec -i, the user, the variables inside, then the command; stdin is the input', () => {
     const call = docker.execWithInput('c1', ['sh', '-s', '--', 'vscode'], 'echo hi', (r) => r.stdout.trim(), { user: 'root' });
     assert.deepEqual(argv(call), ['/usr/bin/docker', 'exec', '-i', '-u', 'root', 'c1', 'sh', '-s', '--', 'vscode']);

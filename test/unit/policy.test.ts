@@ -208,3 +208,11 @@ describe('firewall policy', () => {
     }
   });
 });
+
+describe('docker guard upstream', () => {
+  it('takes the --dns servers of runArgs, else the host\'s resolvers, never a loopback address', async () => {
+    const { guardUpstream } = await import('../../src/firewall/dockerGuard');
+    assert.deepEqual(guardUpstream(['--network', 'n', '--dns', '10.0.0.53', '--dns=fd00::53'], 'nameserver 1.1.1.1\n'), { v4: ['10.0.0.53'], v6: ['fd00::53'] });
+    assert.deepEqual(guardUpstream([], 'nameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver ::1\n'), { v4: ['192.0.2.1'], v6: [] });
+  });
+});
