@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { LABELS } from '../../src/base/labels';
-import { removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
+import { dnsQueries, removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
+import { randomBytes } from 'node:crypto';
 import { importTinyImage, TINY_IMAGE } from '../support/tinyImage';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
 
@@ -122,6 +123,17 @@ describe('Podman sidecar (rootless podman)', function () {
     assert.notEqual(blocked.exitCode, 0, `blocked.test answered a nested container: ${blocked.stdout}`);
     const byIp = await wget(`http://${fx.blocked.ip4}/`);
     assert.notEqual(byIp.exitCode, 0, 'blocked host by IP');
+  });
+
+  it('sends a nested container\'s DNS through the sidecar\'s filtering resolver: names outside the allowlist never reach the upstream', async () => {
+    const token = randomBytes(4).toString('hex');
+    const lookup = (name: string): Promise<Result> => nested(['run', '--rm', '-v', '/usr:/usr:ro', TINY, '/usr/bin/getent', 'ahosts', name]);
+    const ok = await lookup('allowed.test');
+    assert.match(ok.stdout, new RegExp(fx.allowed.ip4.replace(/\./g, '\\.')), `control: ${ok.stderr}`);
+    for (const n of [1, 2]) assert.notEqual((await lookup(`leak-${token}-${n}.evil.test`)).exitCode, 0, 'a name outside the allowlist does not resolve');
+    const log = await dnsQueries(fx);
+    assert.ok(log.some((l) => l.includes('allowed.test')), 'control: the upstream logs what it receives');
+    assert.deepEqual(log.filter((l) => l.includes(token)), [], 'the upstream saw none of the nested queries for names outside the allowlist');
   });
 
   it('keeps the sidecar out of the workspace netns and without network capabilities', async () => {
