@@ -44,6 +44,16 @@ export class EngineClient {
     return this.call(['run', '--rm', '--network', 'none', '--entrypoint', 'cat', image, ...files], (r) => r.stdout);
   }
 
+  /**
+   * The apt source files of an image (sources.list and everything in sources.list.d), each
+   * after a line that holds an RS character (\x1e) and its path. The script is a fixed
+   * literal with no value in it: the image is an argument of its own, and nothing runs with
+   * a network.
+   */
+  aptSourceFiles(image: string): CliCall<{ name: string; text: string }[]> {
+    return this.call(['run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', image, '-c', APT_SOURCES_SCRIPT], (r) => splitSourceFiles(r.stdout));
+  }
+
   /** Containers carrying every one of these labels, running or not. */
   findContainers(labels: Record<string, string>): CliCall<string[]> {
     const filters = Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]);
@@ -149,6 +159,19 @@ export class EngineClient {
   }
 }
 
+/** Prints each apt source file after a marker line: RS (octal 036) and the file's path. */
+export const APT_SOURCES_SCRIPT = 'for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do if [ -f "$f" ]; then printf \'\\036%s\\n\' "$f"; cat "$f"; echo; fi; done; exit 0';
+
+/** The files of APT_SOURCES_SCRIPT's output. */
+export function splitSourceFiles(stdout: string): { name: string; text: string }[] {
+  const files: { name: string; text: string }[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('\x1e')) files.push({ name: line.slice(1), text: '' });
+    else if (files.length > 0) files[files.length - 1].text += `${line}\n`;
+  }
+  return files;
+}
+
 const anyExit = Array.from({ length: 255 }, (_, i) => i + 1);
 
 export interface EngineInfoItem {
@@ -185,7 +208,7 @@ interface ContainerRecord {
   HostConfig?: {
     PidsLimit?: number | null; NanoCpus?: number; Memory?: number; CapDrop?: string[] | null; SecurityOpt?: string[] | null;
     Privileged?: boolean; CapAdd?: string[] | null; PidMode?: string; IpcMode?: string; UTSMode?: string; UsernsMode?: string;
-    NetworkMode?: string; Devices?: { PathOnHost?: string }[] | null;
+    NetworkMode?: string; Devices?: { PathOnHost?: string }[] | null; Sysctls?: Record<string, string> | null;
   };
 }
 export interface MountItem {
@@ -241,7 +264,8 @@ function containerItem(rec: ContainerRecord): ContainerItem {
       usernsMode: rec.HostConfig?.UsernsMode ?? '',
       networkMode: rec.HostConfig?.NetworkMode ?? '',
       devices: (rec.HostConfig?.Devices ?? []).map((d) => d.PathOnHost ?? '').filter(Boolean),
-      mountSources: (rec.Mounts ?? []).filter((m) => (m.Type ?? 'bind') === 'bind').map((m) => m.Source) } };
+      mountSources: (rec.Mounts ?? []).filter((m) => (m.Type ?? 'bind') === 'bind').map((m) => m.Source),
+      sysctls: Object.keys(rec.HostConfig?.Sysctls ?? {}) } };
 }
 
 /** The engine's record of a container's privilege (docker inspect's HostConfig). */
@@ -256,6 +280,8 @@ export interface HostConfigPrivilege {
   networkMode: string;
   devices: string[];
   mountSources: string[];
+  /** The kernel parameters the container sets (`--sysctl`), by name. */
+  sysctls: string[];
 }
 
 /**

@@ -27,7 +27,7 @@ Usage:
   hdc status [FOLDER] [--runtime podman|docker] [--json]   check every guarantee live (exit 1 if one fails)
   hdc exec   [FOLDER] [--runtime podman|docker] -- CMD...  run CMD in it as the remote user
   hdc allow  DOMAIN|CIDR [FOLDER] [--runtime …]             allow a destination, live and in settings
-  hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again (or deny it where a wildcard allows it)
+  hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again (or deny it where a wildcard or a preset allows it)
   hdc blocked [FOLDER] [--json] [--follow]                  what the firewall refused: names and addresses,
                                                            with counts (--follow: keep printing new ones)
 

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { InputError } from '../base/errors';
-import { DEFAULT_ALLOWED_DOMAINS, DEFAULT_BLOCKED_TARGET } from './defaults';
+import { DEFAULT_BLOCKED_TARGET, DEFAULT_PRESETS, PRESET_NAMES, type PresetName } from './defaults';
 import { IMAGE_REFERENCE, RUNTIMES, type Runtime } from '../base/engine';
 
 
@@ -46,9 +47,14 @@ export interface LimitSettings {
 
 export interface FirewallSettings {
   enabled: boolean;
+  /** Presets switched on (config/defaults.ts); their hosts join allowedDomains in the policy. */
+  presets: PresetName[];
+  /** The user's own names and "*." wildcards, on top of the presets. */
   allowedDomains: string[];
   /** Names and "*." wildcards refused even when an allowed entry matches them. */
   deniedDomains: string[];
+  /** The upstream DNS servers (addresses) the filtering resolver asks; [] = the engine's own. */
+  dnsServers: string[];
   allowedCidrs: string[];
   /** "host:port" that must answer after the firewall is up; "" = first allowlisted name, port 443. */
   verifyAllowedTarget: string;
@@ -60,7 +66,7 @@ export interface FirewallSettings {
 
 /** The keys, as they appear after `hardenedDevcontainers.` in settings.json. */
 export type SettingKey = 'runtime' | 'podmanPath' | 'dockerPath' | 'upTimeoutSeconds'
-  | 'firewall.enabled' | 'firewall.allowedDomains' | 'firewall.deniedDomains' | 'firewall.allowedCidrs'
+  | 'firewall.enabled' | 'firewall.presets' | 'firewall.allowedDomains' | 'firewall.deniedDomains' | 'firewall.dnsServers' | 'firewall.allowedCidrs'
   | 'firewall.verifyAllowedTarget' | 'firewall.verifyBlockedTarget' | 'firewall.guardImage'
   | 'revokeSudo' | 'noNewPrivileges' | 'limits.cpus' | 'limits.memory' | 'limits.pids'
   | 'podmanSidecar.enabled' | 'podmanSidecar.image' | 'podmanSidecar.privileged' | 'podmanSidecar.extFiles'
@@ -79,8 +85,10 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   upTimeoutSeconds: 600,
   firewall: Object.freeze({
     enabled: true,
-    allowedDomains: [...DEFAULT_ALLOWED_DOMAINS],
+    presets: [...DEFAULT_PRESETS],
+    allowedDomains: [],
     deniedDomains: [],
+    dnsServers: [],
     allowedCidrs: [],
     verifyAllowedTarget: '',
     verifyBlockedTarget: DEFAULT_BLOCKED_TARGET,
@@ -110,8 +118,10 @@ export function readSettings(source: SettingSource): Settings {
     upTimeoutSeconds: numberSetting(source, 'upTimeoutSeconds', 10),
     firewall: {
       enabled: booleanSetting(source, 'firewall.enabled', DEFAULT_SETTINGS.firewall.enabled),
+      presets: presetsSetting(source('firewall.presets') ?? DEFAULT_SETTINGS.firewall.presets),
       allowedDomains: stringArraySetting(source, 'firewall.allowedDomains', DEFAULT_SETTINGS.firewall.allowedDomains),
       deniedDomains: stringArraySetting(source, 'firewall.deniedDomains', DEFAULT_SETTINGS.firewall.deniedDomains),
+      dnsServers: addressesSetting(source, 'firewall.dnsServers'),
       allowedCidrs: stringArraySetting(source, 'firewall.allowedCidrs', DEFAULT_SETTINGS.firewall.allowedCidrs),
       verifyAllowedTarget: plainString(source, 'firewall.verifyAllowedTarget', DEFAULT_SETTINGS.firewall.verifyAllowedTarget),
       verifyBlockedTarget: plainString(source, 'firewall.verifyBlockedTarget', DEFAULT_SETTINGS.firewall.verifyBlockedTarget),
@@ -203,6 +213,30 @@ function stringArraySetting(source: SettingSource, key: SettingKey, fallback: re
     throw new InputError(`${SECTION}.${key} must be an array of strings, got ${JSON.stringify(value)}.`);
   }
   return [...value];
+}
+
+/**
+ * Preset names, each once, in the order given. An unknown name is refused here, when the
+ * settings are read: before anything is created, with the names that exist.
+ */
+export function presetsSetting(value: unknown): PresetName[] {
+  const key = `${SECTION}.firewall.presets`;
+  const valid = `the presets are: ${PRESET_NAMES.join(', ')}`;
+  if (!Array.isArray(value)) throw new InputError(`${key} must be an array of preset names, got ${JSON.stringify(value)}.`, valid);
+  const unknown = value.filter((v) => !(PRESET_NAMES as readonly unknown[]).includes(v));
+  if (unknown.length > 0) {
+    throw new InputError(`${key}: ${unknown.map((v) => JSON.stringify(v)).join(', ')} ${unknown.length === 1 ? 'is not a preset' : 'are not presets'}.`,
+      `${valid} (or list the hosts themselves in ${SECTION}.firewall.allowedDomains)`);
+  }
+  return [...new Set(value as PresetName[])];
+}
+
+/** IPv4 or IPv6 addresses, each once. */
+function addressesSetting(source: SettingSource, key: SettingKey): string[] {
+  const value = stringArraySetting(source, key, []);
+  const bad = value.filter((v) => isIP(v.trim()) === 0);
+  if (bad.length) throw new InputError(`${SECTION}.${key}: ${bad.map((v) => JSON.stringify(v)).join(', ')} ${bad.length === 1 ? 'is not an IP address' : 'are not IP addresses'}.`, 'list the DNS servers\' addresses, e.g. "192.0.2.53"');
+  return [...new Set(value.map((v) => v.trim()))];
 }
 
 function plainString(source: SettingSource, key: SettingKey, fallback: string): string {

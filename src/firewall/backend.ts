@@ -31,7 +31,12 @@ export interface BackendContext {
   guardImageSetting: string;
   /** The workspace container's name; the guard is named after it. */
   containerName: string;
+  /** hardenedDevcontainers.firewall.dnsServers: the upstream the resolver asks ([] = the engine's). */
+  dnsServers?: string[];
 }
+
+/** `--dns` for each configured upstream server: hdc's own flags, never the workspace's. */
+export const dnsRunArgs = (servers: string[] = []): string[] => servers.flatMap((s) => ['--dns', s]);
 
 export const guardNameFor = (containerName: string): string => `${containerName}-fw`;
 
@@ -40,7 +45,7 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
     return {
       // The hook is installed by up before this (it runs on every podman start).
       async prepare() {
-        return { hardening: firewallRunArgs(ctx.firewallDir), userRunArgs: ctx.userRunArgs ?? [] };
+        return { hardening: [...firewallRunArgs(ctx.firewallDir), ...dnsRunArgs(ctx.dnsServers)], userRunArgs: ctx.userRunArgs ?? [] };
       },
       async agent(containerId, call, options, knownPid, role = 'workspace') {
         const request: AgentRequest = { ...call, resolver: { dir: ctx.firewallDir, socket: resolverSocket(role) } };
@@ -58,7 +63,8 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
   let created = false;
   return {
     async prepare(options) {
-      const { guard: networkArgs, workspace } = splitNetworkArgs(ctx.userRunArgs);
+      const { guard: userNetworkArgs, workspace } = splitNetworkArgs(ctx.userRunArgs);
+      const networkArgs = [...userNetworkArgs, ...dnsRunArgs(ctx.dnsServers)];
       const image = guardImage(ctx.guardImageSetting, ctx.workspaceImage, ctx.configFile);
       ({ created } = await ensureGuard(engine, { name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs }, options));
       return { hardening: guardWorkspaceArgs(guard), userRunArgs: workspace };

@@ -87,8 +87,8 @@ async function waitReady(engine: EngineClient, name: string, options: RunOptions
 /**
  * Makes sure the guard runs with the rules loaded. Returns whether this call created it.
  * Before its first start hdc records the upstream resolvers (dns.txt), which the guard pins
- * and its filtering resolver forwards to on every start: the `--dns` servers of the
- * network's runArgs, else the host's own resolvers, which docker's embedded DNS (on a
+ * and its filtering resolver forwards to on every start: the `--dns` servers hdc gives it
+ * (hardenedDevcontainers.firewall.dnsServers), else the host's own resolvers, which docker's embedded DNS (on a
  * user-defined network) and a default-bridge container's resolv.conf both come from.
  */
 export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options: RunOptions): Promise<{ created: boolean }> {
@@ -102,8 +102,8 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
   }
   const dns = guardUpstream(spec.networkArgs, await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   if (dns.v4.length + dns.v6.length === 0) {
-    throw new HdcError('No upstream DNS server for the docker firewall guard: the host\'s /etc/resolv.conf names none that is not a loopback address, and runArgs set no --dns.',
-      { fix: 'add "--dns", "<your resolver>" to runArgs in devcontainer.json, or fix the host\'s resolv.conf' });
+    throw new HdcError('No upstream DNS server for the docker firewall guard: the host\'s /etc/resolv.conf names none that is not a loopback address, and hardenedDevcontainers.firewall.dnsServers is empty.',
+      { fix: 'set hardenedDevcontainers.firewall.dnsServers, or fix the host\'s resolv.conf' });
   }
   await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...dns.v4, ...dns.v6].map((a) => `nameserver ${a}\n`).join(''), 0o644);
   const runArgs = await guardRunArgs(spec);

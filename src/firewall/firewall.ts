@@ -7,7 +7,7 @@ import type { AgentRequest, AgentResult, Target } from './agent';
 import type { AgentCall } from './backend';
 import { UNPRIVILEGED_PORT_START } from './sets';
 import { allowSet, ipsetPayload, natPayload, rulesPayload, type FirewallPolicy } from './policy';
-import { firewallResolverPath } from '../base/paths';
+import { installedResolverPath } from './podmanHook';
 import { writeIfChanged } from '../base/files';
 import { hookFile, writeHookMode } from '../base/protocol';
 
@@ -29,7 +29,7 @@ export async function writeFirewallFiles(dir: string, policy: FirewallPolicy, no
   await writeIfChanged(hookFile(dir, 'rulesV6'), rulesPayload(6), 0o600);
   await writeIfChanged(hookFile(dir, 'natV4'), natPayload(4), 0o600);
   await writeIfChanged(hookFile(dir, 'natV6'), natPayload(6), 0o600);
-  await writeIfChanged(hookFile(dir, 'resolver'), `${await realpath(node)}\n${firewallResolverPath()}\n`, 0o600);
+  await writeIfChanged(hookFile(dir, 'resolver'), `${await realpath(node)}\n${installedResolverPath()}\n`, 0o600);
   await writeHookMode(dir, 'firewall');
 }
 
@@ -48,7 +48,9 @@ export function parseTarget(text: string, setting: string, kind: 'allowed' | 'bl
 /** What the agent is asked to verify, from the settings and the policy. */
 export function verifyTargets(fw: FirewallSettings, policy: FirewallPolicy): AgentRequest['verify'] {
   const blocked = parseTarget(fw.verifyBlockedTarget, 'hardenedDevcontainers.firewall.verifyBlockedTarget', 'blocked');
-  const allowedText = fw.verifyAllowedTarget || (policy.domains[0] ? `${policy.domains[0]}:443` : '');
+  // The default is the first allowed name that is a name: a "*." wildcard is not a host.
+  const first = policy.domains.find((d) => !d.startsWith('*.'));
+  const allowedText = fw.verifyAllowedTarget || (first ? `${first}:443` : '');
   const allowed = allowedText ? parseTarget(allowedText, 'hardenedDevcontainers.firewall.verifyAllowedTarget', 'allowed') : undefined;
   return { allowed, blocked, allowedExplicit: fw.verifyAllowedTarget !== '' };
 }
@@ -69,7 +71,7 @@ export function checkVerification(result: AgentResult, request: AgentCall): stri
     if (!request.verify?.allowedExplicit && allowed.unresolved) notes.push(`warning: could not check an allowed target: ${allowed.target} ${allowed.detail}`);
     else problems.push(`allowed target ${allowed.target} ${allowed.detail}`);
   }
-  if (!result.resolver) problems.push(`${result.resolverError ?? 'the filtering resolver does not answer'}, so nothing resolves`);
+  if (!result.resolver || result.resolverError) problems.push(`${result.resolverError ?? 'the filtering resolver does not answer'}, so nothing resolves`);
   if (leak && !leak.ok) problems.push(`a query for ${leak.target} was not stopped by the filtering resolver: ${leak.detail}`);
   if (result.portStart === undefined || result.portStart < UNPRIVILEGED_PORT_START) {
     problems.push(`ip_unprivileged_port_start is ${result.portStart ?? 'unreadable'} in the netns (must be ${UNPRIVILEGED_PORT_START}): a workspace process could send DNS past the filtering resolver`);

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
 import { EnvironmentError } from '../base/errors';
-import { eventsWaitPath, firewallAgentPath, ociHookSourcePath, privilegeCheckPath } from '../base/paths';
+import { eventsWaitPath, firewallAgentPath, firewallResolverPath, ociHookSourcePath, privilegeCheckPath } from '../base/paths';
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
@@ -27,6 +27,9 @@ export const HOOK_PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
 export function hooksHome(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_DATA_HOME || path.join(env.HOME || os.homedir(), '.local', 'share'), 'hardened-devcontainers');
 }
+
+/** The hook's copy of the filtering resolver's bundle (installOciHook writes it). */
+export const installedResolverPath = (env: NodeJS.ProcessEnv = process.env): string => path.join(hooksHome(env), 'bin', 'firewall-resolver.cjs');
 
 export function containersConfDropIn(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config'), 'containers', 'containers.conf.d', '99-hardened-devcontainers.conf');
@@ -70,6 +73,9 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   // The helpers first, next to the hook: it sources them from its own folder.
   await writeIfChanged(path.join(home, 'bin', HOOK_SCRIPTS.eventsWait), await readFile(eventsWaitPath(), 'utf8'), 0o644);
   await writeIfChanged(path.join(home, 'bin', HOOK_SCRIPTS.privilegeCheck), await readFile(privilegeCheckPath(), 'utf8'), 0o644);
+  // The filtering resolver, next to the hook: what a start by hand runs is this copy, never
+  // a file of the package (which may sit in a folder a workspace can write).
+  await writeIfChanged(installedResolverPath(env), await readFile(firewallResolverPath(), 'utf8'), 0o644);
   await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
   await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
   const dropIn = containersConfDropIn(env);

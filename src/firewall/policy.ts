@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InputError } from '../base/errors';
+import type { PresetName } from '../config/defaults';
 import type { FirewallSettings } from '../config/settings';
 import { getPublicSuffix } from 'tldts';
 import { DYN_TIMEOUT_MAX, PRIVILEGED_PORTS, RECENT_LISTS, SETS, UNPRIVILEGED_PORTS } from './sets';
@@ -127,9 +128,43 @@ export function buildPolicy(domains: unknown, cidrs: unknown, denied: unknown = 
   return { domains: [...names].sort(), denied: [...deny].sort(), cidrs4: [...nets4].sort(), cidrs6: [...nets6].sort() };
 }
 
-/** The policy that the firewall settings describe. */
-export function policyFromSettings(fw: Pick<FirewallSettings, 'allowedDomains' | 'allowedCidrs' | 'deniedDomains'>): FirewallPolicy {
-  return buildPolicy(fw.allowedDomains, fw.allowedCidrs, fw.deniedDomains);
+/**
+ * The hosts one preset contributed (firewall/presets.ts expands the names; ops/presets.ts
+ * reads what the registry presets need). Defined here so that the policy, which the agent's
+ * bundle holds, imports nothing of the presets' parsers.
+ */
+export interface PresetHosts {
+  name: PresetName;
+  /** Host names and "*." wildcards; an IP literal (a registry at an address) goes in as a /32 or /128. */
+  hosts: string[];
+  /** Where they came from, for the user: "built in", a file, a command. */
+  from: string;
+}
+
+/**
+ * The policy that the firewall settings describe: the presets' hosts (already expanded:
+ * `presets`) and allowedDomains, deduplicated; deniedDomains still wins over both. Every
+ * caller passes the expansion, so no path can drop the presets by forgetting them.
+ */
+export function policyFromSettings(fw: Pick<FirewallSettings, 'allowedDomains' | 'allowedCidrs' | 'deniedDomains'>, presets: readonly PresetHosts[]): FirewallPolicy {
+  const names: string[] = [];
+  const nets: string[] = [];
+  const problems: string[] = [];
+  for (const p of presets) {
+    for (const host of p.hosts) {
+      try {
+        const bare = host.replace(/^\[(.*)\]$/, '$1');
+        if (isIPv4(bare) || isIPv6(bare)) nets.push(validateCidr(bare).cidr);
+        else names.push(validateDomain(host, `hardenedDevcontainers.firewall.presets: "${p.name}" (${p.from})`));
+      } catch (e) {
+        problems.push((e as InputError).describe());
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new InputError(`A firewall preset gave a host that cannot be allowed; nothing was applied.\n- ${problems.join('\n- ')}`);
+  }
+  return buildPolicy([...names, ...fw.allowedDomains], [...nets, ...fw.allowedCidrs], fw.deniedDomains);
 }
 
 /** IPv4 and IPv6 addresses or networks. */
@@ -186,6 +221,7 @@ export function rulesPayload(family: 4 | 6): string {
   const recent = v6 ? RECENT_LISTS.v6 : RECENT_LISTS.v4;
   const unreachable = v6 ? 'icmp6-adm-prohibited' : 'icmp-admin-prohibited';
   const rules: [string, string][] = [
+    ...(v6 ? [] : [['not docker\'s embedded DNS (it may ask the host\'s resolvers from outside the namespace): the filtering resolver decides every name', '-A OUTPUT -d 127.0.0.11 -j REJECT --reject-with icmp-admin-prohibited'] as [string, string]]),
     ['loopback: local services, the devcontainers CLI, and the filtering resolver that all DNS is redirected to', '-A OUTPUT -o lo -j ACCEPT'],
     ['', '-A INPUT -i lo -j ACCEPT'],
     ['replies to connections that an allowed rule let out', '-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'],

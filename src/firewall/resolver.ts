@@ -23,7 +23,7 @@ import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
-import { createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
@@ -32,6 +32,12 @@ import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
 export const TTL = { floor: 300, ceiling: DYN_TIMEOUT_MAX } as const;
 /** The blocked log keeps at most this many names and this many addresses (oldest last-seen go first). */
 export const BLOCKED_LOG_MAX = 1000;
+/**
+ * Bounds on what the workspace can make the resolver hold (it runs outside the workspace's
+ * cgroup): queries in flight upstream, open TCP clients, names remembered per admitted
+ * address, query types remembered per blocked name. Past them: SERVFAIL, or the oldest go.
+ */
+export const LIMITS = { pending: 2048, tcpClients: 64, namesPerAddress: 32, typesPerName: 8, admitted: 20_000 } as const;
 
 export interface ResolverOptions {
   /** The firewall directory: policy.json is read from here at start and on reload. */
@@ -78,6 +84,34 @@ export function loadPolicy(text: string): { allow: NameRules; deny: NameRules; i
   const { policy } = JSON.parse(text) as PolicyFile;
   const denied = policy.denied ?? [];
   return { allow: compileRules(policy.domains), deny: compileRules(denied), ipv6: policy.cidrs6.length > 0, counts: { allowed: policy.domains.length, denied: denied.length } };
+}
+
+/**
+ * Addresses that no DNS answer may open, whatever name it is for: loopback, link-local (the
+ * cloud metadata service among them), unspecified, multicast and broadcast, and the
+ * namespace's default gateway (for rootless podman, slirp4netns's alias of the host's own
+ * loopback; on a bridge, the host). A name whose owner points it there (DNS rebinding) gets
+ * its answer, and the connect is refused like any other. CIDRs can still open them.
+ */
+export function specialAddresses(gateways: string[] = []): BlockList {
+  const b = new BlockList();
+  for (const [net, prefix] of [['0.0.0.0', 8], ['127.0.0.0', 8], ['169.254.0.0', 16], ['224.0.0.0', 4], ['255.255.255.255', 32]] as const) b.addSubnet(net, prefix, 'ipv4');
+  for (const [net, prefix] of [['::', 128], ['::1', 128], ['fe80::', 10], ['ff00::', 8]] as const) b.addSubnet(net, prefix, 'ipv6');
+  for (const g of gateways) if (isIPv4(g)) b.addAddress(g, 'ipv4'); else if (isIPv6(g)) b.addAddress(g, 'ipv6');
+  return b;
+}
+
+/** The IPv4 default gateways of the netns we run in (/proc/net/route follows the netns). */
+export function routeGateways(route: string): string[] {
+  const out: string[] = [];
+  for (const line of route.split('\n').slice(1)) {
+    const [, destination, gateway] = line.trim().split(/\s+/);
+    if (destination === '00000000' && gateway && gateway !== '00000000') {
+      const n = parseInt(gateway, 16);
+      out.push([0, 8, 16, 24].map((shift) => (n >>> shift) & 255).join('.'));
+    }
+  }
+  return out;
 }
 
 export const clampTtl = (ttl: number): number => Math.min(TTL.ceiling, Math.max(TTL.floor, Math.floor(ttl)));
@@ -134,7 +168,7 @@ export class BlockedLog {
     const e = this.entries.get(key) ?? { kind, value, first: stamp, last: stamp, count: 0, ...(kind === 'name' ? { types: [] } : {}) };
     e.last = stamp;
     e.count += count;
-    if (type && e.types && !e.types.includes(type)) e.types.push(type);
+    if (type && e.types && !e.types.includes(type) && e.types.length < LIMITS.typesPerName) e.types.push(type);
     this.entries.delete(key); // re-insert: the Map's order is the least-recently-seen order
     this.entries.set(key, e);
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
@@ -188,10 +222,13 @@ export class FilteringResolver {
   private control?: Server;
   private readonly recentSeen = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
+  private special = specialAddresses();
+  private tcpClients = 0;
 
   constructor(private readonly opts: ResolverOptions) {}
 
   async start(): Promise<void> {
+    this.special = specialAddresses(routeGateways(await readFile('/proc/net/route', 'utf8').catch(() => '')));
     await this.reload();
     for (const family of new Set(this.opts.upstream.map((u) => (isIPv4(u) ? 4 : 6) as 4 | 6))) {
       const socket = await bindUpstreamSocket(family, this.opts.privilegedSource);
@@ -227,7 +264,8 @@ export class FilteringResolver {
       this.timers.push(setInterval(() => {
         void processStart(this.opts.watchPid as number).then((t) => {
           if (t !== startTime) {
-            this.stop();
+            // Exit without closing the control server: Node would unlink its socket path,
+            // which the resolver of the container's next start may already listen on.
             process.exit(0);
           }
         });
@@ -276,15 +314,34 @@ export class FilteringResolver {
     if (query.type !== 'query') return undefined;
     this.stats.queries++;
     const q = query.questions?.[0];
-    if (!q || query.questions?.length !== 1 || !nameAllowed(this.allow, this.deny, q.name) || (q.class && q.class !== 'IN')) {
+    // A standard query (opcode 0) for one IN name made of host-name labels; anything else is
+    // refused (an UPDATE or NOTIFY, a label with a dot or a byte outside letters, digits, "-"
+    // and "_", which a rule could never mean).
+    const opcode = (msg.readUInt16BE(2) >> 11) & 0xf;
+    const plain = !!q && query.questions?.length === 1 && opcode === 0 && (!q.class || q.class === 'IN') && validQueryName(q.name);
+    if (!q || !plain || !nameAllowed(this.allow, this.deny, q.name)) {
       this.stats.refused++;
-      if (q) this.blocked.record('name', canonicalName(q.name), 1, String(q.type));
+      if (q) this.blocked.record('name', canonicalName(q.name).slice(0, 253), 1, String(q.type));
       return refusal(query);
     }
-    const answer = await this.forward(msg, tcp);
+    if (this.pending.size >= LIMITS.pending) {
+      this.stats.failed++;
+      return servfail(query);
+    }
+    // Upstream gets the question only, rebuilt: nothing else of the client's bytes (extra
+    // records, options, trailing data) leaves the netns.
+    const rebuilt = packet.encode({ type: 'query', id: 0, flags: packet.RECURSION_DESIRED, questions: [{ type: q.type, name: q.name, class: 'IN' }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 } as packet.Answer] });
+    const generation = this.generation;
+    const answer = await this.forward(rebuilt, tcp);
     if (!answer) {
       this.stats.failed++;
       return servfail(query);
+    }
+    // The policy may have changed while the query was out (hdc deny): decide again.
+    if (generation !== this.generation && !nameAllowed(this.allow, this.deny, q.name)) {
+      this.stats.refused++;
+      return refusal(query);
     }
     this.stats.forwarded++;
     try {
@@ -307,9 +364,11 @@ export class FilteringResolver {
     for (const [list, set] of [[v4, SETS.dyn4], [v6, this.ipv6 ? SETS.dyn6 : undefined]] as const) {
       if (!set) continue;
       for (const [address, ttl] of list) {
+        if (this.special.check(address, isIPv4(address) ? 'ipv4' : 'ipv6')) continue;
         const seconds = clampTtl(ttl);
         const entry = this.admitted.get(address) ?? { until: 0, names: new Set<string>() };
-        entry.names.add(name);
+        if (entry.names.size < LIMITS.namesPerAddress) entry.names.add(name);
+        if (!this.admitted.has(address) && this.admitted.size >= LIMITS.admitted) this.forgetExpired(now);
         // Renewed when less than half of the new lifetime is left.
         if (entry.until - now < (seconds * 1000) / 2) {
           lines.push(`add ${set} ${address} timeout ${seconds}`);
@@ -321,6 +380,11 @@ export class FilteringResolver {
     if (lines.length === 0) return;
     if (this.opts.sets) await ipsetRestore(`${lines.join('\n')}\n`);
     this.stats.admitted += lines.length;
+  }
+
+  /** Drops what has expired from the admitted map (the sets drop it themselves). */
+  private forgetExpired(now: number): void {
+    for (const [address, entry] of this.admitted) if (entry.until < now) this.admitted.delete(address);
   }
 
   /** Forwards a query to the upstream resolvers in turn; undefined when none answered. */
@@ -340,6 +404,7 @@ export class FilteringResolver {
   private viaUdp(msg: Buffer, server: string): Promise<Buffer | undefined> {
     const socket = this.upstreamSockets.get(isIPv4(server) ? 4 : 6);
     if (!socket) return Promise.resolve(undefined);
+    if (this.pending.size >= LIMITS.pending) return Promise.resolve(undefined);
     let id = 0;
     do id = Math.floor(Math.random() * 65536); while (this.pending.has(id));
     const out = Buffer.from(msg);
@@ -381,6 +446,12 @@ export class FilteringResolver {
   }
 
   private serveTcp(socket: Socket): void {
+    if (this.tcpClients >= LIMITS.tcpClients) {
+      socket.destroy();
+      return;
+    }
+    this.tcpClients++;
+    socket.once('close', () => { this.tcpClients--; });
     let buffered = Buffer.alloc(0);
     socket.setTimeout(10_000, () => socket.destroy());
     socket.on('error', () => socket.destroy());
@@ -467,6 +538,12 @@ export function tcpExchange(msg: Buffer, host: string, port: number, localPort?:
   });
 }
 
+/** Labels of letters, digits, "-" and "_" (dns-packet reads a dot inside a label as a separator). */
+export function validQueryName(name: string): boolean {
+  const n = name.replace(/\.$/, '');
+  return n.length > 0 && n.length <= 253 && n.split('.').every((l) => /^[A-Za-z0-9_-]{1,63}$/.test(l));
+}
+
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 async function processStart(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
@@ -484,7 +561,7 @@ export function parseArgs(argv: string[]): ResolverOptions {
   if (!dir || !socket) throw new Error('usage: firewall-resolver.cjs --dir DIR --socket PATH [--upstream A,B] [--watch-pid PID]');
   // Not a loopback address: docker's embedded DNS (127.0.0.11) forwards from the netns,
   // from ports that the rules refuse; the guard records the servers behind it too.
-  const upstream = (get('upstream') ?? '').split(',').filter((u) => (isIPv4(u) || isIPv6(u)) && !u.startsWith('127.') && u !== '::1');
+  const upstream = (get('upstream') ?? '').split(',').filter((u) => (isIPv4(u) || isIPv6(u)) && !specialAddresses().check(u, isIPv4(u) ? 'ipv4' : 'ipv6'));
   const watch = Number(get('watch-pid'));
   return {
     dir, socket, upstream,
@@ -513,10 +590,8 @@ async function main(): Promise<void> {
   process.chdir(options.dir);
   const resolver = new FilteringResolver(options);
   await resolver.start();
-  process.on('SIGTERM', () => {
-    resolver.stop();
-    process.exit(0);
-  });
+  // As above: no close, so the socket path (perhaps a newer resolver's) stays.
+  process.on('SIGTERM', () => process.exit(0));
   // Ready: the one line the starter waits for. Nothing else goes to stdout.
   process.stdout.write(`ready ${process.pid}\n`);
 }

@@ -12,6 +12,8 @@ import { writeWorkspaceSetting } from '../config/settingsFile';
 import { workspaceStateDir } from '../base/state';
 import { getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
 import { engineOf, type OpsDeps } from './deps';
+import { resolvePresets } from './presets';
+import type { EngineClient } from '../base/engine';
 
 export interface AllowlistChange {
   entry: string;
@@ -40,6 +42,14 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   const { kind, value } = classifyEntry(raw);
   const ws = await openWorkspace(workspaceFolder);
   const fw = settings.firewall;
+  // The presets' hosts are part of the policy that goes live, and a name they allow must go
+  // to deniedDomains on `deny`: they are expanded first (apt from the image's cached sources).
+  let engineFound: Promise<EngineClient> | undefined;
+  const engineOnce = (): Promise<EngineClient> => (engineFound ??= engineOf(settings, deps));
+  const { presets, notes } = fw.enabled || (kind === 'domain' && action === 'deny')
+    ? await resolvePresets(fw, { workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config, options, apt: 'read', engine: engineOnce, stateDir: await workspaceStateDir(stateRoot, ws.workspaceFolder) })
+    : { presets: [], notes: [] };
+  for (const n of notes) log(n);
   const same = (normalise: (s: string) => string) => (e: string): boolean => {
     try {
       return normalise(e) === value;
@@ -60,14 +70,14 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   } else {
     const has = same((s) => validateDomain(s));
     const allowed = action === 'allow' ? (fw.allowedDomains.some(has) ? fw.allowedDomains : [...fw.allowedDomains, value]) : fw.allowedDomains.filter((e) => !has(e));
-    const stillAllowed = action === 'deny' && nameAllowed(compileRules(policyFromSettings({ ...fw, allowedDomains: allowed }).domains), compileRules([]), value.replace(/^\*\./, 'x.'));
+    const stillAllowed = action === 'deny' && nameAllowed(compileRules(policyFromSettings({ ...fw, allowedDomains: allowed }, presets).domains), compileRules([]), value.replace(/^\*\./, 'x.'));
     const denied = action === 'allow' ? fw.deniedDomains.filter((e) => !has(e))
       : stillAllowed && !fw.deniedDomains.some(has) ? [...fw.deniedDomains, value] : fw.deniedDomains;
     if (allowed !== fw.allowedDomains) changes.push(['firewall.allowedDomains', allowed]);
     if (denied !== fw.deniedDomains && denied.length !== fw.deniedDomains.length) changes.push(['firewall.deniedDomains', denied]);
     updated = { ...fw, allowedDomains: allowed, deniedDomains: denied };
   }
-  const policy = policyFromSettings(updated);
+  const policy = policyFromSettings(updated, presets);
   let settingsFile = '';
   for (const [key, next] of changes) {
     settingsFile = await persist(ws.workspaceFolder, key, next);
@@ -76,7 +86,7 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   if (!settingsFile) settingsFile = await persist(ws.workspaceFolder, kind === 'cidr' ? 'firewall.allowedCidrs' : 'firewall.allowedDomains', kind === 'cidr' ? updated.allowedCidrs : updated.allowedDomains);
 
   if (!fw.enabled) return { entry: value, kind, settingsFile };
-  const engine = await engineOf(settings, deps);
+  const engine = await engineOnce();
   const found = await getWorkspaceContainer(engine, ws.workspaceFolder, ws.file, options);
   const firewallDir = path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall');
   // The next start loads these; a running workspace's resolver re-reads policy.json now.

@@ -40,7 +40,9 @@ export async function blockedLog(workspaceFolder: string, settings: Settings, st
     configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
     containerName: found.container.name,
   });
-  const policy = policyFromSettings(settings.firewall);
+  // Only the blocked log is read (blockedOnly): the agent neither loads nor checks a policy,
+  // so the presets are not expanded (that may ask the host's package tools).
+  const policy = policyFromSettings(settings.firewall, []);
   const read = async (): Promise<BlockedEntry[]> => (await backend.agent(found.container.id, { policy, blockedOnly: true }, options)).blocked ?? [];
   const entries = await read();
   if (follow) {

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { firewallBackend } from '../firewall/backend';
 import { verifyTargets } from '../firewall/firewall';
-import { policyFromSettings } from '../firewall/policy';
+import { policyFromSettings, type PresetHosts } from '../firewall/policy';
+import { presetCounts } from '../firewall/presets';
 import { UNPRIVILEGED_PORT_START } from '../firewall/sets';
 import type { FirewallRole } from '../base/protocol';
 import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
@@ -13,6 +14,8 @@ import type { Settings } from '../config/settings';
 import { workspaceStateDir } from '../base/state';
 import { accepts, SIDECAR_SOCKET, sidecarNames, socketOnHost } from '../sidecar/sidecar';
 import { engineOf, type OpsDeps } from './deps';
+import { resolvePresets } from './presets';
+import type { DevcontainerConfigRecord } from '../config/devcontainerConfig';
 import { getWorkspaceContainer, openWorkspace, type WorkspaceContainer } from '../workspace/workspace';
 
 /** One guarantee, checked live, with what was seen. */
@@ -41,22 +44,32 @@ export interface StatusReport {
   ok: boolean;
 }
 
+/** The workspace as the checks need it; the presets are expanded once, for the workspace and its sidecar. */
+interface StatusWorkspace {
+  workspaceFolder: string;
+  file: string;
+  config: DevcontainerConfigRecord;
+  presets: () => Promise<PresetHosts[]>;
+}
+
 /**
  * The packet filter (default-deny policies, the blocked probe) and the filtering resolver
  * (it answers on its control socket, an allowed name resolves and connects through it, a
  * query for a name outside the allowlist sent straight to the upstream stays in the netns,
  * and nothing without privilege may bind a port below 1024), read live in the netns.
  */
-async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: { workspaceFolder: string; file: string; config: { runArgs?: string[]; image?: string } }, options: RunOptions, role: FirewallRole = 'workspace'): Promise<[Check, Check]> {
+async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: StatusWorkspace, options: RunOptions, role: FirewallRole = 'workspace'): Promise<[Check, Check]> {
   if (!settings.firewall.enabled) {
     const off = 'turned off (hardenedDevcontainers.firewall.enabled = false)';
     return [{ name: 'firewall', ok: false, evidence: off }, { name: 'dns', ok: false, evidence: off }];
   }
   try {
-    const policy = policyFromSettings(settings.firewall);
+    const stateDir = await workspaceStateDir(stateRoot, ws.workspaceFolder);
+    const presets = await ws.presets();
+    const policy = policyFromSettings(settings.firewall, presets);
     const targets = verifyTargets(settings.firewall, policy);
     const backend = firewallBackend(engine, {
-      firewallDir: path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), workspaceFolder: ws.workspaceFolder,
+      firewallDir: path.join(stateDir, 'firewall'), workspaceFolder: ws.workspaceFolder,
       configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
       containerName: found.container.name,
     });
@@ -70,7 +83,7 @@ async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContain
     const dns: Check = {
       name: 'dns', ok: dnsOk,
       evidence: r.resolver
-        ? `filtering resolver pid ${r.resolver.pid} (${r.resolver.rules.allowed} allowed, ${r.resolver.rules.denied} denied entries; ${r.resolver.stats.queries} queries, ${r.resolver.stats.refused} refused); `
+        ? `filtering resolver pid ${r.resolver.pid} (${r.resolver.rules.allowed} allowed, ${r.resolver.rules.denied} denied entries; presets ${presetCounts(presets) || 'none'}; ${r.resolver.stats.queries} queries, ${r.resolver.stats.refused} refused); `
           + `${allowed ? `allowed ${allowed.target}: ${allowed.detail}; ` : ''}leak probe ${leak?.target}: ${leak?.detail}; ip_unprivileged_port_start ${r.portStart ?? 'unreadable'}`
         : `${r.resolverError ?? 'the filtering resolver does not answer'}: nothing resolves (no fallback to the upstream)`,
     };
@@ -132,7 +145,7 @@ async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, set
     firstProcess(engine, item.id, options),
     accepts(socketOnHost(item.pid)),
   ]);
-  const netCaps = (['NET_ADMIN', 'NET_RAW'] as const).filter(caps.has);
+  const netCaps = (['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] as const).filter(caps.has);
   const privileged = settings.podmanSidecar.privileged;
   const ok = ((fw.ok && dns.ok) || !settings.firewall.enabled) && answers && (netCaps.length === 0 || privileged);
   return {
@@ -172,7 +185,14 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
     const rootless = p.info?.rootless ?? false;
     return { name: 'rootless engine', ok: true, warning: !rootless, evidence: `${settings.runtime} ${p.info?.version} ${rootless ? 'rootless' : 'runs as root: a container escape would be root on the host'}` };
   };
-  const [firewall, dns] = await firewallChecks(engine, found, settings, stateRoot, ws, options);
+  let expanded: Promise<PresetHosts[]> | undefined;
+  const checked: StatusWorkspace = {
+    workspaceFolder: ws.workspaceFolder, file: ws.file, config: ws.config,
+    presets: () => (expanded ??= workspaceStateDir(stateRoot, ws.workspaceFolder).then((stateDir) => resolvePresets(settings.firewall, {
+      workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config, options, apt: 'read', engine: async () => engine, stateDir,
+    })).then((r) => r.presets)),
+  };
+  const [firewall, dns] = await firewallChecks(engine, found, settings, stateRoot, checked, options);
   report.checks = await Promise.all([
     Promise.resolve(firewall),
     Promise.resolve(dns),
@@ -181,7 +201,7 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
     Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),
     Promise.resolve(limitsCheck(found.container, settings, limitsEnforceable(settings.runtime, settings.runtime === 'podman' && process.getuid?.() !== 0))),
     rootless(),
-    ...(settings.podmanSidecar.enabled ? [sidecarCheck(engine, found, settings, stateRoot, ws, options)] : []),
+    ...(settings.podmanSidecar.enabled ? [sidecarCheck(engine, found, settings, stateRoot, checked, options)] : []),
   ]);
   report.ok = report.checks.every((c) => c.ok);
   return report;

@@ -4,6 +4,7 @@ import { fateOf, HdcError } from '../base/errors';
 import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { Settings } from '../config/settings';
 import type { AgentResult } from '../firewall/agent';
+import type { PresetHosts } from '../firewall/policy';
 import { parseMount } from '../base/mounts';
 import { revokeSudo, readOnlyMounts, type SudoCheck } from '../hardening/hardening';
 import type { Withheld } from '../hardening/privilege';
@@ -48,6 +49,8 @@ export interface UpResult extends UpResultItem {
   warnings: Finding[];
   overrideFile: string;
   firewall?: AgentResult;
+  /** The firewall's presets that were on, with the hosts each contributed. */
+  presets?: PresetHosts[];
   sudo?: SudoCheck;
   readOnly: string[];
   notes: string[];
@@ -112,7 +115,7 @@ export async function up(req: UpRequest, deps: UpDeps = {}): Promise<UpResult> {
     },
   };
 
-  const planned = await clock.time('plan', `reading devcontainer.json in ${req.workspaceFolder}`, () => planUp(req.workspaceFolder, settings, req.stateRoot));
+  const planned = await clock.time('plan', `reading devcontainer.json in ${req.workspaceFolder}`, () => planUp(req.workspaceFolder, settings, req.stateRoot, options));
   const setup = await clock.time('preflight', `checking ${settings.runtime}`, () => setUp(planned, req.stateRoot, options, cliRunOptions, deps.engine, req.shimLog));
   const early = setup.podman ? await EarlyCli.launch(planned, setup) : undefined;
   // A failure before the pregate opens stops the early CLI (it has made nothing yet).
@@ -146,7 +149,7 @@ export async function up(req: UpRequest, deps: UpDeps = {}): Promise<UpResult> {
     await early?.close();
   }
   for (const n of planned.notes) log(n);
-  return report(planned.settings, prepared, started, sudo, planned.notes, planned.withheld, clock.steps, setup.overrideFile);
+  return { ...report(planned.settings, prepared, started, sudo, planned.notes, planned.withheld, clock.steps, setup.overrideFile), ...(planned.policy ? { presets: planned.presets } : {}) };
 }
 
 /** Step "sudo": revoked and verified; fail-closed, the container is stopped and kept to inspect. */

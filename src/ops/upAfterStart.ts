@@ -5,6 +5,7 @@ import { run, type RunOptions } from '../base/runner';
 import type { AgentResult } from '../firewall/agent';
 import { checkVerification } from '../firewall/firewall';
 import { firewallRunArgs } from '../firewall/podmanHook';
+import { dnsRunArgs } from '../firewall/backend';
 import { revokeSudo, type PreparedRevoke } from '../hardening/hardening';
 import { hostConfigProblems, procProblems } from '../hardening/privilege';
 import { parentStorageMounts, sidecarRunArgs, sidecarUp, SIDECAR_SOCKET, writeSidecarFiles, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
@@ -127,7 +128,7 @@ async function bringSidecar(c: StartContext, containerId: string): Promise<Sidec
     try {
       const spec: SidecarSpec = {
         names, settings: settings.podmanSidecar, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
-        firewallArgs: policy ? firewallRunArgs(firewallDir, 'sidecar') : undefined, userRunArgs: c.planned.userArgs.runArgs, stateDir,
+        firewallArgs: policy ? [...firewallRunArgs(firewallDir, 'sidecar'), ...dnsRunArgs(settings.firewall.dnsServers)] : undefined, userRunArgs: c.planned.userArgs.runArgs, stateDir,
       };
       const parent = settings.podmanSidecar.parentStorages ? await run(engine.containerInspect(containerId), c.options) : undefined;
       const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, names) : [], { pids: settings.limits.pids });

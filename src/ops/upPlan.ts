@@ -6,13 +6,14 @@ import type { RunOptions } from '../base/runner';
 import { workspaceStateDir } from '../base/state';
 import type { Settings } from '../config/settings';
 import { verifyTargets } from '../firewall/firewall';
-import { policyFromSettings, type FirewallPolicy } from '../firewall/policy';
+import { policyFromSettings, type FirewallPolicy, type PresetHosts } from '../firewall/policy';
 import type { AgentRequest } from '../firewall/agent';
 import type { PrivilegeRequest } from '../base/devcontainerCli';
 import { checkPrivilegeSources, checkRunArgs, type HostPathContext, type PrivilegeSource, type Withheld } from '../hardening/privilege';
 import { checkSidecarPlan, sidecarWarnings } from '../sidecar/sidecar';
 import { engineFor, openWorkspace } from '../workspace/workspace';
 import { hostPathContext } from './upHost';
+import { aptNeedsImage, resolvePresets } from './presets';
 
 /** What devcontainer.json and the settings decide, checked before the engine is asked anything. */
 export interface UpPlanned {
@@ -25,14 +26,20 @@ export interface UpPlanned {
   fileSource: PrivilegeSource;
   /** NET_ADMIN/NET_RAW asked for and withheld (grows once the merged configuration is read). */
   withheld: Withheld[];
+  /** The presets that are on, expanded (apt's hosts come in prepare, once the image is there). */
+  presets: PresetHosts[];
   policy?: FirewallPolicy;
   verify?: AgentRequest['verify'];
   /** Notes and warnings for the user, in order; every step may add to them. */
   notes: string[];
 }
 
-/** Step "plan": devcontainer.json read and its own privilege fields checked; nothing runs. */
-export async function planUp(workspaceFolder: string, settings: Settings, stateRoot: string): Promise<UpPlanned> {
+/**
+ * Step "plan": devcontainer.json read and its own privilege fields checked, the firewall's
+ * presets expanded (which may ask the host's package tools, through `options`' runner);
+ * nothing is created.
+ */
+export async function planUp(workspaceFolder: string, settings: Settings, stateRoot: string, options: RunOptions = {}): Promise<UpPlanned> {
   const notes: string[] = [];
   const ws = await openWorkspace(workspaceFolder);
   // runArgs and devcontainer.json's own privilege fields are checked here, before anything
@@ -42,16 +49,27 @@ export async function planUp(workspaceFolder: string, settings: Settings, stateR
   const fileSource: PrivilegeSource = { kind: 'devcontainer.json', request: ws.config as PrivilegeRequest };
   const withheld = checkPrivilegeSources([fileSource], ws.file, settings.noNewPrivileges, userArgs, paths);
   withheld.unshift(...userArgs.withheld);
-  const policy = settings.firewall.enabled ? policyFromSettings(settings.firewall) : undefined;
-  const verify = policy && verifyTargets(settings.firewall, policy);
-  if (!policy) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
+  const firewall = settings.firewall.enabled;
+  if (!firewall) notes.push('warning: the egress firewall is turned off (hardenedDevcontainers.firewall.enabled = false)');
   checkSidecarPlan(settings.podmanSidecar, settings.runtime, ws.file);
   if (settings.podmanSidecar.enabled) notes.push(...sidecarWarnings(settings.podmanSidecar));
-  if (policy && settings.runtime === 'docker' && ws.config.appPort !== undefined) {
+  if (firewall && settings.runtime === 'docker' && ws.config.appPort !== undefined) {
     throw new InputError(`${ws.file}: "appPort" publishes ports, which docker cannot do for a workspace that joins its firewall guard's network.`,
       'use "forwardPorts" (forwarded through the editor), or put -p in runArgs: it is moved to the guard');
   }
-  return { ws, settings, paths, userArgs, fileSource, withheld, policy, verify, notes };
+  // The presets last: a registry preset may ask a package tool of the host (a short call).
+  let presets: PresetHosts[] = [];
+  if (firewall) {
+    // apt reads the image's sources, so it needs devcontainer.json's image (read in prepare).
+    if (settings.firewall.presets.includes('apt') && ws.config.image === undefined) throw aptNeedsImage(ws.file);
+    const expanded = await resolvePresets(settings.firewall, { workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config, options, apt: 'later' });
+    presets = expanded.presets;
+    notes.push(...expanded.notes);
+    for (const p of presets) options.log?.(`preset ${p.name}: ${p.hosts.length ? p.hosts.join(' ') : '(none yet)'} (from ${p.from})`);
+  }
+  const policy = firewall ? policyFromSettings(settings.firewall, presets) : undefined;
+  const verify = policy && verifyTargets(settings.firewall, policy);
+  return { ws, settings, paths, userArgs, fileSource, withheld, presets, policy, verify, notes };
 }
 
 /** Where this up keeps its files, and how it drives the CLI: fixed once the engine is known. */

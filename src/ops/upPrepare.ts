@@ -5,9 +5,11 @@ import type { WorkspaceLayout } from '../base/mounts';
 import { shimPath } from '../base/paths';
 import { shimEnvironment, writeHookMode } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
+import type { EngineClient, ImageItem } from '../base/engine';
 import { readWorkspaceConfiguration } from '../config/configuration';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
-import { writeFirewallFiles } from '../firewall/firewall';
+import { verifyTargets, writeFirewallFiles } from '../firewall/firewall';
+import { policyFromSettings } from '../firewall/policy';
 import { firewallRunArgs } from '../firewall/podmanHook';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts } from '../hardening/hardening';
 import { checkImageAnnotations, checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
@@ -21,6 +23,7 @@ import { buildOverrideConfig } from './override';
 import { imageLabelEntries, type UpHost } from './upHost';
 import type { UpPlanned, UpSetup } from './upPlan';
 import { checkedRemoteUser, userCheckCache, type UserCheck } from './upUser';
+import { aptNeedsImage, aptPreset } from './presets';
 
 /** Everything decided and written before any container: the override the CLI reads, and the firewall's files. */
 export interface Prepared {
@@ -46,7 +49,7 @@ export interface Prepared {
  * source, the remote user, the layout, the hook's policy, the firewall files, the override.
  */
 export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: string, host: UpHost, options: RunOptions, onStep: (step: 'firewall', detail: string) => void): Promise<Prepared> {
-  const { ws, settings, policy, notes, withheld } = planned;
+  const { ws, settings, notes, withheld } = planned;
   const { engine, podman, imageName, builds, firewallDir, overrideFile, stateDir } = setup;
   const log = options.log ?? (() => undefined);
   // Independent read-only probes, in parallel: they are most of what we add to a plain up.
@@ -62,6 +65,8 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   // Pulling only starts once preflight has passed.
   const image = imageName ? await ensureImage(engine, imageName, ws.file, options, inspected ?? null) : undefined;
   if (image && podman) checkImageAnnotations(image.annotations, imageName ?? image.id, ws.file);
+  if (planned.policy && planned.presets.some((p) => p.name === 'apt')) await expandApt(planned, engine, image, imageName, builds, stateDir, options);
+  const { policy } = planned;
   // The CLI's own merge of devcontainer.json, the features' metadata and the image label
   // (cached for a plain image config), and where it mounts the workspace.
   const { layout, merged, features } = await readWorkspaceConfiguration({
@@ -127,7 +132,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
       workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
-      containerName: containerNameOf(plan),
+      containerName: containerNameOf(plan), dnsServers: settings.firewall.dnsServers,
     });
   }
   try {
@@ -139,4 +144,20 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     throw e;
   }
   return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck };
+}
+
+/**
+ * The apt preset, now that the image is there: the hosts of its apt sources (read once per
+ * image id, then from the workspace's state) join the policy, and the verification targets
+ * are taken again from it. With features the CLI builds on top of the image: the sources
+ * read are the image's own, and a feature's additions are not in them.
+ */
+async function expandApt(planned: UpPlanned, engine: EngineClient, image: ImageItem | undefined, imageName: string | undefined, builds: boolean, stateDir: string, options: RunOptions): Promise<void> {
+  if (!image || !imageName) throw aptNeedsImage(planned.ws.file);
+  const apt = await aptPreset(engine, imageName, image.id, stateDir, options);
+  options.log?.(`preset apt: ${apt.hosts.join(' ')} (from ${apt.from})`);
+  if (builds) planned.notes.push(`note: the apt preset allows the hosts of ${imageName}'s apt sources; sources that the features add in the built image are not among them (list their hosts in allowedDomains)`);
+  planned.presets = planned.presets.map((p) => (p.name === 'apt' ? apt : p));
+  planned.policy = policyFromSettings(planned.settings.firewall, planned.presets);
+  planned.verify = verifyTargets(planned.settings.firewall, planned.policy);
 }

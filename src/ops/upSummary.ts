@@ -24,8 +24,9 @@ export interface UpSummary {
   withheld: string[];
   /** The paths laid read-only over the workspace mount. */
   readOnly: string[];
+  /** With the firewall: each preset that was on, and how many hosts it contributed. */
   firewall:
-    | { enabled: true; resolvers: AgentResult['dns']; loaded: AgentResult['loaded']; unresolved: string[]; verify: AgentResult['verify'] }
+    | { enabled: true; presets: Record<string, number>; resolvers: AgentResult['dns']; loaded: AgentResult['loaded']; unresolved: string[]; verify: AgentResult['verify'] }
     | { enabled: false };
   sidecar:
     | { name: string; socket: string; action: SidecarUp['action']; ms: number; firewall: { loaded: AgentResult['loaded']; verify: AgentResult['verify'] } | 'off' }
@@ -47,7 +48,7 @@ export function summarizeUp(result: UpResult): UpSummary {
     withheld: [...new Set(result.withheld.map((w) => w.cap))],
     readOnly: result.readOnly,
     firewall: result.firewall
-      ? { enabled: true, resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
+      ? { enabled: true, presets: Object.fromEntries((result.presets ?? []).map((p) => [p.name, p.hosts.length])), resolvers: result.firewall.dns, loaded: result.firewall.loaded, unresolved: result.firewall.unresolved.map((u) => u.name), verify: result.firewall.verify }
       : { enabled: false },
     sidecar: result.sidecar
       ? {

@@ -190,7 +190,8 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
     ...(settings.privileged
       ? ['--privileged']
       // SYS_ADMIN lets podman mount inside; the network capabilities stay out of reach.
-      : ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW', '--cap-drop', 'SYS_PTRACE', '--cap-drop', 'MKNOD']),
+      // NET_BIND_SERVICE: a port below 1024 is what only the filtering resolver may send DNS from.
+      : ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'NET_ADMIN', '--cap-drop', 'NET_RAW', '--cap-drop', 'NET_BIND_SERVICE', '--cap-drop', 'SYS_PTRACE', '--cap-drop', 'MKNOD']),
     '--security-opt', 'label=disable',
     // Its own user namespace: root = your host user; ids 1… skip the one that is root in the workspace.
     ...userNamespaceArgs(),

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { installExtension, openWorkbench, startCodeServer, waitFor, type CodeServer, type Workbench } from '../support/codeServer';
-import { chownTree, containersOf, destroyWorkspace, engine, makeWorkspace, REPO, useDockerDaemon, workspaceOwner } from '../support/testbed';
+import { chownTree, containersOf, destroyWorkspace, engine, makeWorkspace, NO_PUBLIC_NAMES, REPO, useDockerDaemon, workspaceOwner } from '../support/testbed';
 
 /**
  * The extension as a user meets it: the VSIX installed into a real code-server, driven by
@@ -24,7 +24,7 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
     const pkg = await execa('npm', ['run', '-s', 'package'], { cwd: REPO, reject: false });
     assert.equal(pkg.exitCode, 0, `npm run package failed:\n${pkg.stdout}\n${pkg.stderr}`);
     ws = makeWorkspace('docker');
-    writeFileSync(settingsFile(), JSON.stringify({ 'hardenedDevcontainers.runtime': 'docker', 'hardenedDevcontainers.firewall.allowedDomains': [] }, null, 2));
+    writeFileSync(settingsFile(), JSON.stringify({ 'hardenedDevcontainers.runtime': 'docker', ...NO_PUBLIC_NAMES }, null, 2));
     chownTree(ws, workspaceOwner('docker'), workspaceOwner('docker'));
     extensionsDir = mkdtempSync(path.join(tmpdir(), 'hdc-ui-ext-'));
     await installExtension(path.join(REPO, 'dist', 'hardened-devcontainers.vsix'), extensionsDir);

@@ -38,7 +38,7 @@ function corpusWorkspace(runtime: Runtime, name: string): string {
   rmSync(path.join(ws, 'SOURCE.md'), { force: true });
   // Network safety: no allowlisted name, so nothing is looked up off the machine.
   mkdirSync(path.join(ws, '.vscode'), { recursive: true });
-  writeFileSync(path.join(ws, '.vscode', 'settings.json'), `${JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [] })}\n`);
+  writeFileSync(path.join(ws, '.vscode', 'settings.json'), `${JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [], 'hardenedDevcontainers.firewall.presets': [] })}\n`);
   chownTree(parent, workspaceOwner(runtime), workspaceOwner(runtime));
   return ws;
 }

@@ -24,14 +24,15 @@ describe(`egress firewall (${runtime})`, function () {
     const dir = makeWorkspace(runtime);
     writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({
       image: BASE_IMAGE, remoteUser: 'vscode',
-      runArgs: ['--network', fx.network, '--dns', fx.dns],
+      runArgs: ['--network', fx.network],
       // Lifecycle commands run under the firewall: this one must get through, the next must not.
       postCreateCommand: 'curl -sS -m 3 -o .allowed-from-postcreate http://allowed.test/ && ! curl -sS -m 3 http://blocked.test/ 2>.blocked-from-postcreate',
       ...extra,
     }));
     mkdirSync(path.join(dir, '.vscode'), { recursive: true });
     writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({
-      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'], 'hardenedDevcontainers.firewall.presets': [],
+      'hardenedDevcontainers.firewall.dnsServers': [fx.dns],
       'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
       'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80`,
       ...settings,

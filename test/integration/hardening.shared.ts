@@ -16,7 +16,7 @@ async function hardenedWorkspace(runtime: Runtime, config?: Record<string, unkno
   await execa('git', ['init', '-q', ws]);
   mkdirSync(path.join(ws, '.vscode'), { recursive: true });
   writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
-    'hardenedDevcontainers.firewall.allowedDomains': [],
+    'hardenedDevcontainers.firewall.allowedDomains': [], 'hardenedDevcontainers.firewall.presets': [],
     'hardenedDevcontainers.limits.cpus': '1', 'hardenedDevcontainers.limits.memory': '512m', 'hardenedDevcontainers.limits.pids': 1000,
   }, null, 2));
   if (config) writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify(config));
@@ -103,17 +103,18 @@ export function hardeningContract(runtime: Runtime): void {
       const { r, report: rep } = await report();
       assert.equal(r.exitCode, 0, r.stdout);
       assert.equal(rep.ok, true);
-      assert.deepEqual(rep.checks.map((c) => c.name).sort(), ['capabilities', 'firewall', 'limits', 'read-only config', 'rootless engine', 'sudo']);
+      assert.deepEqual(rep.checks.map((c) => c.name).sort(), ['capabilities', 'dns', 'firewall', 'limits', 'read-only config', 'rootless engine', 'sudo']);
       assert.deepEqual(failing(rep), []);
     });
 
-    it('turns red for exactly the firewall when its rules are flushed from outside', async () => {
+    it('turns red for exactly the firewall and DNS when its rules are flushed from outside', async () => {
       const flush = await inNetns(['sh', '-c', 'iptables -P OUTPUT ACCEPT && iptables -F']);
       assert.equal(flush.exitCode, 0, flush.stderr);
       try {
         const { r, report: rep } = await report();
         assert.notEqual(r.exitCode, 0);
-        assert.deepEqual(failing(rep), ['firewall']);
+        // The filtering resolver is unreachable too: the INPUT rule that let the loopback in is gone.
+        assert.deepEqual(failing(rep), ['firewall', 'dns']);
         assert.match(rep.checks.find((c) => c.name === 'firewall')?.evidence ?? '', /OUTPUT policy IPv4 ACCEPT/);
       } finally {
         // Put the rules back the way the start-time mechanism loads them.

@@ -9,7 +9,7 @@ import { buildStandInImages, CORPUS } from './corpus.shared';
 function workspace(runtime: Runtime, config: Record<string, unknown>, settings: Record<string, unknown> = {}): string {
   const ws = makeWorkspace(runtime);
   writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({ image: 'localhost/hardened-devcontainers/base:bookworm', remoteUser: 'vscode', ...config }));
-  writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [], ...settings }));
+  writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [], 'hardenedDevcontainers.firewall.presets': [], ...settings }));
   chownTree(ws, workspaceOwner(runtime), workspaceOwner(runtime));
   return ws;
 }

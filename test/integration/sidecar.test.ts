@@ -50,12 +50,13 @@ describe('Podman sidecar (rootless podman)', function () {
     ws = makeWorkspace('podman');
     writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
       image: PODMAN_IMAGE, remoteUser: 'vscode',
-      runArgs: ['--network', fx.network, '--dns', fx.dns],
+      runArgs: ['--network', fx.network],
       // Lifecycle commands can use the sidecar: it is up before they run.
       postCreateCommand: 'curl -sS --unix-socket /run/hardened-devcontainers/podman/podman.sock -o .sidecar-from-postcreate http://d/_ping',
     }));
     writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
-      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'], 'hardenedDevcontainers.firewall.presets': [],
+      'hardenedDevcontainers.firewall.dnsServers': [fx.dns],
       'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
       'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80`,
       'hardenedDevcontainers.podmanSidecar.enabled': true,
@@ -146,6 +147,7 @@ describe('Podman sidecar (rootless podman)', function () {
     const bnd = BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec(st.stdout)?.[1] ?? 'x'}`);
     assert.equal((bnd >> 12n) & 1n, 0n, 'NET_ADMIN in the sidecar bounding set');
     assert.equal((bnd >> 13n) & 1n, 0n, 'NET_RAW in the sidecar bounding set');
+    assert.equal((bnd >> 10n) & 1n, 0n, 'NET_BIND_SERVICE in the sidecar bounding set (a port below 1024 is the filtering resolver\'s)');
   });
 
   it('stops every nested escape: host network, NET_ADMIN, privileged, iptables -F, the workspace netns', async () => {
@@ -162,7 +164,7 @@ describe('Podman sidecar (rootless podman)', function () {
     };
     // Each fails, and for the right reason: refused by the firewall, or no permission.
     const why: Record<string, RegExp> = {
-      'network host': /Couldn't connect|Failed to connect/,
+      'network host': /Could not resolve host/,
       'network container:<workspace>': /no such container/,
     };
     for (const [what, r] of Object.entries(attempts)) {
@@ -266,7 +268,7 @@ describe('Podman sidecar (rootless podman)', function () {
     const dir = makeWorkspace('podman');
     try {
       writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({
-        'hardenedDevcontainers.firewall.allowedDomains': [],
+        'hardenedDevcontainers.firewall.allowedDomains': [], 'hardenedDevcontainers.firewall.presets': [],
         'hardenedDevcontainers.podmanSidecar.enabled': true,
         'hardenedDevcontainers.podmanSidecar.image': 'localhost/hdc-test/no-such-sidecar:1',
       }));

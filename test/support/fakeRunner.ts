@@ -112,6 +112,8 @@ export class FakeEngine {
   readonly controller = new AbortController();
   /** How long the CLI works before its first `run` (reading the config, `ps`, `inspect`). */
   cliWorkMs = 10;
+  /** What the image's apt sources read as (the apt preset): each file after an RS line with its path. */
+  aptSources = '\x1e/etc/apt/sources.list.d/debian.sources\nTypes: deb\nURIs: http://deb.example.net/debian\nSuites: bookworm\n\n';
   /** Calls still running. */
   inFlight = 0;
   private seq = 0;
@@ -243,6 +245,8 @@ export class FakeEngine {
           // catFromImage: run --rm --network none --entrypoint cat IMAGE FILES…
           const img = this.image(a[6]);
           if (!img) return fail(`Error: ${a[6]}: image not known`);
+          // aptSourceFiles: run --rm --network none --entrypoint /bin/sh IMAGE -c SCRIPT
+          if (a[5] === '/bin/sh') return ok(this.aptSources);
           return ok(a.slice(7).map((f) => (f === '/etc/passwd' ? (this.faults.userMissing ? PASSWD_ROOT : img.passwd) : 'root:x:0:\nvscode:x:1000:\n')).join(''));
         }
         if (a[1] === '-d') return this.runDetached(a.slice(2), rec);

@@ -82,15 +82,25 @@ export async function requireEngine(runtime: Runtime): Promise<void> {
 /** Who owns a workspace on the host: the test user (keep-id maps vscode onto it) or uid 1000. */
 export const workspaceOwner = (runtime: Runtime): number => (runtime === 'podman' ? TEST_UID : 1000);
 
+/**
+ * The settings that allow no public name: no preset (the default presets are public hosts)
+ * and no domain. A test that writes its own settings.json spreads these first.
+ */
+export const NO_PUBLIC_NAMES: Readonly<Record<string, unknown>> = Object.freeze({
+  'hardenedDevcontainers.firewall.presets': [],
+  'hardenedDevcontainers.firewall.allowedDomains': [],
+});
+
 /** A private copy of an example workspace, owned by whoever the container user maps to. */
 export function makeWorkspace(runtime: Runtime, example = 'hello'): string {
   const dir = mkdtempSync(path.join('/tmp', `hdc-it-${runtime}-`));
   cpSync(path.join(REPO, 'examples', example), dir, { recursive: true });
-  // Network safety: with the default allowlist the agent would resolve public names through
-  // the machine's resolver. Test workspaces allow no names unless a test sets its own
-  // (the egress tests use the fixture's internal DNS); nothing is looked up off the machine.
+  // Network safety: with the default allowlist (the default presets) the agent would resolve
+  // public names through the machine's resolver. Test workspaces allow no names unless a test
+  // sets its own (the egress tests use the fixture's internal DNS); nothing is looked up off
+  // the machine.
   mkdirSync(path.join(dir, '.vscode'), { recursive: true });
-  writeFileSync(path.join(dir, '.vscode', 'settings.json'), `${JSON.stringify({ 'hardenedDevcontainers.firewall.allowedDomains': [] }, null, 2)}\n`);
+  writeFileSync(path.join(dir, '.vscode', 'settings.json'), `${JSON.stringify(NO_PUBLIC_NAMES, null, 2)}\n`);
   // podman: keep-id maps the container's vscode to the test user. docker: no mapping, so
   // the host owner must be the container's uid 1000 (as on a developer's own machine).
   const [uid, gid] = runtime === 'podman' ? [TEST_UID, TEST_UID] : [1000, 1000];

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { EngineClient } from '../../src/base/engine';
+import { APT_SOURCES_SCRIPT, EngineClient } from '../../src/base/engine';
 import type { CliCall } from '../../src/base/runner';
 
 const docker = new EngineClient('docker', '/usr/bin/docker');
@@ -30,6 +30,17 @@ describe('EngineClient', () => {
     const call = podman.unshare(['nsenter', '-t', '42', '-n', '--', 'node'], (r) => r.stdout, { env: { PATH: '/usr/bin' }, input: '{}' });
     assert.deepEqual(argv(call), ['/usr/bin/podman', 'unshare', 'nsenter', '-t', '42', '-n', '--', 'node']);
     assert.deepEqual([call.env, call.input], [{ PATH: '/usr/bin' }, '{}']);
+  });
+
+  it('aptSourceFiles: the image as its own argument, a fixed script without a network; each file after its marker', () => {
+    const call = podman.aptSourceFiles('localhost/app:1');
+    assert.deepEqual(argv(call), ['/usr/bin/podman', 'run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', 'localhost/app:1', '-c', APT_SOURCES_SCRIPT]);
+    assert.ok(!APT_SOURCES_SCRIPT.includes('localhost/app'));
+    assert.deepEqual(call.parse(out('\x1e/etc/apt/sources.list\ndeb http://deb.example.net/debian bookworm main\n\n\x1e/etc/apt/sources.list.d/x.sources\nURIs: http://mirror.example.org/\n\n')), [
+      { name: '/etc/apt/sources.list', text: 'deb http://deb.example.net/debian bookworm main\n\n' },
+      { name: '/etc/apt/sources.list.d/x.sources', text: 'URIs: http://mirror.example.org/\n\n\n' },
+    ]);
+    assert.deepEqual(call.parse(out('')), []);
   });
 
   it('loginShell: an interactive exec as the user in the folder, the shell from passwd', () => {

@@ -27,6 +27,9 @@ describe('privilege: runArgs', () => {
     ['-c', 'echo Container started'], ['--log-opt', 'path=/home/me/.bashrc'], ['--label', `${CLI_LABELS.localFolder}=/other`], ['--network', 'slirp4netns:allow_host_loopback=true'],
     ['--annotation', 'org.systemd.property.MemoryMax=infinity'], ['-v', '/home/me/src:/s:U'], ['--env-file', '/home/me/.npmrc'], ['--security-opt', 'label=type:unconfined_t'],
     ['--security-opt', 'apparmor=crun'],
+    // The filtering resolver's ground: its upstream, and the ports only it may bind.
+    ['--dns', '203.0.113.66'], ['--dns=203.0.113.66'], ['--sysctl', 'net.ipv4.ip_unprivileged_port_start=0'], ['--sysctl=net.ipv4.ip_nonlocal_bind=1'],
+    ['--sysctl', 'net.ipv4.conf.all.route_localnet=1'],
     // podman reads these as CSV: a comma makes a second value, quotes move the split.
     ['--annotation', `a=1,${ANNOTATIONS.role}=sidecar`], ['--annotation', `"x""${ANNOTATIONS.firewall}=/w/.fw"`], ['--annotation', 'a=1,run.oci.hooks.stderr=/home/me/.bashrc'],
     ['--cap-add', 'CHOWN,"BPF"'], ['--sysctl', 'net.ipv4.ip_forward=1,kernel.core_pattern=|/x'], ['--device', '/dev/fuse,/dev/mem']]) {
@@ -163,11 +166,13 @@ describe('privilege: rules', () => {
   });
 
   it('reads the engine\'s record of a container', () => {
-    const clean: HostConfigPrivilege = { privileged: false, capAdd: [], securityOpt: [], pidMode: '', ipcMode: 'private', utsMode: '', usernsMode: '', networkMode: 'container:abc', devices: [], mountSources: ['/w'] };
+    const clean: HostConfigPrivilege = { privileged: false, capAdd: [], securityOpt: [], pidMode: '', ipcMode: 'private', utsMode: '', usernsMode: '', networkMode: 'container:abc', devices: [], mountSources: ['/w'], sysctls: ['net.ipv6.conf.all.disable_ipv6'] };
     assert.deepEqual(hostConfigProblems(clean, false, true), []);
-    const weak = { ...clean, privileged: true, capAdd: ['CAP_SYS_ADMIN'], securityOpt: ['seccomp=unconfined'], pidMode: 'host', networkMode: 'bridge', devices: ['/dev/mem'], mountSources: ['/var/run/docker.sock'] };
+    const weak = { ...clean, privileged: true, capAdd: ['CAP_SYS_ADMIN'], securityOpt: ['seccomp=unconfined'], pidMode: 'host', networkMode: 'bridge', devices: ['/dev/mem'], mountSources: ['/var/run/docker.sock'],
+      sysctls: ['net.ipv4.ip_unprivileged_port_start'] };
     const p = hostConfigProblems(weak, true, true);
-    assert.equal(p.length, 8, p.join('\n'));
+    assert.equal(p.length, 9, p.join('\n'));
+    assert.ok(p.includes('sets net.ipv4.ip_unprivileged_port_start, which the firewall depends on'));
   });
 
   it('drops and refuses the same capabilities', () => {

@@ -152,7 +152,7 @@ describe('protocol (base/protocol.ts)', function () {
       for (const f of ['ipset', 'rulesV4', 'rulesV6', 'natV4', 'natV6'] as const) assert.ok(read(hookFile(fw, f)).length > 0, f);
       // The resolver file: two lines, the Node and the resolver's bundle.
       assert.equal(read(hookFile(fw, 'resolver')).split('\n').length, 3);
-      assert.match(read(hookFile(fw, 'resolver')).split('\n')[1], /dist\/firewall-resolver\.cjs$/);
+      assert.match(read(hookFile(fw, 'resolver')).split('\n')[1], /hardened-devcontainers\/bin\/firewall-resolver\.cjs$/);
       assert.equal(read(hookFile(fw, 'mode')), 'firewall\n');
     });
 

@@ -200,3 +200,16 @@ describe('filtering resolver: pure parts', () => {
     assert.throws(() => parseArgs(['--dir', '/d']), /usage/);
   });
 });
+
+describe('filtering resolver: addresses no answer may open', () => {
+  it('refuses loopback, link-local (metadata), unspecified, multicast, mapped and the gateway; admits the rest', async () => {
+    const { specialAddresses, routeGateways } = await import('../../src/firewall/resolver');
+    const gw = routeGateways('Iface\tDestination\tGateway \tFlags\ntap0\t00000000\t0202000A\t0003\n');
+    assert.deepEqual(gw, ['10.0.2.2']);
+    const b = specialAddresses(gw);
+    for (const a of ['127.0.0.1', '169.254.169.254', '0.0.0.0', '224.0.0.251', '10.0.2.2']) assert.ok(b.check(a, 'ipv4'), a);
+    for (const a of ['::1', 'fe80::1', '::ffff:127.0.0.1', 'ff02::1']) assert.ok(b.check(a, 'ipv6'), a);
+    for (const a of ['10.89.77.10', '192.0.2.1', '140.82.112.3']) assert.ok(!b.check(a, 'ipv4'), a);
+    assert.ok(!b.check('2001:db8::1', 'ipv6'));
+  });
+});

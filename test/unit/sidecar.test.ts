@@ -104,7 +104,7 @@ describe('sidecar layout', () => {
     assert.ok(!args.some((a) => a.startsWith('container:')), 'never the workspace netns');
     assert.deepEqual(valueAfter(args, '--annotation'), [`${ANNOTATIONS.firewall}=/state/fw`, `${ANNOTATIONS.role}=sidecar`]);
     assert.deepEqual(valueAfter(args, '--cap-add'), ['SYS_ADMIN']);
-    assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'MKNOD']);
+    assert.deepEqual(valueAfter(args, '--cap-drop'), ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_PTRACE', 'MKNOD']);
     assert.ok(!args.includes('--privileged'));
     // The user's network, DNS and host flags apply to the sidecar too; ports, addresses and the rest do not.
     const image = args.indexOf('localhost/hardened-devcontainers/podman:bookworm');

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineRefusedError } from '../../src/base/devcontainerCli';
@@ -9,6 +9,7 @@ import { ANNOTATIONS } from '../../src/base/labels';
 import { workspaceStateDir } from '../../src/base/state';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/config/settings';
 import { up, type UpResult, type UpStep } from '../../src/ops/up';
+import { summarizeUp } from '../../src/ops/upSummary';
 import { defaultContainerName } from '../../src/workspace/plan';
 import { FakeEngine, type FakeContainer, type Faults, type Recorded, type Status } from '../support/fakeRunner';
 
@@ -411,5 +412,53 @@ describe('up with a fake engine', function () {
         if (c.faults?.lifecycle) assert.ok(result.notes.some((n) => /postCreateCommand from devcontainer\.json failed/.test(n)), 'the tolerated failure is a warning');
       });
     }
+  });
+
+  describe('firewall presets', () => {
+    const withPresets = (presets: Settings['firewall']['presets']): Partial<Settings> => ({ firewall: { ...DEFAULT_SETTINGS.firewall, presets } });
+    const aptReads = (fake: FakeEngine): Recorded[] => fake.calls.filter((r) => r.what === 'engine run' && r.argv[2] === '--rm' && r.argv.includes('/bin/sh'));
+
+    for (const combo of [P_FW, D_FW]) {
+      it(`apt: the image's sources are read once it is there, join the policy the start loads, and are cached per image [${comboName(combo)}]`, async () => {
+        const { d, fake } = await setUpCase(undefined, combo.runtime);
+        const { result, error, log } = await runUp(d, fake, combo, withPresets(['github', 'apt']));
+        assert.equal(error, undefined, `up failed: ${(error as Error | undefined)?.message}\n${describeCalls(fake)}\n${log.join('\n')}`);
+        assert.ok(result);
+        assert.deepEqual(result.presets?.map((p) => [p.name, p.hosts.length]), [['github', 4], ['apt', 1]]);
+        const summary = summarizeUp(result).firewall;
+        assert.deepEqual(summary.enabled && summary.presets, { github: 4, apt: 1 }, 'hdc up says which presets were on and what each gave');
+        const stateDir = await workspaceStateDir(d.stateRoot, d.ws);
+        const { policy } = JSON.parse(await readFile(path.join(stateDir, 'firewall', 'policy.json'), 'utf8')) as { policy: { domains: string[] } };
+        assert.ok(policy.domains.includes('deb.example.net') && policy.domains.includes('github.com'), policy.domains.join(' '));
+        const reads = aptReads(fake);
+        assert.equal(reads.length, 1, reads.map((r) => r.argv.join(' ')).join('\n'));
+        // Read after the image is known (inspected), before the container starts, with no network.
+        assert.ok(reads[0].seq > fake.indexOf((r) => r.what === 'engine image inspect'));
+        assert.ok(reads[0].seq < fake.indexOf((r) => r.what === 'event created'));
+        assert.deepEqual(reads[0].argv.slice(1, 6), ['run', '--rm', '--network', 'none', '--entrypoint']);
+        const cached = JSON.parse(await readFile(path.join(stateDir, 'apt-sources.json'), 'utf8')) as { imageId: string };
+        assert.equal(cached.imageId, fake.images.get(IMAGE)?.id);
+      });
+    }
+
+    it('apt with a Dockerfile build: refused at the plan, before anything runs', async () => {
+      const { d, fake } = await setUpCase({ name: 'built', build: { dockerfile: 'Dockerfile' } }, 'podman');
+      const { error } = await runUp(d, fake, P_FW, withPresets(['apt']));
+      assert.ok(error instanceof InputError && /builds its image from a Dockerfile/.test(error.message), String(error));
+      assert.deepEqual(fake.calls, [], 'nothing ran');
+    });
+
+    it('a registry preset that finds no registry is refused at the plan, before anything runs', async () => {
+      const { d, fake } = await setUpCase(undefined, 'podman');
+      // cargo's configuration of this machine stays out of it: an empty CARGO_HOME.
+      const saved = process.env.CARGO_HOME;
+      process.env.CARGO_HOME = path.join(d.tmp, 'cargo-home');
+      const { error } = await runUp(d, fake, P_FW, withPresets(['crates'])).finally(() => {
+        if (saved === undefined) delete process.env.CARGO_HOME;
+        else process.env.CARGO_HOME = saved;
+      });
+      assert.ok(error instanceof InputError && /crates preset found no registry/.test(error.message), String(error));
+      assert.deepEqual(fake.calls, [], 'nothing ran');
+    });
   });
 });
