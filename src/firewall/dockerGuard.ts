@@ -100,7 +100,9 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
     await waitReady(engine, spec.name, options);
     return { created: false };
   }
-  const dns = guardUpstream(spec.networkArgs, await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  // As docker does on a host with systemd-resolved: its upstream file, not the 127.0.0.53 stub.
+  let dns = guardUpstream(spec.networkArgs, await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  if (dns.v4.length + dns.v6.length === 0) dns = guardUpstream(spec.networkArgs, await readFile('/run/systemd/resolve/resolv.conf', 'utf8').catch(() => ''));
   if (dns.v4.length + dns.v6.length === 0) {
     throw new HdcError('No upstream DNS server for the docker firewall guard: the host\'s /etc/resolv.conf names none that is not a loopback address, and hardenedDevcontainers.firewall.dnsServers is empty.',
       { fix: 'set hardenedDevcontainers.firewall.dnsServers, or fix the host\'s resolv.conf' });

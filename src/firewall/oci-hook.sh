@@ -46,10 +46,13 @@ if [ "$role" != sidecar ]; then
 fi
 
 # The kernel parameters the firewall depends on (FIREWALL_SYSCTL in hardening/privilege.ts):
-# a runtime may write the spec's sysctls after this hook (runc does), so none may be there.
-if grep -q -E '"net\.(ipv4\.ip_unprivileged_port_start|ipv4\.ip_nonlocal_bind|ipv6\.ip_nonlocal_bind|ipv4\.conf\.[^."=]+\.route_localnet)"' "$bundle/config.json"; then
-  echo "hardened-devcontainers: refused: the container sets a kernel parameter the firewall depends on (ip_unprivileged_port_start, ip_nonlocal_bind or route_localnet); the container was not started" >&2; exit 1
-fi
+# a runtime may write the spec's sysctls after this hook (runc does), so none may be there,
+# in any spelling (the runtimes turn "." into "/": no "/", "..", or escape in a name).
+sysctls=$(grep -o '"sysctl":{[^}]*}' "$bundle/config.json") || true
+case $sysctls in
+  *'/'*|*'..'*|*'\'*|*'"net.ipv4.ip_unprivileged_port_start"'*|*'ip_nonlocal_bind"'*|*'route_localnet"'*)
+    echo "hardened-devcontainers: refused: the container sets a kernel parameter the firewall depends on (ip_unprivileged_port_start, ip_nonlocal_bind or route_localnet), or names one in a spelling hdc does not read; the container was not started" >&2; exit 1 ;;
+esac
 
 # 2. The firewall, unless hdc wrote "check" (hardenedDevcontainers.firewall.enabled = false).
 { IFS= read -r mode || [ -n "$mode" ]; } <"$dir/mode" 2>/dev/null || fail "cannot read $dir/mode (run hdc up again)"

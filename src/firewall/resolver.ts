@@ -332,16 +332,20 @@ export class FilteringResolver {
     // records, options, trailing data) leaves the netns.
     const rebuilt = packet.encode({ type: 'query', id: 0, flags: packet.RECURSION_DESIRED, questions: [{ type: q.type, name: q.name, class: 'IN' }],
       additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 } as packet.Answer] });
-    const generation = this.generation;
     const answer = await this.forward(rebuilt, tcp);
     if (!answer) {
       this.stats.failed++;
       return servfail(query);
     }
     // The policy may have changed while the query was out (hdc deny): decide again.
-    if (generation !== this.generation && !nameAllowed(this.allow, this.deny, q.name)) {
+    if (!nameAllowed(this.allow, this.deny, q.name)) {
       this.stats.refused++;
       return refusal(query);
+    }
+    // An answer to this question, or none: a late reply under a reused id is not it.
+    if (!answersQuestion(answer, q)) {
+      this.stats.failed++;
+      return servfail(query);
     }
     this.stats.forwarded++;
     try {
@@ -426,7 +430,7 @@ export class FilteringResolver {
   }
 
   private onUpstreamAnswer(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < 12 || rinfo.port !== this.opts.upstreamPort || !this.opts.upstream.includes(rinfo.address)) return;
+    if (msg.length < 12 || !(msg[2] & 0x80) || rinfo.port !== this.opts.upstreamPort || !this.opts.upstream.includes(rinfo.address)) return;
     const id = msg.readUInt16BE(0);
     const p = this.pending.get(id);
     if (!p) return;
@@ -544,6 +548,17 @@ export function validQueryName(name: string): boolean {
   return n.length > 0 && n.length <= 253 && n.split('.').every((l) => /^[A-Za-z0-9_-]{1,63}$/.test(l));
 }
 
+/** Whether an upstream answer is a response to this question (name case-insensitive, and type). */
+export function answersQuestion(answer: Buffer, q: packet.Question): boolean {
+  try {
+    const a = packet.decode(answer);
+    const aq = a.questions?.[0];
+    return a.type === 'response' && a.questions?.length === 1 && !!aq && canonicalName(aq.name) === canonicalName(q.name) && aq.type === q.type;
+  } catch {
+    return false;
+  }
+}
+
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 async function processStart(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
@@ -561,7 +576,14 @@ export function parseArgs(argv: string[]): ResolverOptions {
   if (!dir || !socket) throw new Error('usage: firewall-resolver.cjs --dir DIR --socket PATH [--upstream A,B] [--watch-pid PID]');
   // Not a loopback address: docker's embedded DNS (127.0.0.11) forwards from the netns,
   // from ports that the rules refuse; the guard records the servers behind it too.
-  const upstream = (get('upstream') ?? '').split(',').filter((u) => (isIPv4(u) || isIPv6(u)) && !specialAddresses().check(u, isIPv4(u) ? 'ipv4' : 'ipv6'));
+  // The engine's or the user's servers; never loopback (docker's embedded DNS, or the
+  // resolver itself) or unspecified. Link-local stays: pasta forwards DNS on 169.254.1.1.
+  const notUpstream = new BlockList();
+  notUpstream.addSubnet('127.0.0.0', 8, 'ipv4');
+  notUpstream.addSubnet('0.0.0.0', 8, 'ipv4');
+  notUpstream.addAddress('::1', 'ipv6');
+  notUpstream.addAddress('::', 'ipv6');
+  const upstream = (get('upstream') ?? '').split(',').filter((u) => (isIPv4(u) || isIPv6(u)) && !notUpstream.check(u, isIPv4(u) ? 'ipv4' : 'ipv6'));
   const watch = Number(get('watch-pid'));
   return {
     dir, socket, upstream,

@@ -346,6 +346,7 @@ const device: FlagCheck = (v) => {
  * resolver may bind, and which addresses a socket may use. Refused in runArgs, in the OCI
  * spec (the podman hook) and in docker's record. The same pattern is in oci-hook.sh.
  */
+export const SYSCTL_NAME = /^net(\.[a-z0-9_-]+)+$/;
 export const FIREWALL_SYSCTL = /^net\.(ipv4\.ip_unprivileged_port_start|ipv4\.ip_nonlocal_bind|ipv6\.ip_nonlocal_bind|ipv4\.conf\.[^.=]+\.route_localnet)$/;
 
 /** The `run` flags hdc lets through, with the check of each one's value ('boolean': takes none). */
@@ -364,11 +365,14 @@ const RUN_FLAGS: Record<string, FlagCheck | 'boolean'> = {
   '--memory-swap': allowed, '--memory-reservation': allowed, '--shm-size': allowed, '--pids-limit': allowed, '--ulimit': allowed, '--oom-score-adj': allowed,
   '--tmpfs': allowed, '--gpus': allowed,
   // Network: inside the workspace's own namespace (moved to the guard on docker).
-  '--network': network, '--net': network, '--network-alias': allowed, '--ip': allowed, '--ip6': allowed,
+  '--network': network, '--net': network, '--ip': allowed, '--ip6': allowed,
   '--mac-address': allowed, '--dns': () => 'chooses the DNS server that hdc\'s filtering resolver asks, which the workspace\'s configuration must not (a server of its own would answer allowed names with any address, and receive every query): set hardenedDevcontainers.firewall.dnsServers instead', '--dns-search': allowed, '--dns-option': allowed, '--dns-opt': allowed, '--add-host': allowed,
   '-h': allowed, '--hostname': allowed, '-p': allowed, '--publish': allowed, '--expose': allowed, '-P': 'boolean', '--publish-all': 'boolean',
   '--sysctl': (v) => (!/^net\./.test(v) ? 'sets a kernel parameter outside the workspace\'s own network namespace'
-    : FIREWALL_SYSCTL.test(v.split('=')[0]) ? 'sets a kernel parameter the firewall depends on (binding below port 1024, non-local or loopback-routed addresses)' : undefined),
+    // The runtimes turn every "." into "/" and open the path: only one spelling per name.
+    : !SYSCTL_NAME.test(v.split('=')[0]) ? 'names a kernel parameter in a spelling hdc does not read (only dot-separated letters, digits, "_" and "-")'
+      : FIREWALL_SYSCTL.test(v.split('=')[0]) ? 'sets a kernel parameter the firewall depends on (binding below port 1024, non-local or loopback-routed addresses)' : undefined),
+  '--network-alias': (v) => (v.includes('.') ? 'registers a dotted name in the network\'s DNS, where it could stand in for a real host for other containers' : undefined),
   // Namespaces, users, privilege: checked.
   '--pid': ownNamespace('pid'), '--ipc': ownNamespace('ipc'), '--uts': ownNamespace('uts'),
   '--cgroupns': (v) => (v === 'private' ? undefined : `puts the workspace in the cgroup namespace "${v}"`),
@@ -477,7 +481,7 @@ export function hostConfigProblems(h: HostConfigPrivilege, noNewPrivileges: bool
     const why = refusedHostPath(s);
     if (why) problems.push(`mounts ${s}, which ${why}`);
   }
-  for (const k of h.sysctls) if (FIREWALL_SYSCTL.test(k)) problems.push(`sets ${k}, which the firewall depends on`);
+  for (const k of h.sysctls) if (FIREWALL_SYSCTL.test(k) || !SYSCTL_NAME.test(k)) problems.push(`sets ${k}, which the firewall depends on (or in a spelling hdc does not read)`);
   return problems;
 }
 

@@ -29,7 +29,8 @@ describe('privilege: runArgs', () => {
     ['--security-opt', 'apparmor=crun'],
     // The filtering resolver's ground: its upstream, and the ports only it may bind.
     ['--dns', '203.0.113.66'], ['--dns=203.0.113.66'], ['--sysctl', 'net.ipv4.ip_unprivileged_port_start=0'], ['--sysctl=net.ipv4.ip_nonlocal_bind=1'],
-    ['--sysctl', 'net.ipv4.conf.all.route_localnet=1'],
+    ['--sysctl', 'net.ipv4.conf.all.route_localnet=1'], ['--sysctl', 'net.ipv4/ip_unprivileged_port_start=0'], ['--sysctl=net.ipv4..ip_unprivileged_port_start=0'],
+    ['--sysctl', 'net.ipv4.conf.all/route_localnet=1'], ['--network-alias', 'api.anthropic.com'],
     // podman reads these as CSV: a comma makes a second value, quotes move the split.
     ['--annotation', `a=1,${ANNOTATIONS.role}=sidecar`], ['--annotation', `"x""${ANNOTATIONS.firewall}=/w/.fw"`], ['--annotation', 'a=1,run.oci.hooks.stderr=/home/me/.bashrc'],
     ['--cap-add', 'CHOWN,"BPF"'], ['--sysctl', 'net.ipv4.ip_forward=1,kernel.core_pattern=|/x'], ['--device', '/dev/fuse,/dev/mem']]) {
@@ -172,7 +173,7 @@ describe('privilege: rules', () => {
       sysctls: ['net.ipv4.ip_unprivileged_port_start'] };
     const p = hostConfigProblems(weak, true, true);
     assert.equal(p.length, 9, p.join('\n'));
-    assert.ok(p.includes('sets net.ipv4.ip_unprivileged_port_start, which the firewall depends on'));
+    assert.ok(p.includes('sets net.ipv4.ip_unprivileged_port_start, which the firewall depends on (or in a spelling hdc does not read)'));
   });
 
   it('drops and refuses the same capabilities', () => {

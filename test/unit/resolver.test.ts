@@ -213,3 +213,15 @@ describe('filtering resolver: addresses no answer may open', () => {
     assert.ok(!b.check('2001:db8::1', 'ipv6'));
   });
 });
+
+describe('filtering resolver: upstream answers', () => {
+  it('takes an answer only for the question asked (name, any case, and type)', async () => {
+    const { answersQuestion } = await import('../../src/firewall/resolver');
+    const reply = (name: string, type: 'A' | 'TXT', response = true): Buffer => packet.encode({ type: response ? 'response' : 'query', id: 1, questions: [{ type, name }] });
+    assert.ok(answersQuestion(reply('Allowed.Test', 'A'), { type: 'A', name: 'allowed.test' }));
+    assert.ok(!answersQuestion(reply('other.test', 'A'), { type: 'A', name: 'allowed.test' }));
+    assert.ok(!answersQuestion(reply('allowed.test', 'TXT'), { type: 'A', name: 'allowed.test' }));
+    assert.ok(!answersQuestion(reply('allowed.test', 'A', false), { type: 'A', name: 'allowed.test' }));
+    assert.ok(!answersQuestion(Buffer.from('junk'), { type: 'A', name: 'allowed.test' }));
+  });
+});
