@@ -380,15 +380,25 @@ function makeWorkbench(browser: Browser, context: BrowserContext, page: Page): W
   const wb: Workbench = {
     page, browser, context,
     async runCommand(title) {
-      // A fresh palette each time: Escape closes whatever quick input was left open.
-      if (await quickInput.isVisible()) {
-        await page.keyboard.press('Escape');
-        await quickInput.waitFor({ state: 'hidden' });
+      // The palette lists the commands registered when it opens: one that a contribution
+      // registers a little later (Output: Show Output Channels..., while the workbench still
+      // restores) is missing from it for good. So a fresh palette, up to three times.
+      for (let attempt = 1; ; attempt++) {
+        // Escape closes whatever quick input was left open.
+        if (await quickInput.isVisible()) {
+          await page.keyboard.press('Escape');
+          await quickInput.waitFor({ state: 'hidden' });
+        }
+        await page.keyboard.press('F1');
+        await quickInput.waitFor({ state: 'visible' });
+        await quickInput.fill(`>${title}`);
+        try {
+          await pickExact(page, title, attempt < 3 ? 5_000 : 15_000);
+          return;
+        } catch (e) {
+          if (attempt >= 3) throw e;
+        }
       }
-      await page.keyboard.press('F1');
-      await quickInput.waitFor({ state: 'visible' });
-      await quickInput.fill(`>${title}`);
-      await pickExact(page, title);
     },
     statusBarItem(name) {
       return page.locator('.part.statusbar').getByRole('button', { name, exact: typeof name === 'string' });
