@@ -404,6 +404,9 @@ function makeWorkbench(browser: Browser, context: BrowserContext, page: Page): W
       return page.locator('.part.statusbar').getByRole('button', { name, exact: typeof name === 'string' });
     },
     async showOutputChannel(name) {
+      // The output view first: the channel picker's command can be missing from the
+      // palette until the view exists (seen in CI: only "similar commands" were listed).
+      await wb.runCommand('Output: Focus on Output View');
       await wb.runCommand('Output: Show Output Channels...');
       await quickInput.fill(name);
       await pickExact(page, name);
