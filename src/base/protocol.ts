@@ -34,7 +34,9 @@ import * as path from 'node:path';
  *    "closed" when not. This wait does not look at HDC_PID.
  * 4. Events note (HDC_EVENTS, created empty by hdc per up). The shim's `events` (the CLI's
  *    follower) writes "PID LOG" when podman logs events to the file at its default path
- *    (PID stays the follower's: the shim execs podman), else "since" (and adds --since);
+ *    (PID is the follower, a child of the shim: podman 4.3's follower can end on a
+ *    half-written line, and the shim then follows again with --since), else "since" (and
+ *    adds --since);
  *    `start` writes "none" while it is empty. hdc_wait_for_events (events-wait.sh) waits
  *    until PID has LOG open past its start; it never fails (about 1 s for the note, 3 s
  *    for the follower at most). `run` waits unless HDC_EVENTS_WAIT=hook: then the note is

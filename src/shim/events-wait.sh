@@ -5,7 +5,7 @@
 # the container. podman 4.3 does not replay an event written before its follower was ready,
 # so the CLI could miss the start and wait for ever. The shim's `events` writes
 # "PID EVENTS-LOG" to a note file ($HDC_EVENTS, created empty by hdc for each `up`); PID is
-# the follower (the shim execs podman, so the pid stays). This waits until that follower has
+# the follower (podman, a child of the shim). This waits until that follower has
 # the log open and has moved past its start: podman opens it, then seeks to its end.
 #
 # hdc_wait_for_events NOTE: returns at once when NOTE does not exist (a start not run by

@@ -48,7 +48,7 @@ started=   # the invocation time, read only when needed: a fork costs ~1 ms per 
 now() { [ -n "$started" ] || started=$(date +%s); }
 
 # The subcommand is the first argument that is not an option (`-v` has none).
-sub=
+sub= follow_log=
 for a in "$@"; do
   case $a in -*) ;; *) sub=$a; break ;; esac
 done
@@ -88,7 +88,7 @@ case $sub in
     # the file logger, as podman then reads the whole log (0.5 s at 14 MB).
     log=${XDG_RUNTIME_DIR:-/nonexistent}/libpod/tmp/events/events.log
     if [ -n "${HDC_EVENTS:-}" ] && [ -f "$log" ]; then
-      printf '%s %s\n' "$$" "$log" >"$HDC_EVENTS"
+      follow_log=$log   # the follower runs as a child, below; the note names it
     else
       now; set -- "$@" --since "$started"
       [ -z "${HDC_EVENTS:-}" ] || echo since >"$HDC_EVENTS"
@@ -129,5 +129,45 @@ if [ -n "$probe" ]; then
     rm -f "$p.out.$$" "$p.err.$$"
   fi
   exit "$rc"
+fi
+if [ -n "$follow_log" ]; then
+  # podman 4.3's file follower (its tail library) hands on an event line that podman is
+  # still writing, fails to parse it, and ends with status 0 and no message: the CLI then
+  # waits for ever for a start event that went past (measured: a line written in two parts
+  # ends `podman events` at once). So the follower runs as a child and the note names it;
+  # when it ends on its own, it follows again from this call's start (--since: the file
+  # logger then reads the whole log, so only in that case), up to 10 times, 0.2 s apart (a
+  # half-written line is whole by then).
+  now
+  shim=$$
+  # Field 22 of /proc/PID/stat, the start time: a pid is the same process only with it.
+  start_of() { _s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; _s=${_s##*) }; set -- $_s; echo "${20}"; }
+  # hdc_follow ARG...: the follower, and a watcher that ends it once this shim is gone (the CLI
+  # ends the shim with SIGKILL when it has its event; a parent-death signal does not hold,
+  # as rootless podman clears it when it joins its user namespace). The watcher holds none
+  # of the CLI's pipes, and ends with the follower.
+  hdc_follow() {
+    "$engine" "$@" &
+    child=$!
+    (
+      born=$(start_of "$child") || exit 0
+      while [ -d "/proc/$shim" ]; do
+        [ "$(start_of "$child")" = "$born" ] || exit 0
+        sleep 0.5
+      done
+      [ "$(start_of "$child")" = "$born" ] && kill "$child"
+    ) </dev/null >/dev/null 2>&1 &
+  }
+  hdc_follow "$@"
+  printf '%s %s\n' "$child" "$follow_log" >"$HDC_EVENTS"
+  n=0
+  while :; do
+    rc=0; wait "$child" || rc=$?
+    n=$((n + 1))
+    [ "$n" -le 10 ] || { echo "hardened-devcontainers: podman's events follower kept ending (status $rc); giving up" >&2; exit "$rc"; }
+    echo "hardened-devcontainers: podman's events follower ended on its own (status $rc); following again since the call's start" >&2
+    sleep 0.2
+    hdc_follow "$@" --since "$started"
+  done
 fi
 exec "$engine" "$@"

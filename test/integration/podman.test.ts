@@ -1,10 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
-import { asUser, BASE_IMAGE, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
+import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, HDC, hdc, makeWorkspace, requireEngine, TEST_UID } from '../support/testbed';
 import { upDownContract } from './upDown.shared';
-import { devcontainerCliPath } from '../../src/base/paths';
+import { devcontainerCliPath, shimPath } from '../../src/base/paths';
 import { ANNOTATIONS } from '../../src/base/labels';
 
 describe('rootless podman', function () {
@@ -200,6 +203,79 @@ describe('rootless podman', function () {
         rmSync(path.join(ws, '.postcreate-ran'), { force: true });
       }
       assert.deepEqual(hangs, [], `up hung:\n${hangs.join('\n\n')}`);
+    });
+  });
+
+  // podman 4.3's events follower (file logger) ends, with status 0 and no message, when it
+  // reads an event line that podman is still writing; the devcontainers CLI then waits for
+  // its start event for ever (the concurrent-ups benchmark hung on it). A follower of a
+  // private events log (CONTAINERS_CONF: nothing of the machine's own log is touched) is
+  // handed half a line, then the rest: through the shim the start event still arrives.
+  describe('events follower on a half-written event line', () => {
+    let dir: string;
+    const children: ChildProcess[] = [];
+    before(() => {
+      dir = mkdtempSync('/tmp/hdc-it-events-');
+      writeFileSync(path.join(dir, 'containers.conf'), `[engine]\nevents_logger = "file"\nevents_logfile_path = "${dir}/events.log"\n`);
+      // A log as podman leaves it: not empty (podman's tail reads an empty one differently).
+      writeFileSync(path.join(dir, 'events.log'), `${JSON.stringify({ ID: 'old', Image: 'x', Name: 'old', Status: 'died', Time: '2026-01-01T00:00:00Z', Type: 'container' })}\n`);
+      writeFileSync(path.join(dir, 'note'), '');
+      chownTree(dir);
+    });
+    after(() => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const line = (): string => `${JSON.stringify({ ID: 'hdc-it-events', Image: 'x', Name: 'n', Status: 'start', Time: new Date().toISOString(), Type: 'container', Attributes: { a: 'b' } })}\n`;
+    const follower = (argv: string[], extra: Record<string, string>): { child: ChildProcess; out: () => string; err: () => string } => {
+      const [cmd, args] = asUser(argv, { CONTAINERS_CONF: path.join(dir, 'containers.conf'), ...extra });
+      const child = spawn(cmd, args, { cwd: '/tmp', stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+      return { child, out: () => out, err: () => err };
+    };
+    const halfThenRest = async (): Promise<void> => {
+      const l = line();
+      appendFileSync(path.join(dir, 'events.log'), l.slice(0, 40));
+      await sleep(300);
+      appendFileSync(path.join(dir, 'events.log'), l.slice(40));
+    };
+    const followerReady = async (): Promise<void> => sleep(2500);
+
+    it('bare podman events ends on it (the reason for the shim\'s replay); through the shim the start event arrives, and the follower ends with the shim', async () => {
+      const bare = follower(['podman', 'events', '--format', 'json', '--filter', 'event=start'], {});
+      const bareExit = once(bare.child, 'exit').then(() => true);
+      await followerReady();
+      await halfThenRest();
+      const bareEnded = await Promise.race([bareExit, sleep(3000).then(() => false)]);
+      console.log(`      (bare podman events ${bareEnded ? 'ended on the half-written line' : 'kept following'}; output ${JSON.stringify(bare.out().trim())} ${JSON.stringify(bare.err().trim())})`);
+      if (!bareEnded) bare.child.kill('SIGKILL');
+
+      const podman = String((await execa('sh', ['-c', 'command -v podman'])).stdout).trim();
+      const viaShim = follower([shimPath(), 'events', '--format', 'json', '--filter', 'event=start'],
+        { HDC_ENGINE: podman, HDC_UID: '1', HDC_GID: '1', HDC_EVENTS: path.join(dir, 'note') });
+      await followerReady();
+      const [notedPid] = readFileSync(path.join(dir, 'note'), 'utf8').split(' ').map(Number);
+      assert.ok(notedPid > 0 && existsSync(`/proc/${notedPid}`), 'the note names the running follower');
+      const shimPid = Number(readFileSync(`/proc/${notedPid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      await halfThenRest();
+      for (let waited = 0; !viaShim.out().includes('"Status":"start"'); waited += 100) {
+        assert.ok(waited < 10_000, 'the start event never came through the shim');
+        await sleep(100);
+      }
+      assert.equal(JSON.parse(viaShim.out().trim().split('\n').at(-1) ?? '').ID, 'hdc-it-events');
+      // Where podman has the fault, the shim saw its follower end and followed again.
+      if (bareEnded) assert.match(viaShim.err(), /events follower ended on its own \(status 0\); following again/);
+      // The CLI ends the shim with SIGKILL once it has its event: no follower is left behind.
+      const followers = readFileSync(`/proc/${shimPid}/task/${shimPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      process.kill(shimPid, 'SIGKILL');
+      for (let waited = 0; followers.some((pid) => existsSync(`/proc/${pid}`) && !/^\S+ \S+ Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x'))); waited += 100) {
+        assert.ok(waited < 3000, `a follower outlived the shim: ${followers.join(' ')}`);
+        await sleep(100);
+      }
     });
   });
 });

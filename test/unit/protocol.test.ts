@@ -419,6 +419,35 @@ describe('protocol (base/protocol.ts)', function () {
         assert.equal(await readEventsNote(eventsNote(stateDir).file), undefined);
       });
 
+      it('a follower that ends on its own (podman 4.3 on a half-written line) follows again --since the call\'s start; the note names the first', async () => {
+        // The fake follower: without --since it prints its pid and ends at once, as podman
+        // 4.3 does; with --since it prints the start event and waits to be killed.
+        const flaky = path.join(dir, 'flaky-podman');
+        writeFileSync(flaky, '#!/bin/sh\ncase " $* " in *" --since "*) echo \'{"ID":"c1","Status":"start"}\'; while :; do sleep 0.1; done ;; esac\necho "$$"\n');
+        chmodSync(flaky, 0o755);
+        const note = eventsNote(stateDir);
+        await createEventsNote(note);
+        const t0 = Math.floor(Date.now() / 1000);
+        const p = shim(['events', '--format', 'json', '--filter', 'event=start'], { ...shimEnvironment({ engine: flaky, ids: { uid: 1, gid: 1 }, events: note }), XDG_RUNTIME_DIR: xdg });
+        let out = '';
+        p.child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+        await until('the replayed start event', () => out.includes('"Status":"start"'));
+        const firstPid = Number(out.split('\n')[0]);
+        assert.deepEqual(await readEventsNote(note.file), { kind: 'follower', pid: firstPid, log: eventsLog });
+        const since = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+        const replay = since.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)).find((argv) => argv.includes('--since'));
+        assert.ok(replay, 'the second follower runs with --since');
+        assert.deepEqual(replay.slice(-2, -1), ['--since']);
+        assert.ok(Math.abs(Number(replay.at(-1)) - t0) <= 2, `--since ${replay.at(-1)} is the call's start (${t0})`);
+        // The CLI ends the shim with SIGKILL once it has its event: the follower goes with it.
+        const follower = since.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--since'));
+        assert.ok(follower, 'the replaying follower is a child of the shim');
+        p.child.kill('SIGKILL');
+        await until('the follower to end after the shim', () => !existsSync(`/proc/${follower}`) || readFileSync(`/proc/${follower}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'), 3000);
+        const { err } = await p.done;
+        assert.match(err, /events follower ended on its own \(status 0\); following again/);
+      });
+
       it('run, waiter "run": an empty note (no follower came) holds run ~1 s, then run goes on; no note: no wait', async () => {
         const note = eventsNote(stateDir);
         await createEventsNote(note);

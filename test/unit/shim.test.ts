@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -72,12 +72,16 @@ describe('podman shim (real script, fake engine)', () => {
     });
     after(() => rmSync(xdg, { recursive: true, force: true }));
 
-    it('with the file logger at its default path: no --since (no full read of the log); notes the pid podman keeps (the shim execs it)', () => {
+    it('with the file logger at its default path: no --since (no full read of the log); notes the pid of the follower, its child', () => {
       const note = path.join(dir, 'events-pid');
       const pidEngine = path.join(dir, 'pid-podman');
-      writeFileSync(pidEngine, '#!/bin/sh\necho "$$"; for a in "$@"; do printf "%s\\n" "$a"; done\n');
+      // Then ends the shim as the CLI does once it has its event (SIGKILL).
+      writeFileSync(pidEngine, '#!/bin/sh\necho "$$"; for a in "$@"; do printf "%s\\n" "$a"; done\nkill -9 "$PPID"\n');
       chmodSync(pidEngine, 0o755);
-      const out = shim(['events', '--format', 'json'], { HDC_ENGINE: pidEngine, HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg });
+      const r = spawnSync(shimPath(), ['events', '--format', 'json'], {
+        env: { PATH: process.env.PATH, HDC_ENGINE: pidEngine, HDC_UID: '1000', HDC_GID: '1001', HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg }, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.signal, 'SIGKILL', r.stderr);
+      const out = r.stdout.split('\n').slice(0, -1);
       assert.deepEqual(out.slice(1), ['events', '--format', 'json']);
       assert.equal(readFileSync(note, 'utf8').trim(), `${out[0]} ${eventsLog}`);
     });
