@@ -538,6 +538,30 @@ describe('protocol (base/protocol.ts)', function () {
       for (const d of [none, bogus, weak, nnp]) assert.equal(await readStarted(d), undefined, d);
     });
 
+    it('refuses a spec that sets a kernel parameter the firewall depends on, in any spelling; another sysctl passes', async () => {
+      const sysctlBundle = path.join(dir, 'sysctl-bundle');
+      mkdirSync(sysctlBundle, { recursive: true });
+      // The spec as the runtime reads it: a key may be a JSON escape ("\u005f" is "_"), written raw.
+      const withSysctl = (sysctl: Record<string, string>): void => {
+        const s = spec() as { linux: Record<string, unknown> };
+        writeFileSync(path.join(sysctlBundle, 'config.json'), JSON.stringify({ ...s, linux: { ...s.linux, sysctl } }).replace('RAW-ESCAPE', 'net.ipv4.ip_unprivileged\\u005fport_start'));
+      };
+      for (const name of ['net.ipv4.ip_unprivileged_port_start', 'net/ipv4/ip_unprivileged_port_start', 'net.ipv4.ip_nonlocal_bind',
+        'net.ipv4.conf.all.route_localnet', 'net.ipv4.conf.eth0.route_localnet', 'net.ipv4..ip_unprivileged_port_start', 'RAW-ESCAPE']) {
+        const d = await hookDir('check');
+        withSysctl({ 'net.ipv4.tcp_keepalive_time': '600', [name]: '0' });
+        const r = await runHook(d, { bundleDir: sysctlBundle }).done;
+        assert.equal(r.code, 1, name);
+        assert.match(r.err, /refused: the container sets a kernel parameter the firewall depends on/, name);
+        assert.equal(await readStarted(d), undefined, name);
+      }
+      const ok = await hookDir('check');
+      withSysctl({ 'net.ipv4.tcp_keepalive_time': '600', 'net.core.somaxconn': '1024' });
+      const r = await runHook(ok, { bundleDir: sysctlBundle, pid: 4343 }).done;
+      assert.equal(r.code, 0, r.err);
+      assert.equal(await readStarted(ok), 4343);
+    });
+
     it('reads pid and bundle from the runtime\'s own fields, never from an annotation of the same name (runArgs --annotation pid=1)', async () => {
       const d = await hookDir('check');
       const weakBundle = path.join(dir, 'forged-bundle');

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as packet from 'dns-packet';
-import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
+import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, LIMITS, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
 import { compileRules, matches, nameAllowed } from '../../src/firewall/names';
 
 /**
@@ -141,6 +141,84 @@ describe('filtering resolver', () => {
     } finally {
       dead.stop();
     }
+  });
+});
+
+describe('filtering resolver: bounds on what the workspace can make it hold (LIMITS)', () => {
+  let dir: string;
+  let silent: dgram.Socket;
+  let resolver: FilteringResolver;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-limits-'));
+    writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({ policy: { domains: ['*.allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
+    // An upstream that never answers: every allowed query stays in flight until it times out.
+    silent = dgram.createSocket('udp4');
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+    resolver = new FilteringResolver({ dir, socket: path.join(dir, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port, upstreamPort: silent.address().port, sets: false, privilegedSource: false });
+    await resolver.start();
+  });
+  after(() => {
+    resolver?.stop();
+    silent?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`answers SERVFAIL at once past ${LIMITS.pending} queries in flight upstream`, async () => {
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const replies: { id: number; rcode: string }[] = [];
+    client.on('message', (msg) => { const d = decode(msg); replies.push({ id: d.id ?? -1, rcode: d.rcode }); });
+    const send = (id: number): void => client.send(packet.encode({ type: 'query', id, flags: packet.RECURSION_DESIRED, questions: [{ type: 'A', name: `n${id}.allowed.test` }] }), port, '127.0.0.1');
+    try {
+      // In batches (a burst overflows the socket's buffer), until the resolver has taken in
+      // more than the bound, well within the 1.5 s an upstream query may take.
+      let id = 0;
+      const begun = Date.now();
+      while (resolver.status().stats.queries <= LIMITS.pending && Date.now() - begun < 1000) {
+        const missing = LIMITS.pending + 1 - resolver.status().stats.queries;
+        for (let i = 0; i < Math.min(128, missing); i++) send(++id);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      assert.ok(Date.now() - begun < 1400, 'no query in flight has timed out yet');
+      const { queries, failed } = resolver.status().stats;
+      assert.ok(queries > LIMITS.pending, `${queries} queries taken in`);
+      // Those past the bound were answered at once, SERVFAIL; those within it still wait.
+      assert.equal(failed, queries - LIMITS.pending);
+      assert.equal(replies.length, queries - LIMITS.pending);
+      assert.deepEqual([...new Set(replies.map((r) => r.rcode))], ['SERVFAIL']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it(`closes a TCP client past ${LIMITS.tcpClients} open ones`, async () => {
+    const open = await Promise.all(Array.from({ length: LIMITS.tcpClients }, () => new Promise<import('node:net').Socket>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.1', port }, () => resolve(c));
+      c.on('error', reject);
+    })));
+    try {
+      const extra = connect({ host: '127.0.0.1', port });
+      const closed = await new Promise<boolean>((resolve) => {
+        extra.on('close', () => resolve(true));
+        extra.on('error', () => undefined);
+        setTimeout(() => resolve(false), 2000);
+      });
+      assert.ok(closed, 'the client past the bound was closed');
+      assert.ok(open.every((c) => !c.destroyed), 'the clients within the bound stay open');
+    } finally {
+      for (const c of open) c.destroy();
+    }
+  });
+
+  it(`keeps at most ${LIMITS.typesPerName} query types per blocked name`, () => {
+    const log = new BlockedLog(10);
+    const types = ['A', 'AAAA', 'TXT', 'MX', 'NS', 'SRV', 'CAA', 'PTR', 'SOA', 'CNAME', 'HTTPS'];
+    for (const t of types) log.record('name', 'many.types.test', 1, t);
+    const entry = log.list()[0];
+    assert.equal(entry.count, types.length);
+    assert.deepEqual(entry.types, types.slice(0, LIMITS.typesPerName));
   });
 });
 
