@@ -80,23 +80,27 @@ if [ -n "$resolv" ] && [ -r "$resolv" ]; then
 fi
 # One nsenter into the workspace's netns (the host's tools) for the loads: the sets (and the
 # upstream resolvers), the filter rules, the DNS redirect ahead of the engine's nat rules,
-# and no binding below port 1024 but for the resolver.
+# and no binding below port 1024 but for the resolver. It runs beside the resolver's start
+# (below): nothing in the workspace runs before this hook has ended, so the order of the
+# two does not matter, and the start costs the longer of them, not their sum.
 {
   cat "$dir/ipset.restore"
   for a in $upstream; do case $a in *:*) echo "add hdc-dns6 $a -exist" ;; *) echo "add hdc-dns4 $a -exist" ;; esac; done
 } | nsenter -t "$pid" -n -- sh -c 'ipset restore || exit 11; iptables-restore <"$1" || exit 12; ip6tables-restore <"$2" || exit 13
     iptables-restore --noflush <"$3" || exit 14; ip6tables-restore --noflush <"$4" || exit 15
-    echo 1024 >/proc/sys/net/ipv4/ip_unprivileged_port_start || exit 16' sh "$dir/rules.v4" "$dir/rules.v6" "$dir/nat.v4" "$dir/nat.v6" \
-  || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; 14|15) fail "the DNS redirect (nat) could not be loaded" ;;
-       16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; *) fail "ipset restore failed" ;; esac
+    echo 1024 >/proc/sys/net/ipv4/ip_unprivileged_port_start || exit 16' sh "$dir/rules.v4" "$dir/rules.v6" "$dir/nat.v4" "$dir/nat.v6" &
+loads=$!
 
 # The filtering resolver (firewall-resolver.cjs, run by the Node hdc names in $dir/resolver),
 # in the workspace's netns, outside its processes: it leaves when the workspace's first
 # process does. Its one line on stdout says it listens; nothing resolves without it.
-{ IFS= read -r node && IFS= read -r script; } <"$dir/resolver" || fail "cannot read $dir/resolver (run hdc up again)"
+{ IFS= read -r node && IFS= read -r script; } <"$dir/resolver" || { wait "$loads" || :; fail "cannot read $dir/resolver (run hdc up again)"; }
 ups=$(printf '%s\n' $upstream | paste -sd, -)
 ready=$( { nsenter -t "$pid" -n -- setsid env ELECTRON_RUN_AS_NODE=1 "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
     --upstream "$ups" --watch-pid "$pid" </dev/null 2>>"$dir/resolver-$role.log" & } | head -n 1 )
+wait "$loads" \
+  || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; 14|15) fail "the DNS redirect (nat) could not be loaded" ;;
+       16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; *) fail "ipset restore failed" ;; esac
 case $ready in "ready "*) ;; *) fail "the filtering resolver did not start (see $dir/resolver-$role.log)" ;; esac
 fi
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see

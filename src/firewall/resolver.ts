@@ -52,6 +52,8 @@ export interface ResolverOptions {
   watchPid?: number;
   /** Load answers into the sets (false in unit tests, which run without a netns). */
   sets: boolean;
+  /** How a change reaches the sets (`ipset restore`; a recorder in unit tests). */
+  applySets?: (payload: string) => Promise<void>;
   /** Send upstream from ports below 1024 (false in unit tests, as a normal user). */
   privilegedSource: boolean;
 }
@@ -224,6 +226,7 @@ export class FilteringResolver {
   private timers: NodeJS.Timeout[] = [];
   private special = specialAddresses();
   private tcpClients = 0;
+  private setChanges: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ResolverOptions) {}
 
@@ -292,11 +295,24 @@ export class FilteringResolver {
       for (const n of entry.names) if (!nameAllowed(this.allow, this.deny, n)) entry.names.delete(n);
       if (entry.names.size === 0) gone.push(address);
     }
-    if (gone.length && this.opts.sets) {
-      await ipsetRestore(gone.map((a) => `del ${isIPv4(a) ? SETS.dyn4 : SETS.dyn6} ${a}`).join('\n') + '\n');
-    }
+    // Forgotten before the set changes: an answer admitted meanwhile adds its address again,
+    // after this removal (the set changes run in order, see setChange).
     for (const a of gone) this.admitted.delete(a);
+    if (gone.length && this.opts.sets) {
+      await this.setChange(gone.map((a) => `del ${isIPv4(a) ? SETS.dyn4 : SETS.dyn6} ${a} -exist`).join('\n') + '\n');
+    }
     return ++this.generation;
+  }
+
+  /**
+   * One change to the allow sets (an `ipset restore` payload), run after every change asked
+   * for before it: an answer's add and a deny's removal of the same address land in the
+   * order they were decided, never the other way round.
+   */
+  private setChange(payload: string): Promise<void> {
+    const change = this.setChanges.then(() => (this.opts.applySets ?? ipsetRestore)(payload));
+    this.setChanges = change.catch(() => undefined);
+    return change;
   }
 
   status(): ResolverStatus {
@@ -382,7 +398,7 @@ export class FilteringResolver {
       }
     }
     if (lines.length === 0) return;
-    if (this.opts.sets) await ipsetRestore(`${lines.join('\n')}\n`);
+    if (this.opts.sets) await this.setChange(`${lines.join('\n')}\n`);
     this.stats.admitted += lines.length;
   }
 

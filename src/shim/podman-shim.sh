@@ -119,12 +119,13 @@ fi
 
 if [ -n "$probe" ]; then
   # A probe this binary has not answered yet: asked, and kept once it succeeds (rc last, so
-  # that a reader sees a whole answer).
+  # that a reader sees a whole answer). `buildx version` is kept failed too: podman has no
+  # buildx (exit 125), and the CLI then builds with podman's own `build` either way.
   p=$HDC_PROBES/$probe; rc=0
   "$engine" "$@" >"$p.out.$$" 2>"$p.err.$$" || rc=$?
   cat "$p.out.$$"; cat "$p.err.$$" >&2
-  if [ "$rc" -eq 0 ]; then
-    mv -f "$p.out.$$" "$p.out"; mv -f "$p.err.$$" "$p.err"; echo 0 >"$p.rc.$$"; mv -f "$p.rc.$$" "$p.rc"
+  if [ "$rc" -eq 0 ] || [ "$probe" = buildx ]; then
+    mv -f "$p.out.$$" "$p.out"; mv -f "$p.err.$$" "$p.err"; echo "$rc" >"$p.rc.$$"; mv -f "$p.rc.$$" "$p.rc"
   else
     rm -f "$p.out.$$" "$p.err.$$"
   fi

@@ -289,6 +289,18 @@ describe('protocol (base/protocol.ts)', function () {
         assert.deepEqual(again.out, probe.split(' '));
       }
       assert.equal(logged().length, 3, 'no further call reached podman');
+      // A failed probe: `buildx version` is kept failed (podman has none); any other is asked again.
+      const failing = path.join(dir, 'failing-podman');
+      writeFileSync(failing, '#!/bin/sh\necho "Error: unrecognized command $*" >&2; exit 125\n');
+      chmodSync(failing, 0o755);
+      const fresh = mkdtempSync(path.join(dir, 'probes-'));
+      for (const [probe, kept] of [[SHIM_PROBES.buildx, true], [SHIM_PROBES.v, false]] as const) {
+        const asked = await shim(probe.split(' '), shimEnvironment({ engine: failing, pregate: pregate.file, probes: fresh })).done;
+        assert.equal(asked.code, 125);
+        const again = await shim(probe.split(' '), shimEnvironment({ engine: fakeEngine, pregate: closed.file, probes: fresh })).done;
+        assert.equal(again.code, kept ? 125 : 1, probe);
+        if (kept) assert.match(again.err, /unrecognized command buildx version/);
+      }
       // Anything else still waits for the pregate and refuses when it is closed.
       const ps = await shim(['ps'], shimEnvironment({ engine: fakeEngine, pregate: closed.file, shimLog, probes })).done;
       assert.equal(ps.code, 1);

@@ -133,6 +133,33 @@ describe('filtering resolver', () => {
     assert.equal(bad.ok, false);
   });
 
+  it('changes the sets in the order it decided: an answer\'s add, then a deny\'s removal of the same address', async () => {
+    const changes: string[] = [];
+    let first = true;
+    const applySets = async (payload: string): Promise<void> => {
+      // The add is slow (a loaded machine): the removal, asked for meanwhile, must wait for it.
+      if (first) { first = false; await new Promise((r) => setTimeout(r, 300)); }
+      changes.push(payload.trim());
+    };
+    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-order-'));
+    const policy = (denied: string[]): void => writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains: ['allowed.test'], denied, cidrs4: [], cidrs6: [] } }));
+    policy([]);
+    const ordered = new FilteringResolver({ dir: own, socket: path.join(own, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 2, upstreamPort: upstream.port, sets: true, applySets, privilegedSource: false });
+    await ordered.start();
+    try {
+      const answered = ask(port + 2, 'allowed.test');
+      for (let waited = 0; ordered.status().stats.forwarded === 0 && waited < 3000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      policy(['allowed.test']);
+      await ordered.reload();
+      assert.equal((await answered).rcode, 'NOERROR', 'the answer decided before the deny is released');
+      assert.deepEqual(changes, ['add hdc-dyn4 10.0.0.10 timeout 300', 'del hdc-dyn4 10.0.0.10 -exist']);
+      assert.equal((await ask(port + 2, 'allowed.test')).rcode, 'NXDOMAIN', 'denied from now on');
+    } finally {
+      ordered.stop();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   it('answers SERVFAIL when no upstream answers', async () => {
     const dead = new FilteringResolver({ dir, socket: path.join(dir, 'ctl2.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 1, upstreamPort: 9, sets: false, privilegedSource: false });
     await dead.start();
