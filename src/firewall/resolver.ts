@@ -143,7 +143,9 @@ export function answerAddresses(answer: packet.Packet): { v4: [string, number][]
 /** Runs ipset restore with `input`; rejects with ipset's own words. */
 function ipsetRestore(input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile('ipset', ['restore', '-exist'], (error, _stdout, stderr) => (error ? reject(new Error(`ipset: ${String(stderr).trim() || error.message}`)) : resolve()));
+    // Bounded: one change at a time (setChange), so a hung ipset would hold every later one.
+    const child = execFile('ipset', ['restore', '-exist'], { timeout: 5000, killSignal: 'SIGKILL' },
+      (error, _stdout, stderr) => (error ? reject(new Error(`ipset: ${String(stderr).trim() || error.message}`)) : resolve()));
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
   });
@@ -179,6 +181,12 @@ export class BlockedLog {
   list(): BlockedEntry[] {
     return [...this.entries.values()].reverse();
   }
+}
+
+interface Admitted {
+  until: number;
+  names: Set<string>;
+  adding?: Promise<void>;
 }
 
 interface Pending {
@@ -217,7 +225,8 @@ export class FilteringResolver {
   readonly stats = { queries: 0, refused: 0, forwarded: 0, failed: 0, admitted: 0 };
   readonly blocked = new BlockedLog();
   /** address → [expiry (ms), the names it was admitted for]. */
-  private readonly admitted = new Map<string, { until: number; names: Set<string> }>();
+  /** Address → until when the set holds it, for which names, and the change that adds it while in flight. */
+  private readonly admitted = new Map<string, Admitted>();
   private readonly pending = new Map<number, Pending>();
   private readonly upstreamSockets = new Map<4 | 6, dgram.Socket>();
   private readonly servers: (dgram.Socket | Server)[] = [];
@@ -299,7 +308,14 @@ export class FilteringResolver {
     // after this removal (the set changes run in order, see setChange).
     for (const a of gone) this.admitted.delete(a);
     if (gone.length && this.opts.sets) {
-      await this.setChange(gone.map((a) => `del ${isIPv4(a) ? SETS.dyn4 : SETS.dyn6} ${a} -exist`).join('\n') + '\n');
+      try {
+        await this.setChange(gone.map((a) => `del ${isIPv4(a) ? SETS.dyn4 : SETS.dyn6} ${a}`).join('\n') + '\n');
+      } catch (e) {
+        // Not removed: remembered again, for no name, so that the next reload (hdc deny run
+        // again) removes them, unless an answer admitted one meanwhile.
+        for (const a of gone) if (!this.admitted.has(a)) this.admitted.set(a, { until: 0, names: new Set() });
+        throw e;
+      }
     }
     return ++this.generation;
   }
@@ -372,6 +388,12 @@ export class FilteringResolver {
       this.stats.failed++;
       return servfail(query);
     }
+    // A deny that came while the addresses were entering: its removal runs after them, and
+    // this answer is not released.
+    if (!nameAllowed(this.allow, this.deny, q.name)) {
+      this.stats.refused++;
+      return refusal(query);
+    }
     answer.writeUInt16BE(query.id ?? 0, 0);
     return answer;
   }
@@ -381,6 +403,10 @@ export class FilteringResolver {
     const { v4, v6 } = answerAddresses(answer);
     const now = Date.now();
     const lines: string[] = [];
+    const mine: Admitted[] = [];
+    // Adds of these addresses that another answer asked for and that have not landed yet:
+    // this answer is not released before them either.
+    const others = new Set<Promise<void>>();
     for (const [list, set] of [[v4, SETS.dyn4], [v6, this.ipv6 ? SETS.dyn6 : undefined]] as const) {
       if (!set) continue;
       for (const [address, ttl] of list) {
@@ -393,12 +419,28 @@ export class FilteringResolver {
         if (entry.until - now < (seconds * 1000) / 2) {
           lines.push(`add ${set} ${address} timeout ${seconds}`);
           entry.until = now + seconds * 1000;
+          mine.push(entry);
+        } else if (entry.adding) {
+          others.add(entry.adding);
         }
         this.admitted.set(address, entry);
       }
     }
-    if (lines.length === 0) return;
-    if (this.opts.sets) await this.setChange(`${lines.join('\n')}\n`);
+    if (lines.length > 0 && this.opts.sets) {
+      const change = this.setChange(`${lines.join('\n')}\n`);
+      for (const entry of mine) entry.adding = change;
+      try {
+        await change;
+      } catch (e) {
+        // Not in the set: the next answer for these addresses adds them again.
+        for (const entry of mine) entry.until = 0;
+        throw e;
+      } finally {
+        for (const entry of mine) if (entry.adding === change) entry.adding = undefined;
+      }
+    }
+    // Another answer's add that failed fails this one too (its catch reset the entry).
+    await Promise.all(others);
     this.stats.admitted += lines.length;
   }
 

@@ -119,12 +119,12 @@ fi
 
 if [ -n "$probe" ]; then
   # A probe this binary has not answered yet: asked, and kept once it succeeds (rc last, so
-  # that a reader sees a whole answer). `buildx version` is kept failed too: podman has no
-  # buildx (exit 125), and the CLI then builds with podman's own `build` either way.
+  # that a reader sees a whole answer). `buildx version` is kept failed too, with podman's
+  # own error status (125): podman has no buildx, and the CLI then builds with `build`.
   p=$HDC_PROBES/$probe; rc=0
   "$engine" "$@" >"$p.out.$$" 2>"$p.err.$$" || rc=$?
   cat "$p.out.$$"; cat "$p.err.$$" >&2
-  if [ "$rc" -eq 0 ] || [ "$probe" = buildx ]; then
+  if [ "$rc" -eq 0 ] || { [ "$probe" = buildx ] && [ "$rc" -eq 125 ]; }; then
     mv -f "$p.out.$$" "$p.out"; mv -f "$p.err.$$" "$p.err"; echo "$rc" >"$p.rc.$$"; mv -f "$p.rc.$$" "$p.rc"
   else
     rm -f "$p.out.$$" "$p.err.$$"
@@ -136,37 +136,52 @@ if [ -n "$follow_log" ]; then
   # still writing, fails to parse it, and ends with status 0 and no message: the CLI then
   # waits for ever for a start event that went past (measured: a line written in two parts
   # ends `podman events` at once). So the follower runs as a child and the note names it;
-  # when it ends on its own, it follows again from this call's start (--since: the file
-  # logger then reads the whole log, so only in that case), up to 10 times, 0.2 s apart (a
-  # half-written line is whole by then).
+  # when it ends that way, it follows again from this call's start (--since: the file logger
+  # then reads the whole log, so only in that case), up to 10 times, 0.2 s apart (a
+  # half-written line is whole by then). Any other end is passed on.
   now
-  shim=$$
-  # Field 22 of /proc/PID/stat, the start time: a pid is the same process only with it.
-  start_of() { _s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; _s=${_s##*) }; set -- $_s; echo "${20}"; }
-  # hdc_follow ARG...: the follower, and a watcher that ends it once this shim is gone (the CLI
-  # ends the shim with SIGKILL when it has its event; a parent-death signal does not hold,
-  # as rootless podman clears it when it joins its user namespace). The watcher holds none
-  # of the CLI's pipes, and ends with the follower.
+  # start_of PID: field 22 of /proc/PID/stat (its start time) into $started_at, read by the
+  # shell itself; a pid is the same process only with the same start time.
+  start_of() {
+    started_at=
+    read -r _s 2>/dev/null <"/proc/$1/stat" || return 1
+    _s=${_s##*) }
+    set -- $_s
+    started_at=${20}
+  }
+  start_of "$$"; shim_born=$started_at
+  # hdc_follow ARG...: the follower, and a watcher that ends it once this shim is gone (the
+  # CLI ends the shim with SIGKILL when it has its event; a parent-death signal does not
+  # hold, as rootless podman clears it when it joins its user namespace). The start times
+  # are read before the watcher forks, while the follower cannot have been reaped. The
+  # watcher holds none of the CLI's pipes, and ends with the follower.
   hdc_follow() {
     "$engine" "$@" &
     child=$!
+    start_of "$child" || return 0
+    child_born=$started_at
     (
-      born=$(start_of "$child") || exit 0
-      while [ -d "/proc/$shim" ]; do
-        [ "$(start_of "$child")" = "$born" ] || exit 0
+      same() { start_of "$1" && [ "$started_at" = "$2" ]; }
+      while same "$shim" "$shim_born"; do
+        same "$child" "$child_born" || exit 0
         sleep 0.5
       done
-      [ "$(start_of "$child")" = "$born" ] && kill "$child"
+      same "$child" "$child_born" || exit 0
+      kill "$child" 2>/dev/null || exit 0
+      sleep 2
+      if same "$child" "$child_born"; then kill -KILL "$child" 2>/dev/null || :; fi
     ) </dev/null >/dev/null 2>&1 &
   }
+  shim=$$
   hdc_follow "$@"
   printf '%s %s\n' "$child" "$follow_log" >"$HDC_EVENTS"
   n=0
   while :; do
     rc=0; wait "$child" || rc=$?
+    [ "$rc" -eq 0 ] || exit "$rc"
     n=$((n + 1))
-    [ "$n" -le 10 ] || { echo "hardened-devcontainers: podman's events follower kept ending (status $rc); giving up" >&2; exit "$rc"; }
-    echo "hardened-devcontainers: podman's events follower ended on its own (status $rc); following again since the call's start" >&2
+    [ "$n" -le 10 ] || { echo "hardened-devcontainers: podman's events follower kept ending; giving up" >&2; exit 1; }
+    echo "hardened-devcontainers: podman's events follower ended on its own (status 0); following again since the call's start" >&2
     sleep 0.2
     hdc_follow "$@" --since "$started"
   done

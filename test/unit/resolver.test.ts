@@ -151,11 +151,48 @@ describe('filtering resolver', () => {
       for (let waited = 0; ordered.status().stats.forwarded === 0 && waited < 3000; waited += 10) await new Promise((r) => setTimeout(r, 10));
       policy(['allowed.test']);
       await ordered.reload();
-      assert.equal((await answered).rcode, 'NOERROR', 'the answer decided before the deny is released');
-      assert.deepEqual(changes, ['add hdc-dyn4 10.0.0.10 timeout 300', 'del hdc-dyn4 10.0.0.10 -exist']);
+      assert.equal((await answered).rcode, 'NXDOMAIN', 'denied while its address entered the set: not released');
+      assert.deepEqual(changes, ['add hdc-dyn4 10.0.0.10 timeout 300', 'del hdc-dyn4 10.0.0.10']);
       assert.equal((await ask(port + 2, 'allowed.test')).rcode, 'NXDOMAIN', 'denied from now on');
     } finally {
       ordered.stop();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it('an answer is released only once its addresses are in the set, also when another answer\'s add of them is in flight; a failed removal is tried again', async () => {
+    const twins = await fakeUpstream({ 'one.test': '10.0.0.20', 'two.test': '10.0.0.20' });
+    const landed: { payload: string; at: number }[] = [];
+    let slowAdd = true;
+    let failDel = true;
+    const applySets = async (payload: string): Promise<void> => {
+      if (payload.startsWith('add') && slowAdd) { slowAdd = false; await new Promise((r) => setTimeout(r, 300)); }
+      if (payload.startsWith('del') && failDel) { failDel = false; throw new Error('ipset: fork failed'); }
+      landed.push({ payload: payload.trim(), at: Date.now() });
+    };
+    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-twins-'));
+    const policy = (domains: string[]): void => writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains, denied: [], cidrs4: [], cidrs6: [] } }));
+    policy(['one.test', 'two.test']);
+    const r = new FilteringResolver({ dir: own, socket: path.join(own, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 3, upstreamPort: twins.port, sets: true, applySets, privilegedSource: false });
+    await r.start();
+    try {
+      const first = ask(port + 3, 'one.test');
+      for (let waited = 0; r.status().stats.forwarded === 0 && waited < 3000; waited += 10) await new Promise((res) => setTimeout(res, 10));
+      // The same address for another name, while the first add is still on its way.
+      const second = await ask(port + 3, 'two.test');
+      const releasedAt = Date.now();
+      assert.equal(second.rcode, 'NOERROR');
+      assert.equal((await first).rcode, 'NOERROR');
+      assert.deepEqual(landed.map((l) => l.payload), ['add hdc-dyn4 10.0.0.20 timeout 300'], 'one add for both');
+      assert.ok(landed[0].at <= releasedAt, 'the second answer waited for the first one\'s add');
+      // Both names denied; the removal fails once: the next reload removes the address.
+      policy([]);
+      await assert.rejects(r.reload(), /fork failed/);
+      await r.reload();
+      assert.deepEqual(landed.map((l) => l.payload), ['add hdc-dyn4 10.0.0.20 timeout 300', 'del hdc-dyn4 10.0.0.20']);
+    } finally {
+      r.stop();
+      twins.close();
       rmSync(own, { recursive: true, force: true });
     }
   });

@@ -86,6 +86,16 @@ describe('podman shim (real script, fake engine)', () => {
       assert.equal(readFileSync(note, 'utf8').trim(), `${out[0]} ${eventsLog}`);
     });
 
+    it('a follower that fails (any status but 0) is passed on, not followed again', () => {
+      const failing = path.join(dir, 'failing-events');
+      writeFileSync(failing, '#!/bin/sh\necho "Error: bad filter" >&2; exit 3\n');
+      chmodSync(failing, 0o755);
+      const r = spawnSync(shimPath(), ['events', '--format', 'json'], {
+        env: { PATH: process.env.PATH, HDC_ENGINE: failing, HDC_UID: '1000', HDC_GID: '1001', HDC_EVENTS: path.join(dir, 'events-failing'), XDG_RUNTIME_DIR: xdg }, encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 3);
+      assert.equal(r.stderr, 'Error: bad filter\n');
+    });
+
     it('without the default log file (journald, or another path): --since, and the note says so', () => {
       const note = path.join(dir, 'events-since');
       const out = shim(['events', '--format', 'json'], { HDC_EVENTS: note, XDG_RUNTIME_DIR: path.join(dir, 'no-such-runtime-dir') });
