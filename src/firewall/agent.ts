@@ -22,6 +22,7 @@ import * as path from 'node:path';
 // eslint-disable-next-line no-restricted-imports
 import { execFile } from 'node:child_process';
 import { allowSet, ipsetPayload, parseSetMembers, type AllowSet, type FirewallPolicy } from './policy';
+import { defaultGateway } from './route';
 import { SETS } from './sets';
 import type { ResolverOp } from '../base/protocol';
 import type { BlockedEntry, ResolverStatus } from './resolver';
@@ -87,18 +88,6 @@ function tryConnect(host: string, port: number, timeoutMs: number): Promise<{ co
     socket.once('timeout', () => done(false, 'ETIMEDOUT'));
     socket.once('error', (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
   });
-}
-
-/** The IPv4 default gateway of the netns we run in (/proc/net/route follows the netns). */
-export function defaultGateway(route: string): string | undefined {
-  for (const line of route.split('\n').slice(1)) {
-    const [, destination, gateway] = line.trim().split(/\s+/);
-    if (destination === '00000000' && gateway && gateway !== '00000000') {
-      const n = parseInt(gateway, 16);
-      return [0, 8, 16, 24].map((s) => (n >>> s) & 255).join('.');
-    }
-  }
-  return undefined;
 }
 
 async function probe(target: Target, resolver: Resolver, expectOpen: boolean): Promise<ProbeResult> {

@@ -26,6 +26,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
+import { routeGateways } from './route';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
 
 /** TTL of an admitted address, in seconds: the record's, within these bounds. */
@@ -101,19 +102,6 @@ export function specialAddresses(gateways: string[] = []): BlockList {
   for (const [net, prefix] of [['::', 128], ['::1', 128], ['fe80::', 10], ['ff00::', 8]] as const) b.addSubnet(net, prefix, 'ipv6');
   for (const g of gateways) if (isIPv4(g)) b.addAddress(g, 'ipv4'); else if (isIPv6(g)) b.addAddress(g, 'ipv6');
   return b;
-}
-
-/** The IPv4 default gateways of the netns we run in (/proc/net/route follows the netns). */
-export function routeGateways(route: string): string[] {
-  const out: string[] = [];
-  for (const line of route.split('\n').slice(1)) {
-    const [, destination, gateway] = line.trim().split(/\s+/);
-    if (destination === '00000000' && gateway && gateway !== '00000000') {
-      const n = parseInt(gateway, 16);
-      out.push([0, 8, 16, 24].map((shift) => (n >>> shift) & 255).join('.'));
-    }
-  }
-  return out;
 }
 
 export const clampTtl = (ttl: number): number => Math.min(TTL.ceiling, Math.max(TTL.floor, Math.floor(ttl)));

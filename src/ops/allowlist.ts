@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { firewallBackend } from '../firewall/backend';
+import { liveFirewall } from './liveFirewall';
 import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { policyFromSettings, validateCidr, validateDomain } from '../firewall/policy';
 import { compileRules, nameAllowed } from '../firewall/names';
@@ -93,10 +93,7 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   await writeFirewallFiles(firewallDir, policy);
   if (!found?.container.running) return { entry: value, kind, settingsFile };
   const verify = { blocked: verifyTargets(updated, policy)?.blocked };
-  const backend = firewallBackend(engine, {
-    firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
-    workspaceImage: ws.config.image, guardImageSetting: fw.guardImage, containerName: found.container.name,
-  });
+  const backend = liveFirewall(engine, ws, firewallDir, fw.guardImage, found.container.name);
   const live = await backend.agent(found.container.id, { policy, verify }, options);
   checkVerification(live, { policy, verify });
   // The sidecar has the same allowlist, in its own netns: it changes too, or it stops

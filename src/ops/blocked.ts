@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { firewallBackend } from '../firewall/backend';
+import { liveFirewall } from './liveFirewall';
 import type { BlockedEntry } from '../firewall/resolver';
 import { policyFromSettings } from '../firewall/policy';
 import { HdcError } from '../base/errors';
@@ -35,11 +35,7 @@ export async function blockedLog(workspaceFolder: string, settings: Settings, st
   if (!found?.container.running) {
     throw new HdcError(`No running hardened container for ${ws.workspaceFolder}: the blocked log lives in its filtering resolver.`, { fix: 'run hdc up first' });
   }
-  const backend = firewallBackend(engine, {
-    firewallDir: path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), workspaceFolder: ws.workspaceFolder,
-    configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
-    containerName: found.container.name,
-  });
+  const backend = liveFirewall(engine, ws, path.join(await workspaceStateDir(stateRoot, ws.workspaceFolder), 'firewall'), settings.firewall.guardImage, found.container.name);
   // Only the blocked log is read (blockedOnly): the agent neither loads nor checks a policy,
   // so the presets are not expanded (that may ask the host's package tools).
   const policy = policyFromSettings(settings.firewall, []);

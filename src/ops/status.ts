@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { firewallBackend } from '../firewall/backend';
+import { liveFirewall } from './liveFirewall';
 import { verifyTargets } from '../firewall/firewall';
 import { policyFromSettings, type PresetHosts } from '../firewall/policy';
 import { presetCounts } from '../firewall/presets';
@@ -68,11 +68,7 @@ async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContain
     const presets = await ws.presets();
     const policy = policyFromSettings(settings.firewall, presets);
     const targets = verifyTargets(settings.firewall, policy);
-    const backend = firewallBackend(engine, {
-      firewallDir: path.join(stateDir, 'firewall'), workspaceFolder: ws.workspaceFolder,
-      configFile: ws.file, userRunArgs: ws.config.runArgs, workspaceImage: ws.config.image, guardImageSetting: settings.firewall.guardImage,
-      containerName: found.container.name,
-    });
+    const backend = liveFirewall(engine, ws, path.join(stateDir, 'firewall'), settings.firewall.guardImage, found.container.name);
     const r = await backend.agent(found.container.id, { policy, verify: targets, dryRun: true }, options, undefined, role);
     const { blocked, allowed, leak } = r.verify;
     const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { InputError } from '../../src/base/errors';
-import { defaultGateway } from '../../src/firewall/agent';
+import { defaultGateway } from '../../src/firewall/route';
 import { allowSet, buildPolicy, ipsetPayload, natPayload, parseNameservers, parseSetMembers, rulesPayload, validateCidr, validateDomain } from '../../src/firewall/policy';
 import { SETS } from '../../src/firewall/sets';
 import { checkVerification, parseTarget } from '../../src/firewall/firewall';

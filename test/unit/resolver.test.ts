@@ -345,7 +345,8 @@ describe('filtering resolver: pure parts', () => {
 
 describe('filtering resolver: addresses no answer may open', () => {
   it('refuses loopback, link-local (metadata), unspecified, multicast, mapped and the gateway; admits the rest', async () => {
-    const { specialAddresses, routeGateways } = await import('../../src/firewall/resolver');
+    const { specialAddresses } = await import('../../src/firewall/resolver');
+    const { routeGateways } = await import('../../src/firewall/route');
     const gw = routeGateways('Iface\tDestination\tGateway \tFlags\ntap0\t00000000\t0202000A\t0003\n');
     assert.deepEqual(gw, ['10.0.2.2']);
     const b = specialAddresses(gw);
