@@ -119,12 +119,14 @@ fi
 
 if [ -n "$probe" ]; then
   # A probe this binary has not answered yet: asked, and kept once it succeeds (rc last, so
-  # that a reader sees a whole answer). `buildx version` is kept failed too, with podman's
-  # own error status (125): podman has no buildx, and the CLI then builds with `build`.
+  # that a reader sees a whole answer). A failed one is never kept: podman's `buildx version`
+  # always fails, so the CLI's first call waits at the pregate, and the CLI reads its
+  # configuration only once hdc has written the override file (kept, the CLI raced hdc and
+  # lost: "Dev container config ... not found").
   p=$HDC_PROBES/$probe; rc=0
   "$engine" "$@" >"$p.out.$$" 2>"$p.err.$$" || rc=$?
   cat "$p.out.$$"; cat "$p.err.$$" >&2
-  if [ "$rc" -eq 0 ] || { [ "$probe" = buildx ] && [ "$rc" -eq 125 ]; }; then
+  if [ "$rc" -eq 0 ]; then
     mv -f "$p.out.$$" "$p.out"; mv -f "$p.err.$$" "$p.err"; echo "$rc" >"$p.rc.$$"; mv -f "$p.rc.$$" "$p.rc"
   else
     rm -f "$p.out.$$" "$p.err.$$"
