@@ -100,7 +100,8 @@ ready=$( { nsenter -t "$pid" -n -- setsid env ELECTRON_RUN_AS_NODE=1 "$node" "$s
     --upstream "$ups" --watch-pid "$pid" </dev/null 2>>"$dir/resolver-$role.log" & } | head -n 1 )
 wait "$loads" \
   || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; 14|15) fail "the DNS redirect (nat) could not be loaded" ;;
-       16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; *) fail "ipset restore failed" ;; esac
+       16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; 11|1) fail "ipset restore failed" ;;
+       *) fail "the rule loads did not finish (status $?)" ;; esac
 case $ready in "ready "*) ;; *) fail "the filtering resolver did not start (see $dir/resolver-$role.log)" ;; esac
 fi
 # During `hdc up`, the start is reported only once the CLI's events follower is ready to see

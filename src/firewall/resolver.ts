@@ -224,6 +224,8 @@ export class FilteringResolver {
   private special = specialAddresses();
   private tcpClients = 0;
   private setChanges: Promise<void> = Promise.resolve();
+  /** Answers waiting for their addresses to enter the sets: they count against LIMITS.pending. */
+  private admitting = 0;
 
   constructor(private readonly opts: ResolverOptions) {}
 
@@ -344,7 +346,9 @@ export class FilteringResolver {
       if (q) this.blocked.record('name', canonicalName(q.name).slice(0, 253), 1, String(q.type));
       return refusal(query);
     }
-    if (this.pending.size >= LIMITS.pending) {
+    // In flight: queries out to the upstream, and answers waiting for their addresses to
+    // enter the sets (one change at a time, see setChange).
+    if (this.pending.size + this.admitting >= LIMITS.pending) {
       this.stats.failed++;
       return servfail(query);
     }
@@ -368,6 +372,7 @@ export class FilteringResolver {
       return servfail(query);
     }
     this.stats.forwarded++;
+    this.admitting++;
     try {
       await this.admit(canonicalName(q.name), packet.decode(answer));
     } catch (e) {
@@ -375,6 +380,8 @@ export class FilteringResolver {
       process.stderr.write(`hdc resolver: ${(e as Error).message}\n`);
       this.stats.failed++;
       return servfail(query);
+    } finally {
+      this.admitting--;
     }
     // A deny that came while the addresses were entering: its removal runs after them, and
     // this answer is not released.

@@ -257,6 +257,53 @@ describe('filtering resolver: bounds on what the workspace can make it hold (LIM
     }
   });
 
+  it('counts answers waiting for the allow sets against the same bound', async () => {
+    // An upstream that answers every name with one address, and sets that never take it.
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (msg, rinfo) => {
+      const q = packet.decode(msg);
+      socket.send(packet.encode({ type: 'response', id: q.id, flags: packet.RECURSION_AVAILABLE, questions: q.questions,
+        answers: [{ type: 'A', name: q.questions?.[0]?.name ?? '', ttl: 600, data: '10.0.0.30' }] }), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => { release = r; });
+    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-admitting-'));
+    writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains: ['*.allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
+    const r = new FilteringResolver({ dir: own, socket: path.join(own, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 5,
+      upstreamPort: socket.address().port, sets: true, applySets: () => stuck, privilegedSource: false });
+    await r.start();
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((res) => client.bind(0, '127.0.0.1', () => res()));
+    const rcodes: string[] = [];
+    client.on('message', (msg) => rcodes.push(decode(msg).rcode));
+    try {
+      let id = 0;
+      const begun = Date.now();
+      while (r.status().stats.forwarded < LIMITS.pending && Date.now() - begun < 5000) {
+        const missing = LIMITS.pending - r.status().stats.forwarded;
+        for (let i = 0; i < Math.min(128, missing); i++) {
+          id++;
+          client.send(packet.encode({ type: 'query', id, flags: packet.RECURSION_DESIRED, questions: [{ type: 'A', name: `n${id}.allowed.test` }] }), port + 5, '127.0.0.1');
+        }
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      assert.equal(r.status().stats.forwarded, LIMITS.pending, 'answers waiting for the sets, up to the bound');
+      await new Promise((res) => setTimeout(res, 200)); // the last batch's queries past the bound are answered
+      const before = rcodes.length;
+      client.send(packet.encode({ type: 'query', id: 65_001, flags: packet.RECURSION_DESIRED, questions: [{ type: 'A', name: 'one-more.allowed.test' }] }), port + 5, '127.0.0.1');
+      for (let waited = 0; rcodes.length === before && waited < 1000; waited += 10) await new Promise((res) => setTimeout(res, 10));
+      assert.deepEqual(rcodes.slice(before), ['SERVFAIL'], 'past the bound: SERVFAIL at once, the waiting answers still wait');
+      assert.ok(rcodes.slice(0, before).every((c) => c === 'SERVFAIL'), 'no waiting answer was released before its addresses entered the sets');
+    } finally {
+      release();
+      client.close();
+      r.stop();
+      socket.close();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   it(`closes a TCP client past ${LIMITS.tcpClients} open ones`, async () => {
     const open = await Promise.all(Array.from({ length: LIMITS.tcpClients }, () => new Promise<import('node:net').Socket>((resolve, reject) => {
       const c = connect({ host: '127.0.0.1', port }, () => resolve(c));
