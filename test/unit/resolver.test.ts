@@ -68,7 +68,7 @@ describe('filtering resolver', () => {
   let dir: string;
   let upstream: Upstream;
   let resolver: FilteringResolver;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = 20_000 + Math.floor(Math.random() * 6_000); // below the ephemeral range (32768-), which busy clients use
   const writePolicy = (domains: string[], denied: string[] = []): void =>
     writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({ policy: { domains, denied, cidrs4: [], cidrs6: [] } }));
 
@@ -212,7 +212,7 @@ describe('filtering resolver: bounds on what the workspace can make it hold (LIM
   let dir: string;
   let silent: dgram.Socket;
   let resolver: FilteringResolver;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = 26_000 + Math.floor(Math.random() * 6_000); // apart from the other suite's, below the ephemeral range
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-limits-'));
     writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({ policy: { domains: ['*.allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
