@@ -212,8 +212,7 @@ export class FilteringResolver {
   private generation = 0;
   readonly stats = { queries: 0, refused: 0, forwarded: 0, failed: 0, admitted: 0 };
   readonly blocked = new BlockedLog();
-  /** address → [expiry (ms), the names it was admitted for]. */
-  /** Address → until when the set holds it, for which names, and the change that adds it while in flight. */
+  /** Address → until when the set holds it (ms), for which names, and the change that adds it while in flight. */
   private readonly admitted = new Map<string, Admitted>();
   private readonly pending = new Map<number, Pending>();
   private readonly upstreamSockets = new Map<4 | 6, dgram.Socket>();
