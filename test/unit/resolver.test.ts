@@ -197,6 +197,27 @@ describe('filtering resolver', () => {
     }
   });
 
+  it('answers SERVFAIL when the addresses cannot enter the sets, and adds them again for the next answer', async () => {
+    const changes: string[] = [];
+    let fail = true;
+    const applySets = async (payload: string): Promise<void> => {
+      if (fail) { fail = false; throw new Error('ipset: cannot allocate memory'); }
+      changes.push(payload.trim());
+    };
+    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-addfail-'));
+    writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains: ['allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
+    const r = new FilteringResolver({ dir: own, socket: path.join(own, 'ctl.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 4, upstreamPort: upstream.port, sets: true, applySets, privilegedSource: false });
+    await r.start();
+    try {
+      assert.equal((await ask(port + 4, 'allowed.test')).rcode, 'SERVFAIL', 'not released: its address is not in the set');
+      assert.equal((await ask(port + 4, 'allowed.test')).rcode, 'NOERROR');
+      assert.deepEqual(changes, ['add hdc-dyn4 10.0.0.10 timeout 300'], 'the next answer added it again');
+    } finally {
+      r.stop();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   it('answers SERVFAIL when no upstream answers', async () => {
     const dead = new FilteringResolver({ dir, socket: path.join(dir, 'ctl2.sock'), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 1, upstreamPort: 9, sets: false, privilegedSource: false });
     await dead.start();
