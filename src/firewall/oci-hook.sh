@@ -10,28 +10,48 @@ set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 fail() { echo "hardened-devcontainers firewall hook: $*; the container was not started" >&2; exit 1; }
 
-state=$(cat)
+# The state is read and parsed with shell builtins only: each process costs 5-10 ms on a
+# small VM, and this runs before the workspace's first process, on every start.
+nl='
+'
+state=
+while IFS= read -r line || [ -n "$line" ]; do state=${state:+$state$nl}$line; done
 # The runtime's own fields (pid, bundle) come before "annotations", whose keys the workspace
 # chooses in part (runArgs --annotation): each is read only from its own part, so that an
 # annotation named "pid" or "bundle" cannot stand in for the real one. No "annotations"
 # before them: no pid, and the start is refused.
 own=${state%%\"annotations\"*}
 annotations=${state#"$own"}
-field() { printf '%s' "$2" | sed -n "s/.*\"$1\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
-pid=$(field pid "$own")
-bundle=$(field bundle "$own")
-# hdc's annotations, set last on every container it creates (the engine keeps the last of a
-# key). A key is read only where a key begins ({ or , then "), so a key of the workspace's
-# (an image's annotation, a quoted runArgs one) that merely ends in hdc's name is not it;
-# found more than once, or not at all: refused.
-annotation() {
-  found=$(printf '%s' "$annotations" | grep -o "[{,]\"$1\": *\"[^\"\\\\]*\"") || true
-  case $found in *"
-"*) fail "an annotation of hdc's appears twice" ;; esac
-  printf '%s' "$found" | sed 's/^[{,]"[^"]*": *"//; s/"$//'
+# field NAME: sets $value to the runtime's field NAME (its last "NAME": in its own part; a
+# number or a string up to the first quote, comma or brace), or empty.
+field() {
+  value=
+  case $own in *"\"$1\":"*) ;; *) return 0 ;; esac
+  value=${own##*"\"$1\":"}
+  while :; do case $value in ' '*) value=${value# } ;; *) break ;; esac; done
+  value=${value#\"}
+  value=${value%%[\",\}]*}
 }
-dir=$(annotation 'dev\.hardened-devcontainers\.firewall')
-role=$(annotation 'dev\.hardened-devcontainers\.role')
+field pid; pid=$value
+field bundle; bundle=$value
+# annotation KEY: sets $value to hdc's annotation KEY, set last on every container it creates
+# (the engine keeps the last of a key). A key is read only where a key begins ({ or , then
+# "), so a key of the workspace's (an image's annotation, a quoted runArgs one) that merely
+# ends in hdc's name is not it; found more than once: refused. Its value must be a string
+# with no quote or backslash in it; otherwise it is empty (and refused below).
+annotation() {
+  value=
+  rest=${annotations#*[{,]\"$1\":}
+  [ "$rest" != "$annotations" ] || return 0
+  case $rest in *[{,]\"$1\":*) fail "an annotation of hdc's appears twice" ;; esac
+  while :; do case $rest in ' '*) rest=${rest# } ;; *) break ;; esac; done
+  case $rest in \"*\"*) ;; *) return 0 ;; esac
+  rest=${rest#\"}
+  case ${rest%%\"*} in *\\*) return 0 ;; esac
+  value=${rest%%\"*}
+}
+annotation dev.hardened-devcontainers.firewall; dir=$value
+annotation dev.hardened-devcontainers.role; role=$value
 case $pid in ''|*[!0-9]*) fail "no container pid in the state" ;; esac
 case $dir in /*) ;; *) fail "no absolute firewall directory in the annotation" ;; esac
 case $role in workspace|sidecar) ;; *) fail "no role in the annotations: an older hdc made this container (run hdc down, then hdc up)" ;; esac
@@ -39,17 +59,18 @@ case $role in workspace|sidecar) ;; *) fail "no role in the annotations: an olde
 # 1. The workspace's privilege, read back from its final OCI spec before its first process:
 #    whatever path the privilege took (config, feature, label, a wrapped engine), a container
 #    weaker than hdc requires does not run. The sidecar's flags are hdc's own (SYS_ADMIN).
+#    One read of the spec (privilege-check.sh's awk) serves the checks below too.
+. "${0%/*}/privilege-check.sh"
+hdc_spec_read "$bundle/config.json" || fail "cannot read the OCI spec $bundle/config.json"
 if [ "$role" != sidecar ]; then
-  . "${0%/*}/privilege-check.sh"
-  reason=$(hdc_privilege_check "$bundle/config.json" "$dir/privilege") \
+  reason=$(hdc_privilege_check "$bundle/config.json" "$dir/privilege" read) \
     || { echo "hardened-devcontainers: refused: $reason, which the hardened container does not allow; the container was not started" >&2; exit 1; }
 fi
 
 # The kernel parameters the firewall depends on (FIREWALL_SYSCTL in hardening/privilege.ts):
 # a runtime may write the spec's sysctls after this hook (runc does), so none may be there,
 # in any spelling (the runtimes turn "." into "/": no "/", "..", or escape in a name).
-sysctls=$(grep -o '"sysctl":{[^}]*}' "$bundle/config.json") || true
-case $sysctls in
+case $hdc_sysctls in
   *'/'*|*'..'*|*'\'*|*'"net.ipv4.ip_unprivileged_port_start"'*|*'ip_nonlocal_bind"'*|*'route_localnet"'*)
     echo "hardened-devcontainers: refused: the container sets a kernel parameter the firewall depends on (ip_unprivileged_port_start, ip_nonlocal_bind or route_localnet), or names one in a spelling hdc does not read; the container was not started" >&2; exit 1 ;;
 esac
@@ -62,7 +83,8 @@ for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6 resolver; do [ -r "$dir/$
 
 # DNS is pinned to the resolvers in the resolv.conf podman generated for *this* start
 # (rewritten on every start, so an edit made inside the workspace does not survive).
-resolv=$(sed -n 's/.*"destination":"\/etc\/resolv.conf","type":"bind","source":"\([^"]*\)".*/\1/p' "$bundle/config.json") || true
+# (The last bind onto /etc/resolv.conf: the one the container sees.)
+resolv=$hdc_resolv
 # Only podman's own file (in its storage, store= in the policy): a resolv.conf that the
 # workspace mounts from a folder of its own must not choose the resolvers DNS may reach.
 podman_resolv=
@@ -73,10 +95,17 @@ while IFS='=' read -r k v; do
   esac
 done <"$dir/privilege"
 resolv=$podman_resolv
+# Its "nameserver ADDRESS" lines (nothing else on the line; an address of 7-15 digits and
+# dots, or 2-39 hex digits and colons), read with builtins.
 upstream=
 if [ -n "$resolv" ] && [ -r "$resolv" ]; then
-  upstream=$(sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/\1/p
-                    s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/\1/p' "$resolv")
+  while read -r k a extra || [ -n "$k" ]; do
+    [ "$k" = nameserver ] && [ -n "$a" ] && [ -z "$extra" ] || continue
+    ok=
+    case $a in *[!0-9.]*) ;; *) [ ${#a} -lt 7 ] || [ ${#a} -gt 15 ] || ok=1 ;; esac
+    case $a in *[!0-9a-fA-F:]*) ;; *) [ ${#a} -lt 2 ] || [ ${#a} -gt 39 ] || ok=1 ;; esac
+    [ -z "$ok" ] || upstream=${upstream:+$upstream$nl}$a
+  done <"$resolv"
 fi
 # One nsenter into the workspace's netns (the host's tools) for the loads: the sets (and the
 # upstream resolvers), the filter rules, the DNS redirect ahead of the engine's nat rules,
@@ -95,9 +124,10 @@ loads=$!
 # in the workspace's netns, outside its processes: it leaves when the workspace's first
 # process does. Its one line on stdout says it listens; nothing resolves without it.
 { IFS= read -r node && IFS= read -r script; } <"$dir/resolver" || { wait "$loads" || :; fail "cannot read $dir/resolver (run hdc up again)"; }
-ups=$(printf '%s\n' $upstream | paste -sd, -)
-ready=$( { nsenter -t "$pid" -n -- setsid env ELECTRON_RUN_AS_NODE=1 "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
-    --upstream "$ups" --watch-pid "$pid" </dev/null 2>>"$dir/resolver-$role.log" & } | head -n 1 )
+ups=
+for a in $upstream; do ups=${ups:+$ups,}$a; done
+ready=$( { ELECTRON_RUN_AS_NODE=1 nsenter -t "$pid" -n -- setsid "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
+    --upstream "$ups" --watch-pid "$pid" </dev/null 2>>"$dir/resolver-$role.log" & } | { IFS= read -r l || :; printf '%s' "$l"; } )
 wait "$loads" \
   || case $? in 12) fail "iptables-restore failed" ;; 13) fail "ip6tables-restore failed" ;; 14|15) fail "the DNS redirect (nat) could not be loaded" ;;
        16) fail "cannot set ip_unprivileged_port_start in the workspace's network namespace" ;; 11|1) fail "ipset restore failed" ;;

@@ -64,8 +64,9 @@ hdc_refused_path() {
 # One pass over the spec (one awk process) gives every piece the checks read, one a line:
 # B (a bounding set exists), S (a capability set), N (namespaces), P (a network namespace
 # path), R (a mount source or device path), W (a bind mount read whole), T (the number of
-# "type":"bind"), D (the resolv.conf bind's source), and flags (seccomp, apparmor, masked,
-# readonly, nnp). The rest is shell builtins; one readlink -m for every path.
+# "type":"bind"), D (the resolv.conf bind's source), Y (a "sysctl" object), and flags
+# (seccomp, apparmor, masked, readonly, nnp). The rest is shell builtins; one readlink -m for
+# every path.
 hdc_spec_awk='
 function scan(line, tag, re,   m, next_) {
   while (match(line, re)) { m = substr(line, RSTART, RLENGTH); next_ = RSTART + RLENGTH; out(tag, m); line = substr(line, next_) }
@@ -90,6 +91,7 @@ function out(tag, m,   v) {
   scan($0, "W", "[{]\"destination\":\"([^\"\\\\]|\\\\.)*\",\"type\":\"bind\",\"source\":\"([^\"\\\\]|\\\\.)*\",\"options\":\\[[^]]*\\]")
   scan($0, "T", "\"type\":\"bind\"")
   scan($0, "D", "\"destination\":\"/etc/resolv.conf\",\"type\":\"bind\",\"source\":\"[^\"]*\"")
+  scan($0, "Y", "\"sysctl\":[{][^}]*[}]")
 }
 END {
   print "T " nbind + 0
@@ -100,6 +102,37 @@ END {
   if (index(all, "\"noNewPrivileges\":true")) print "F nnp"
 }'
 
+# hdc_spec_read SPEC: one awk pass over the spec; sets the pieces below, among them
+# hdc_resolv (the last resolv.conf bind's source: the one the container sees) and
+# hdc_sysctls (the spec's "sysctl" objects, one a line), which the hook reads too. Returns 1
+# when the spec cannot be read.
+hdc_spec_read() {
+  nl='
+'
+  [ -r "$1" ] || return 1
+  parsed=$(awk "$hdc_spec_awk" "$1") || return 1
+  bounding= sets= ns= netpath= sources= all= nall=0 nbind=0 flags= hdc_resolv= hdc_sysctls=
+  set -f; old_ifs=$IFS; IFS=$nl
+  for line in $parsed; do
+    case $line in
+      B) bounding=1 ;;
+      "S "*) sets=$sets$nl${line#S } ;;
+      "N "*) ns=$ns$nl${line#N } ;;
+      "P "*) netpath=${netpath:+$netpath$nl}${line#P } ;;
+      "R "*) sources=${sources:+$sources$nl}${line#R } ;;
+      "W "*) all=${all:+$all$nl}${line#W }; nall=$((nall + 1)) ;;
+      "T "*) nbind=${line#T } ;;
+      "D "*) hdc_resolv=${line#D } ;;
+      "Y "*) hdc_sysctls=${hdc_sysctls:+$hdc_sysctls$nl}${line#Y } ;;
+      "F "*) flags="$flags ${line#F } " ;;
+    esac
+  done
+  IFS=$old_ifs; set +f
+}
+
+# hdc_privilege_check SPEC POLICY_FILE [read]: prints why the container is weaker than hdc
+# requires and returns 1; returns 0 when it is not. Reads the spec with hdc_spec_read, unless
+# the third argument says the caller has ("read"): a spec not read leaves nothing to pass.
 hdc_privilege_check() {
   spec=$1
   nl='
@@ -112,24 +145,10 @@ hdc_privilege_check() {
     esac
   done <"$2"
   [ -n "$caps" ] || { echo "no refused-capability list in $2"; return 1; }
-  [ -r "$spec" ] || { echo "cannot read the OCI spec $spec"; return 1; }
-  parsed=$(awk "$hdc_spec_awk" "$spec") || { echo "cannot read the OCI spec $spec"; return 1; }
-  bounding= sets= ns= netpath= sources= all= nall=0 nbind=0 flags= hdc_resolv=
-  set -f; old_ifs=$IFS; IFS=$nl
-  for line in $parsed; do
-    case $line in
-      B) bounding=1 ;;
-      "S "*) sets=$sets$nl${line#S } ;;
-      "N "*) ns=$ns$nl${line#N } ;;
-      "P "*) netpath=${netpath:+$netpath$nl}${line#P } ;;
-      "R "*) sources=${sources:+$sources$nl}${line#R } ;;
-      "W "*) all=${all:+$all$nl}${line#W }; nall=$((nall + 1)) ;;
-      "T "*) nbind=${line#T } ;;
-      "D "*) [ -n "$hdc_resolv" ] || hdc_resolv=${line#D } ;;
-      "F "*) flags="$flags ${line#F } " ;;
-    esac
-  done
-  IFS=$old_ifs; set +f
+  if [ "${3:-}" != read ]; then
+    hdc_spec_read "$spec" || { echo "cannot read the OCI spec $spec"; return 1; }
+  fi
+  old_ifs=$IFS
   # The patterns match JSON structure only: inside a string every quote is escaped (\"), so
   # no string value can imitate them.
 

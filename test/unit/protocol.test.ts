@@ -621,11 +621,37 @@ describe('protocol (base/protocol.ts)', function () {
       assert.equal(await readStarted(d), undefined);
     });
 
-    it('the sidecar (role=sidecar): no privilege read-back and no `started` (that file is the workspace\'s)', async () => {
+    it('the sidecar (role=sidecar): no privilege read-back and no `started` (that file is the workspace\'s); an unreadable spec is refused', async () => {
       const d = await hookDir('check');
-      const r = await runHook(d, { role: 'sidecar', bundleDir: path.join(dir, 'no-bundle') }).done;
+      const sidecarBundle = path.join(dir, 'sidecar-bundle');
+      mkdirSync(sidecarBundle, { recursive: true });
+      writeFileSync(path.join(sidecarBundle, 'config.json'), JSON.stringify(spec(['CAP_CHOWN', 'CAP_SYS_ADMIN'])));
+      const r = await runHook(d, { role: 'sidecar', bundleDir: sidecarBundle }).done;
       assert.equal(r.code, 0, r.err);
       assert.equal(existsSync(hookFile(d, 'started')), false);
+      const none = await runHook(d, { role: 'sidecar', bundleDir: path.join(dir, 'no-bundle') }).done;
+      assert.equal(none.code, 1);
+      assert.match(none.err, /cannot read the OCI spec .*no-bundle\/config\.json; the container was not started/);
+    });
+
+    it('reads the state as the runtime may write it (spaces after a colon), and refuses an annotation of hdc\'s given twice, or with a quote or backslash in it', async () => {
+      const d = await hookDir('check');
+      const state = (annotations: string): string => `{"ociVersion": "1.0.2","id": "c0ffee","pid": 4545,"bundle": "${bundle}","annotations": {${annotations}}}`;
+      const run = async (s: string): Promise<{ code: number | null; err: string }> => {
+        const p = start(hook, [], {}, s);
+        children.push(p.child);
+        return p.done;
+      };
+      const ok = await run(state(`"${ANNOTATIONS.firewall}": "${d}","${ANNOTATIONS.role}":  "workspace"`));
+      assert.equal(ok.code, 0, ok.err);
+      assert.equal(await readStarted(d), 4545);
+      const twice = await run(state(`"${ANNOTATIONS.firewall}":"${d}","${ANNOTATIONS.role}":"workspace","${ANNOTATIONS.firewall}":"${d}"`));
+      assert.match(twice.err, /an annotation of hdc's appears twice/);
+      const escaped = await run(state(`"${ANNOTATIONS.firewall}":"${d}\\"x","${ANNOTATIONS.role}":"workspace"`));
+      assert.equal(escaped.code, 1);
+      assert.match(escaped.err, /no absolute firewall directory in the annotation/);
+      const number = await run(state(`"${ANNOTATIONS.firewall}":"${d}","${ANNOTATIONS.role}":7`));
+      assert.match(number.err, /no role in the annotations/);
     });
 
     it('mode "firewall": refuses without the firewall files; with them, fails closed when the rules cannot be loaded', async () => {
