@@ -1,7 +1,7 @@
 import type { EngineClient } from '../base/engine';
 import { HdcError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
-import type { AgentRequest, AgentResult } from './agent';
+import { agentInResolver, type AgentRequest, type AgentResult } from './agent';
 import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../base/protocol';
 
 /** What ops ask of the agent; the backend adds where the resolver answers. */
@@ -49,6 +49,13 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
       },
       async agent(containerId, call, options, knownPid, role = 'workspace') {
         const request: AgentRequest = { ...call, resolver: { dir: ctx.firewallDir, socket: resolverSocket(role) } };
+        // In the resolver, which runs in the netns already: one Node start-up fewer. A
+        // resolver that cannot (gone, or started by an older hdc) leaves it to a process.
+        try {
+          return { ...await agentInResolver(ctx.firewallDir, resolverSocket(role), request, { signal: options.signal }), ranIn: 'resolver' };
+        } catch (e) {
+          options.log?.(`firewall agent: in the filtering resolver: ${(e as Error).message}; in a process of its own instead`);
+        }
         const [container, userNs] = await Promise.all([
           knownPid ? { running: true, pid: knownPid } : run(engine.containerInspect(containerId), options),
           rootlessUserNs(),

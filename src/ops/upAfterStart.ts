@@ -47,10 +47,10 @@ export interface StartContext {
  * verified in it, and the sidecar up, side by side. A failure carries what happens to the
  * container (see ContainerFate).
  */
-export async function afterStart(c: StartContext, containerId: string, pid?: number, readBackDone = false): Promise<AfterStart> {
+export async function afterStart(c: StartContext, containerId: string, pid?: number, readBackDone = false, loadedAtStart = false): Promise<AfterStart> {
   const [readBackOk, firewall, sidecar] = await Promise.allSettled([
     readBackDone ? Promise.resolve() : readBack(c, containerId, pid),
-    workspaceFirewall(c, containerId, pid),
+    workspaceFirewall(c, containerId, pid, loadedAtStart),
     bringSidecar(c, containerId),
   ]);
   const failed = [readBackOk, firewall, sidecar].find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -98,12 +98,15 @@ async function readBackNow(c: StartContext, containerId: string, knownPid?: numb
 }
 
 /** The firewall, verified from inside the workspace's netns; not verified: the container is stopped. */
-async function workspaceFirewall(c: StartContext, containerId: string, pid?: number): Promise<AgentResult | undefined> {
+async function workspaceFirewall(c: StartContext, containerId: string, pid?: number, loadedAtStart = false): Promise<AgentResult | undefined> {
   const { policy, verify } = c.planned;
   const { backend } = c.prepared;
   if (!(policy && verify && backend)) return undefined;
   return c.clock.time('firewall', `verifying the rules and the filtering resolver (${policy.domains.length} names)`, async () => {
-    const firewall = await backend.agent(containerId, { policy, verify }, c.options, pid);
+    // Started through the hook during this up (its `started`): the hook has just loaded this
+    // policy's sets and started its resolver, so the agent only verifies. A container that
+    // was running already gets this policy loaded.
+    const firewall = await backend.agent(containerId, { policy, verify, loadedAtStart }, c.options, pid);
     c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 CIDRs; upstream resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
       + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
     try {

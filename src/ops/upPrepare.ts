@@ -3,7 +3,7 @@ import type { MergedConfigRecord } from '../base/devcontainerCli';
 import { devcontainerCli } from '../base/devcontainerCli';
 import type { WorkspaceLayout } from '../base/mounts';
 import { shimPath } from '../base/paths';
-import { shimEnvironment, writeHookMode } from '../base/protocol';
+import { clearStarted, shimEnvironment, writeHookMode } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
 import type { EngineClient, ImageItem } from '../base/engine';
 import { readWorkspaceConfiguration } from '../config/configuration';
@@ -129,6 +129,11 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   if (policy) {
     onStep('firewall', 'preparing the rules that load before the container starts');
     await writeFirewallFiles(firewallDir, policy);
+    // A start before this line (something outside hdc restarting a running container while
+    // this up prepared) loaded the previous files: its `started` must not count as this
+    // policy's load (the agent skips the load after a start seen through the hook). The CLI
+    // is held at the pregate until prepare ends, so its own start comes after this.
+    await clearStarted(firewallDir);
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
       workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,

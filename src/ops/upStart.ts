@@ -86,14 +86,14 @@ export async function startGated(c: StartContext, early: EarlyCli, gate: ExecGat
   lifecycleStep: () => void): Promise<Started> {
   const cliDone = new AbortController();
   const cli = early.cli.finally(() => cliDone.abort());
-  let started: { id: string; pid: number } | undefined;
+  let started: { id: string; pid: number; fromHook: boolean } | undefined;
   let remoteUser: UserIds | undefined;
   const verified = (async () => {
     started = await waitForStart(c.setup.engine, containerNameOf(c.prepared.plan), hookFile(c.setup.firewallDir, 'started'), cliDone.signal, c.options,
       workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file), c.prepared.existing.length > 0);
     remoteUser = await remoteUserOf(c.prepared.userCheck, started.id, c.prepared.plan.remoteUser, imageIds);
     const user = remoteUser;
-    const [checked] = await Promise.all([afterStart(c, started.id, started.pid), revocation.open(c, started.id, user)]);
+    const [checked] = await Promise.all([afterStart(c, started.id, started.pid, false, started.fromHook), revocation.open(c, started.id, user)]);
     lifecycleStep();
     return checked;
   })();

@@ -63,17 +63,17 @@ export function openExecGate(stateDir: string): ExecGate {
  * finished without a start).
  */
 export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions,
-  owner: Record<string, string>, mayBeRunning: boolean): Promise<{ id: string; pid: number }> {
+  owner: Record<string, string>, mayBeRunning: boolean): Promise<{ id: string; pid: number; fromHook: boolean }> {
   for (let i = 0; ; i++) {
     if (until.aborted || options.signal?.aborted) throw new NotStartedError();
     const pid = parseStarted(await readFile(startedFile, 'utf8').catch(() => ''));
-    if (pid !== undefined) return { id: name, pid };
+    if (pid !== undefined) return { id: name, pid, fromHook: true };
     // Only when a container of this workspace existed before the up: a new one always starts
     // through the hook (each inspect is a podman process, ~0.15 s of CPU in the CLI's busiest time).
     if (mayBeRunning && i % 40 === 0) {
       const item = await run(engine.containerInspect(name), options);
       const ours = item && Object.entries(owner).every(([k, v]) => item.labels[k] === v);
-      if (item?.running && item.pid > 0 && ours) return { id: item.id, pid: item.pid };
+      if (item?.running && item.pid > 0 && ours) return { id: item.id, pid: item.pid, fromHook: false };
     }
     await sleep(25);
   }
