@@ -11,12 +11,14 @@ groups=$(id -Gn "$user" 2>/dev/null) || { echo "no such user: $user" >&2; exit 2
 # which can only remove more). Anything else (an image's own /etc/group can say anything)
 # is refused: the container then stops, with sudo unverified.
 names=
+set -f # a group named "*" is a name here, not a pattern
 for who in "$user" $groups; do
   case $who in
     ''|*[!A-Za-z0-9._-]*) echo "cannot revoke sudo safely: the user or one of its groups is named \"$who\", with characters other than letters, digits, '.', '_' and '-'" >&2; exit 3 ;;
   esac
   names=${names:+$names|}$who
 done
+set +f
 
 # 1. sudoers.d entries that name the user, one of its groups, or everyone.
 pat="^[[:space:]]*(%?($names)|ALL)[[:space:]]"
@@ -36,7 +38,7 @@ done
 root_password() {
   root_pw=unreadable
   [ -r /etc/shadow ] || return 0
-  while IFS=: read -r name pw rest; do
+  while IFS=: read -r name pw rest || [ -n "$name" ]; do # the last line may lack its newline
     [ "$name" = root ] || continue
     case $pw in '') root_pw=EMPTY ;; '!'*|'*'*) root_pw=locked ;; *) root_pw=set ;; esac
     return 0

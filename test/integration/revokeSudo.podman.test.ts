@@ -36,7 +36,7 @@ describe('revoke-sudo.sh on real sudoers shapes (rootless podman)', () => {
     if (ids.length) await engine('podman', ['rm', '-f', '-t', '0', ...ids]);
   });
 
-  it('removes every grant (the user, its groups, ALL, NOPASSWD in sudoers, the sudo group, an empty root password), keeps the rest, and verifies', async function () {
+  it('removes every grant (the user, its groups, ALL, NOPASSWD in sudoers, the sudo group, an empty root password on the last, unterminated line of /etc/shadow), keeps the rest, and verifies', async function () {
     this.timeout(60_000);
     await root([
       'groupadd devs', 'usermod -aG devs,sudo vscode',
@@ -44,7 +44,8 @@ describe('revoke-sudo.sh on real sudoers shapes (rootless podman)', () => {
       'printf "  ALL ALL=(ALL) NOPASSWD: ALL\\nDefaults env_reset\\n" > /etc/sudoers.d/everyone',
       'echo "%sudo ALL=(ALL:ALL) NOPASSWD: ALL" >> /etc/sudoers',
       'echo "otheruser ALL=(ALL) ALL" > /etc/sudoers.d/other',
-      'usermod -p "" root',
+      // An empty root password, on the last line of /etc/shadow with no newline after it.
+      'grep -v "^root:" /etc/shadow > /tmp/shadow && printf "root::19000:0:99999:7:::" >> /tmp/shadow && cat /tmp/shadow > /etc/shadow',
     ].join(' && '));
     assert.equal((await engine('podman', ['exec', '-u', 'vscode', id, 'sudo', '-n', 'true'])).exitCode, 0, 'the grants work before');
     const r = await revoke();
