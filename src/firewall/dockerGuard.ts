@@ -59,6 +59,9 @@ export async function guardRunArgs(spec: GuardSpec): Promise<string[]> {
     // the filtering resolver, which alone may bind a port below 1024 (it sends DNS upstream
     // from one; the workspace, without NET_BIND_SERVICE, cannot).
     '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'DAC_READ_SEARCH', '--cap-add', 'NET_BIND_SERVICE',
+    // Root of its own container, whatever the image's USER says (an image that ends with
+    // `USER node` would run the guard as node: it could not read its script, nor load rules).
+    '--user', '0:0',
     '--sysctl', `net.ipv4.ip_unprivileged_port_start=${UNPRIVILEGED_PORT_START}`,
     '--security-opt', 'no-new-privileges',
     '-v', `${spec.firewallDir}:${MOUNT}:ro`,

@@ -9,7 +9,11 @@
 set -eu
 d=/hdc-firewall   # the workspace's firewall directory, mounted read-only
 fail() { echo "hardened-devcontainers firewall guard: $*; the workspace cannot start" >&2; exit 1; }
-for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f"; done
+for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f (as uid $(id -u 2>/dev/null || echo unknown))"; done
+# The tools this script runs, named before anything is loaded: the guard's image must have them.
+for t in ipset iptables-restore ip6tables-restore sed cat tr head tail sleep; do
+  command -v "$t" >/dev/null 2>&1 || fail "the guard's image has no $t (it needs sh, iptables, ipset and coreutils)"
+done
 
 # Resolvers: the ones hdc recorded at the guard's first start (dns.txt). That first time,
 # before any workspace joined, this container's own resolv.conf is still pristine.
