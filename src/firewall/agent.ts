@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import * as path from 'node:path';
 // The agent is a process of its own, in the workspace's netns: it runs the host's ipset and
@@ -76,8 +76,6 @@ export interface AgentResult {
   ms: { load: number; verify: number };
   /** The default policy of OUTPUT for IPv4 and IPv6, as loaded now (dry runs only). */
   policies?: { v4: string; v6: string };
-  /** Where hdc ran it: in the filtering resolver (set by the podman backend), else a process of its own. */
-  ranIn?: 'resolver';
 }
 
 const ms = (t0: number): number => Math.round(performance.now() - t0);
@@ -168,49 +166,26 @@ async function outputPolicies(): Promise<{ v4: string; v6: string }> {
 
 /** One request to the filtering resolver's control socket. */
 export function askResolver<T>(where: AgentRequest['resolver'], op: ResolverOp): Promise<T> {
-  // From inside the firewall directory: its path may be longer than a socket's may (107
-  // bytes). The agent is a process of its own; nothing else in it uses the working directory.
-  if (!path.isAbsolute(where.socket)) process.chdir(where.dir);
-  return resolverRequest<T>(where.socket, { op }, 5000);
-}
-
-/**
- * A request on the control socket at `socketPath`: one JSON line out, one JSON reply back
- * ({ ok, error?, ... }). Rejects when nothing answers within `timeoutMs`.
- */
-export function resolverRequest<T>(socketPath: string, message: { op: ResolverOp; request?: AgentRequest }, timeoutMs: number, signal?: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath, signal });
+    // From inside the firewall directory: its path may be longer than a socket's may (107
+    // bytes). The agent is a process of its own; nothing else in it uses the working directory.
+    if (!path.isAbsolute(where.socket)) process.chdir(where.dir);
+    const socket = connect({ path: where.socket });
     let text = '';
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    socket.on('connect', () => socket.write(`${JSON.stringify(message)}\n`));
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ op })}\n`));
     socket.on('data', (d) => { text += String(d); });
     socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
     socket.on('end', () => {
       try {
         const reply = JSON.parse(text) as { ok: boolean; error?: string } & T;
         if (reply.ok) resolve(reply);
-        else reject(new Error(`the filtering resolver refused "${message.op}": ${reply.error}`));
+        else reject(new Error(`the filtering resolver refused "${op}": ${reply.error}`));
       } catch {
         reject(new Error('the filtering resolver gave no answer'));
       }
     });
   });
-}
-
-/**
- * The agent's run in the workspace's filtering resolver (its "agent" operation), asked from
- * outside the netns: no nsenter and no Node start-up. The socket is reached through an open
- * descriptor of the firewall directory, whose path may be longer than a socket's may.
- */
-export async function agentInResolver(dir: string, socket: string, request: AgentRequest, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<AgentResult> {
-  const handle = await open(dir, 'r');
-  try {
-    const reply = await resolverRequest<{ result: AgentResult }>(`/proc/self/fd/${handle.fd}/${socket}`, { op: 'agent', request }, o.timeoutMs ?? 30_000, o.signal);
-    return reply.result;
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

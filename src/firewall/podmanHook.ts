@@ -76,8 +76,6 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   // The filtering resolver, next to the hook: what a start by hand runs is this copy, never
   // a file of the package (which may sit in a folder a workspace can write).
   await writeIfChanged(installedResolverPath(env), await readFile(firewallResolverPath(), 'utf8'), 0o644);
-  // The agent's bundle beside it: the resolver loads it for its "agent" operation.
-  await writeIfChanged(path.join(path.dirname(installedResolverPath(env)), 'firewall-agent.cjs'), await readFile(firewallAgentPath(), 'utf8'), 0o644);
   await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
   await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
   const dropIn = containersConfDropIn(env);

@@ -24,10 +24,7 @@ import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as packet from 'dns-packet';
-import type { AgentRequest } from './agent';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
 import { routeGateways } from './route';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
@@ -60,16 +57,7 @@ export interface ResolverOptions {
   applySets?: (payload: string) => Promise<void>;
   /** Send upstream from ports below 1024 (false in unit tests, as a normal user). */
   privilegedSource: boolean;
-  /**
-   * The firewall agent's bundle (firewall-agent.cjs next to this one): the "agent" control
-   * operation runs its verification here, in this process, instead of in a Node process of
-   * its own (one start-up fewer while the container starts). Loaded on first use only.
-   */
-  agentModule?: string;
 }
-
-/** What the "agent" control operation loads (type only: the agent's bundle is not in this one). */
-type AgentModule = typeof import('./agent');
 
 export interface BlockedEntry {
   kind: 'name' | 'address';
@@ -230,7 +218,6 @@ export class FilteringResolver {
   private readonly upstreamSockets = new Map<4 | 6, dgram.Socket>();
   private readonly servers: (dgram.Socket | Server)[] = [];
   private control?: Server;
-  private agent?: Promise<AgentModule['runAgent']>;
   private readonly recentSeen = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
   private special = specialAddresses();
@@ -556,27 +543,14 @@ export class FilteringResolver {
   }
 
   private async control_(line: string): Promise<Record<string, unknown>> {
-    const { op, request } = JSON.parse(line) as { op: string; request?: AgentRequest };
+    const { op } = JSON.parse(line) as { op: string };
     if (op === 'status') return { status: this.status() };
-    if (op === 'agent' && request) return { result: await (await this.loadAgent())(request) };
     if (op === 'reload') return { generation: await this.reload() };
     if (op === 'blocked') {
       await this.pollRecent();
       return { blocked: this.blocked.list() };
     }
     throw new Error(`unknown operation ${JSON.stringify(op)}`);
-  }
-
-  /** The agent's runAgent, from its own bundle (loaded once). */
-  loadAgent(): Promise<AgentModule['runAgent']> {
-    this.agent ??= (async () => {
-      if (!this.opts.agentModule) throw new Error('no agent module');
-      const mod = await import(pathToFileURL(this.opts.agentModule).href) as { runAgent?: AgentModule['runAgent']; default?: AgentModule };
-      const runAgent = mod.runAgent ?? mod.default?.runAgent;
-      if (!runAgent) throw new Error(`${this.opts.agentModule} has no runAgent`);
-      return runAgent;
-    })();
-    return this.agent;
   }
 
   /** Moves new hits of the packet filter's xt_recent lists into the blocked log. */
@@ -688,16 +662,12 @@ async function main(): Promise<void> {
   // The socket is named relative to the firewall directory: a socket path must fit 107
   // bytes, the directory's may not.
   process.chdir(options.dir);
-  options.agentModule = path.join(path.dirname(process.argv[1] ?? ''), 'firewall-agent.cjs');
   const resolver = new FilteringResolver(options);
   await resolver.start();
   // As above: no close, so the socket path (perhaps a newer resolver's) stays.
   process.on('SIGTERM', () => process.exit(0));
   // Ready: the one line the starter waits for. Nothing else goes to stdout.
   process.stdout.write(`ready ${process.pid}\n`);
-  // The agent's code, compiled now that the start no longer waits for this process: `up`
-  // asks for its verification next.
-  setTimeout(() => void resolver.loadAgent().catch(() => undefined), 0);
 }
 
 if (process.argv[1]?.endsWith('firewall-resolver.cjs')) {

@@ -1,13 +1,12 @@
 import { strict as assert } from 'node:assert';
 import * as dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as packet from 'dns-packet';
 import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, LIMITS, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
 import { compileRules, matches, nameAllowed } from '../../src/firewall/names';
-import { agentInResolver, type AgentRequest } from '../../src/firewall/agent';
 
 /**
  * The filtering resolver, run for real on the loopback against a fake upstream resolver
@@ -226,41 +225,6 @@ describe('filtering resolver', () => {
       assert.equal((await ask(port + 1, 'allowed.test')).rcode, 'SERVFAIL');
     } finally {
       dead.stop();
-    }
-  });
-});
-
-describe('filtering resolver: the agent\'s verification in its process ("agent")', () => {
-  it('runs the agent\'s module for hdc, reached through a firewall directory whose path is longer than a socket\'s may be; without it, refuses', async () => {
-    const base = mkdtempSync(path.join(tmpdir(), 'hdc-agent-'));
-    // 120+ bytes: connect() to the socket by its path would fail (the limit is 107).
-    const dir = path.join(base, 'a'.repeat(60), 'b'.repeat(60));
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({ policy: { domains: [], denied: [], cidrs4: [], cidrs6: [] } }));
-    // A stand-in for firewall-agent.cjs (CommonJS, as the bundle is): echoes what it got.
-    const agentModule = path.join(base, 'fake-agent.cjs');
-    writeFileSync(agentModule, 'exports.runAgent = async (req) => ({ echoed: req, cwd: process.cwd() });\n');
-    const port = 26_000 + Math.floor(Math.random() * 6_000);
-    const options = { dir, socket: 'ctl.sock', upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port, upstreamPort: 9, sets: false, privilegedSource: false };
-    const cwd = process.cwd();
-    const withAgent = new FilteringResolver({ ...options, agentModule });
-    const without = new FilteringResolver({ ...options, port: port + 1, socket: 'none.sock' });
-    try {
-      process.chdir(dir); // the resolver's own working directory, as main() sets it
-      await withAgent.start();
-      await without.start();
-      process.chdir(cwd);
-      assert.ok(path.join(dir, 'ctl.sock').length > 107);
-      const request = { policy: { domains: ['x.test'], denied: [], cidrs4: [], cidrs6: [] }, resolver: { dir, socket: 'ctl.sock' }, loadedAtStart: true } as unknown as AgentRequest;
-      const result = await agentInResolver(dir, 'ctl.sock', request) as unknown as { echoed: AgentRequest };
-      assert.deepEqual(result.echoed, request);
-      await assert.rejects(agentInResolver(dir, 'none.sock', request), /refused "agent": no agent module/);
-      await assert.rejects(agentInResolver(dir, 'gone.sock', request), /does not answer \(ENOENT\)/);
-    } finally {
-      process.chdir(cwd);
-      withAgent.stop();
-      without.stop();
-      rmSync(base, { recursive: true, force: true });
     }
   });
 });
