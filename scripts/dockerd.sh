@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a Docker daemon for the docker test suite (root only).
 # We only ever stop the dockerd we started, by the PID we recorded.
-#   dockerd.sh start   -> starts it if no daemon answers; imports the base image
+#   dockerd.sh start   -> starts it if no daemon answers; imports the base image, builds the egress image
 #   dockerd.sh stop    -> stops the one we started, if any
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +24,10 @@ case "${1:-}" in
       done
       docker version >/dev/null 2>&1 || { echo "dockerd did not come up" >&2; tail -20 "$HDC_STATE/dockerd.log" >&2; exit 1; }
     fi
-    bash "$here/base-image.sh" docker ;;
+    bash "$here/base-image.sh" docker
+    # hdc's egress image (the firewall guard's), as `hdc up` would build it on first use:
+    # from this machine's Debian packages, no registry. A no-op when docker has it.
+    node "$here/../dist/hdc.cjs" egress-image --runtime docker --json >/dev/null ;;
   stop)
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")

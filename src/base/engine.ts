@@ -35,6 +35,11 @@ export class EngineClient {
     }, { acceptExitCodes: [1, 125] });
   }
 
+  /** An image from a root file system tarball (`import`), with Dockerfile-style changes. */
+  importImage(tarball: string, tag: string, changes: string[], message: string): CliCall<void> {
+    return this.call(['import', '--message', message, ...changes.flatMap((c) => ['--change', c]), tarball, tag], () => undefined);
+  }
+
   pull(image: string): CliCall<void> {
     return this.call(['pull', image], () => undefined);
   }
@@ -200,7 +205,7 @@ export interface ImageItem {
 interface ContainerRecord {
   Id: string;
   Name: string;
-  State: { Status: string; Running: boolean; Pid?: number };
+  State: { Status: string; Running: boolean; Pid?: number; StartedAt?: string };
   Config: { Labels?: Record<string, string> | null; Image?: string; User?: string };
   Image?: string;
   ImageName?: string;
@@ -233,8 +238,18 @@ export interface ContainerItem {
   user: string;
   /** The image id it runs. */
   image: string;
+  /** When its current run began (the engine's RFC 3339 time, nanoseconds; "" if unknown). */
+  startedAt: string;
   /** The engine's record of its privilege. */
   privilege: HostConfigPrivilege;
+}
+
+/** An engine's RFC 3339 time (fraction of any length) in nanoseconds since the epoch; undefined if unreadable. */
+export function engineTimeNs(t: string): bigint | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : NaN;
+  if (!m || Number.isNaN(ms) || ms <= 0) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
 function dockerInfo(rec: DockerInfoRecord): EngineInfoItem {
@@ -254,6 +269,7 @@ function containerItem(rec: ContainerRecord): ContainerItem {
     securityOpt: rec.HostConfig?.SecurityOpt ?? [],
     user: rec.Config.User ?? '',
     image: rec.Image ?? rec.Config.Image ?? '',
+    startedAt: rec.State.StartedAt ?? '',
     privilege: {
       privileged: rec.HostConfig?.Privileged ?? false,
       capAdd: rec.HostConfig?.CapAdd ?? [],

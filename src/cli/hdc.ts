@@ -5,6 +5,7 @@ import { changeAllowlist } from '../ops/allowlist';
 import { blockedLog, renderBlocked } from '../ops/blocked';
 import type { BlockedEntry } from '../firewall/resolver';
 import { down } from '../ops/down';
+import { egressImage } from '../ops/egressImage';
 import { HdcError } from '../base/errors';
 import { packageRoot } from '../base/paths';
 import { runAttached } from '../base/runner';
@@ -30,6 +31,9 @@ Usage:
   hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again (or deny it where a wildcard or a preset allows it)
   hdc blocked [FOLDER] [--json] [--follow]                  what the firewall refused: names and addresses,
                                                            with counts (--follow: keep printing new ones)
+  hdc egress-image [--runtime podman|docker]                build hdc's egress image (the docker firewall
+                                                           guard's) from this machine's Debian packages,
+                                                           if the engine does not have it (up does it too)
 
 FOLDER defaults to the current directory. Settings come from FOLDER/.vscode/settings.json
 (hardenedDevcontainers.*); --runtime overrides hardenedDevcontainers.runtime.
@@ -166,8 +170,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(summary, null, inv.json ? undefined : 2)}\n`);
       return 0;
     }
+    case 'egress-image': {
+      const result = await egressImage(await loadSettings(inv), defaultStateRoot(), log, (what) => process.stderr.write(`[egress-image] ${what}\n`), controller.signal);
+      process.stdout.write(`${JSON.stringify(result, null, inv.json ? undefined : 2)}\n`);
+      return 0;
+    }
     default:
-      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow, deny or blocked (see hdc --help)' });
+      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow, deny, blocked or egress-image (see hdc --help)' });
   }
 }
 

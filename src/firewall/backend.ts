@@ -1,12 +1,13 @@
+import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
 import { HdcError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
-import { agentInResolver, type AgentRequest, type AgentResult } from './agent';
+import type { AgentRequest, AgentResult } from './agent';
 import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../base/protocol';
 
 /** What ops ask of the agent; the backend adds where the resolver answers. */
 export type AgentCall = Omit<AgentRequest, 'resolver'>;
-import { dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
+import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
 import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
@@ -27,8 +28,9 @@ export interface BackendContext {
   workspaceFolder: string;
   configFile: string;
   userRunArgs: string[] | undefined;
-  workspaceImage: string | undefined;
   guardImageSetting: string;
+  /** Hears what a first build of hdc's egress image (the docker guard's) is doing. */
+  progress?: (what: string) => void;
   /** The workspace container's name; the guard is named after it. */
   containerName: string;
   /** hardenedDevcontainers.firewall.dnsServers: the upstream the resolver asks ([] = the engine's). */
@@ -49,13 +51,6 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
       },
       async agent(containerId, call, options, knownPid, role = 'workspace') {
         const request: AgentRequest = { ...call, resolver: { dir: ctx.firewallDir, socket: resolverSocket(role) } };
-        // In the resolver, which runs in the netns already: one Node start-up fewer. A
-        // resolver that cannot (gone, or started by an older hdc) leaves it to a process.
-        try {
-          return { ...await agentInResolver(ctx.firewallDir, resolverSocket(role), request, { signal: options.signal }), ranIn: 'resolver' };
-        } catch (e) {
-          options.log?.(`firewall agent: in the filtering resolver: ${(e as Error).message}; in a process of its own instead`);
-        }
         const [container, userNs] = await Promise.all([
           knownPid ? { running: true, pid: knownPid } : run(engine.containerInspect(containerId), options),
           rootlessUserNs(),
@@ -72,8 +67,18 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
     async prepare(options) {
       const { guard: userNetworkArgs, workspace } = splitNetworkArgs(ctx.userRunArgs);
       const networkArgs = [...userNetworkArgs, ...dnsRunArgs(ctx.dnsServers)];
-      const image = guardImage(ctx.guardImageSetting, ctx.workspaceImage, ctx.configFile);
-      ({ created } = await ensureGuard(engine, { name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs }, options));
+      const image = guardImage(ctx.guardImageSetting);
+      ({ created } = await ensureGuard(engine, {
+        name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs,
+        buildDir: path.join(path.dirname(ctx.firewallDir), 'egress-build'), progress: ctx.progress,
+      }, options));
+      // A workspace left in the namespace of the guard's earlier run (the guard restarted
+      // since) has no network: stopped, so that this up starts it in the guard's namespace.
+      const [ws, g] = await Promise.all([run(engine.containerInspect(ctx.containerName), options), run(engine.containerInspect(guard), options)]);
+      if (ws && cutOffFromGuard(ws, g)) {
+        ctx.progress?.(`the workspace was cut off from its firewall guard's network namespace (the guard restarted after it): restarting it`);
+        await run(engine.stopContainer(ws.id), options);
+      }
       return { hardening: guardWorkspaceArgs(guard), userRunArgs: workspace };
     },
     async agent(_containerId, call, options) {

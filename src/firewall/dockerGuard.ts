@@ -1,12 +1,13 @@
 import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
-import { IMAGE_REFERENCE, type EngineClient } from '../base/engine';
+import { engineTimeNs, IMAGE_REFERENCE, type ContainerItem, type EngineClient } from '../base/engine';
 import { LABELS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
 import { HdcError, InputError } from '../base/errors';
 import { firewallAgentPath, guardScriptSourcePath } from '../base/paths';
 import { run, type CliCall, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
+import { EGRESS_IMAGE, ensureEgressImage } from './egressImage';
 import { parseNameservers, type AllowSet } from './policy';
 import { UNPRIVILEGED_PORT_START } from './sets';
 
@@ -49,6 +50,10 @@ export interface GuardSpec {
   firewallDir: string;
   workspaceFolder: string;
   networkArgs: string[];
+  /** Where hdc's egress image is built when it is the guard's image and missing. */
+  buildDir: string;
+  /** Hears what a first build of the egress image is doing. */
+  progress?: (what: string) => void;
 }
 
 /** The guard's `docker run -d` arguments: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
@@ -111,6 +116,7 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
       { fix: 'set hardenedDevcontainers.firewall.dnsServers, or fix the host\'s resolv.conf' });
   }
   await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...dns.v4, ...dns.v6].map((a) => `nameserver ${a}\n`).join(''), 0o644);
+  if (spec.image === EGRESS_IMAGE) await ensureEgressImage(engine, spec.buildDir, options, spec.progress);
   const runArgs = await guardRunArgs(spec);
   try {
     await run(engine.runDetached(runArgs), options);
@@ -141,22 +147,29 @@ export function dockerAgentCall(engine: EngineClient, guard: string, request: Ag
     (r) => JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as AgentResult, { env: { ELECTRON_RUN_AS_NODE: '1' } });
 }
 
+/**
+ * Whether a running workspace is cut off from its guard: it joined the namespace of the
+ * guard's earlier run, and a guard restarted since (by hand, or by the engine) has a new one.
+ * The old namespace lost its interface with the old guard, so the workspace has no network
+ * at all (nothing leaks), but nothing in it works either. Read from the engine's start times.
+ */
+export function cutOffFromGuard(workspace: Pick<ContainerItem, 'running' | 'startedAt'> | undefined, guard: Pick<ContainerItem, 'running' | 'startedAt'> | undefined): boolean {
+  if (!workspace?.running || !guard?.running) return false;
+  const [w, g] = [engineTimeNs(workspace.startedAt), engineTimeNs(guard.startedAt)];
+  return w !== undefined && g !== undefined && g > w;
+}
+
 /** The workspace joins the guard's namespace (capabilities: hardening.ts). */
 export function guardWorkspaceArgs(guard: string): string[] {
   return ['--network', `container:${guard}`];
 }
 
-/** The guard image: the setting, else the workspace's own image. */
-export function guardImage(setting: string, workspaceImage: string | undefined, configFile: string): string {
-  const image = setting || workspaceImage;
+/** The guard image: the setting, else hdc's egress image (built on first use). */
+export function guardImage(setting: string): string {
   if (setting && !IMAGE_REFERENCE.test(setting)) {
     throw new InputError(`hardenedDevcontainers.firewall.guardImage ${JSON.stringify(setting)} is not an image reference.`, 'use a name such as "team/firewall-guard:1"');
   }
-  if (!image) {
-    throw new InputError(`${configFile} builds its image, so the docker firewall guard has no image to run.`,
-      'set hardenedDevcontainers.firewall.guardImage to an image with sh, iptables and ipset');
-  }
-  return image;
+  return setting || EGRESS_IMAGE;
 }
 
 export async function removeGuards(engine: EngineClient, workspaceFolder: string, options: RunOptions): Promise<string[]> {

@@ -9,6 +9,6 @@ import type { DevcontainerConfig } from '../config/devcontainerConfig';
 export function liveFirewall(engine: EngineClient, ws: DevcontainerConfig & { workspaceFolder: string }, firewallDir: string, guardImageSetting: string, containerName: string): FirewallBackend {
   return firewallBackend(engine, {
     firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: ws.config.runArgs,
-    workspaceImage: ws.config.image, guardImageSetting, containerName,
+    guardImageSetting, containerName,
   });
 }

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import { liveFirewall } from './liveFirewall';
 import { verifyTargets } from '../firewall/firewall';
+import { guardNameFor } from '../firewall/backend';
+import { cutOffFromGuard } from '../firewall/dockerGuard';
 import { policyFromSettings, type PresetHosts } from '../firewall/policy';
 import { presetCounts } from '../firewall/presets';
 import { UNPRIVILEGED_PORT_START } from '../firewall/sets';
@@ -73,6 +75,15 @@ async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContain
     const { blocked, allowed, leak } = r.verify;
     const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);
     const firewall: Check = { name: 'firewall', ok, evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+    // docker: the rules read back are the guard's; a workspace left in the namespace of the
+    // guard's earlier run is not behind them (it has no network at all).
+    if (engine.runtime === 'docker' && role === 'workspace') {
+      const [wsItem, guardItem] = await Promise.all([run(engine.containerInspect(found.container.id), options), run(engine.containerInspect(guardNameFor(found.container.name)), options)]);
+      if (cutOffFromGuard(wsItem, guardItem)) {
+        firewall.ok = false;
+        firewall.evidence = `the workspace is cut off from its firewall guard's network namespace (the guard restarted after it), so it has no network at all: run hdc up, which restarts it in the guard's namespace; ${firewall.evidence}`;
+      }
+    }
     const allowedOk = !allowed || allowed.ok || (!targets?.allowedExplicit && allowed.unresolved !== undefined);
     const portsOk = (r.portStart ?? 0) >= UNPRIVILEGED_PORT_START;
     const dnsOk = !!r.resolver && (leak?.ok ?? false) && allowedOk && portsOk;

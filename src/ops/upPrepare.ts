@@ -136,7 +136,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await clearStarted(firewallDir);
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
-      workspaceImage: imageName, guardImageSetting: settings.firewall.guardImage,
+      guardImageSetting: settings.firewall.guardImage, progress: (what) => onStep('firewall', what),
       containerName: containerNameOf(plan), dnsServers: settings.firewall.dnsServers,
     });
   }

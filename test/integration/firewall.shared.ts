@@ -447,8 +447,9 @@ describe(`egress firewall (${runtime})`, function () {
       const dns = (JSON.parse(st.stdout) as { checks: { name: string; ok: boolean; evidence: string }[] }).checks.find((c) => c.name === 'dns');
       const pid = /filtering resolver pid (\d+)/.exec(dns?.evidence ?? '')?.[1];
       assert.ok(pid, dns?.evidence);
-      // Killed from outside the workspace (the host, or inside the docker guard).
-      const kill = runtime === 'podman' ? await execa('kill', ['-9', pid], { reject: false }) : await engine('docker', ['exec', `${await nameOf(id)}-fw`, 'kill', '-9', pid]);
+      // Killed from outside the workspace (the host, or inside the docker guard, whose image
+      // has the shell's kill and no kill program).
+      const kill = runtime === 'podman' ? await execa('kill', ['-9', pid], { reject: false }) : await engine('docker', ['exec', `${await nameOf(id)}-fw`, 'sh', '-c', 'kill -9 "$1"', 'sh', pid]);
       assert.equal(kill.exitCode, 0, String(kill.stderr));
       const r = await inside(['dig', '+time=1', '+tries=1', 'allowed.test']);
       assert.doesNotMatch(r.stdout, /status: NOERROR/, 'nothing resolves');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EGRESS_IMAGE } from '../../src/firewall/egressImage';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -121,6 +122,8 @@ export class FakeEngine {
 
   constructor(readonly runtime: Runtime, readonly enginePath: string, readonly workspaceFolder: string, readonly configFile: string, readonly imageRef: string) {
     this.images.set(imageRef, { id: WS_IMAGE_ID, user: '', passwd: PASSWD_ROOT + PASSWD_USER });
+    // docker: hdc's egress image (the guard's), as the host set-up or a first up built it.
+    if (runtime === 'docker') this.images.set(EGRESS_IMAGE, { id: 'sha256:egress', user: '', passwd: PASSWD_ROOT });
   }
 
   /** The runner `up` gets: every process goes through here. */

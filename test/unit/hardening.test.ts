@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import { EGRESS_IMAGE, parseClosure } from '../../src/firewall/egressImage';
+import { engineTimeNs } from '../../src/base/engine';
+import { cutOffFromGuard } from '../../src/firewall/dockerGuard';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -85,10 +88,27 @@ describe('hardening', () => {
   });
 
   it('refuses a guard image that would reach docker as an option, and a remote user name that is not one', () => {
-    assert.throws(() => guardImage('--privileged', 'img', '/w/devcontainer.json'), /guardImage "--privileged" is not an image reference/);
-    assert.equal(guardImage('', 'img', '/w/devcontainer.json'), 'img');
+    assert.throws(() => guardImage('--privileged'), /guardImage "--privileged" is not an image reference/);
+    assert.equal(guardImage(''), EGRESS_IMAGE, 'hdc\'s egress image by default, never the workspace\'s');
+    assert.equal(guardImage('team/guard:1'), 'team/guard:1');
     assert.throws(() => checkUserName('a/b', '/w/devcontainer.json'), /remote user "a\/b" is not a valid user name/);
     checkUserName('vscode', '/w/devcontainer.json');
+  });
+
+  it('tells a workspace cut off from its docker guard (the guard started after it) from one in its namespace, by the engine\'s start times', () => {
+    assert.equal(engineTimeNs('2026-11-30T16:55:01.123456789Z'), 1796057701123456789n);
+    assert.equal(engineTimeNs('2026-11-30T16:55:01.5Z'), 1796057701500000000n);
+    assert.equal(engineTimeNs('0001-01-01T00:00:00Z'), undefined, 'docker\'s "never started"');
+    const at = (startedAt: string, running = true): { running: boolean; startedAt: string } => ({ running, startedAt });
+    assert.equal(cutOffFromGuard(at('2026-11-30T16:55:01.100000001Z'), at('2026-11-30T16:55:01.1Z')), false, 'the guard first, then the workspace');
+    assert.equal(cutOffFromGuard(at('2026-11-30T16:55:01.1Z'), at('2026-11-30T16:55:01.100000001Z')), true, 'the guard restarted after the workspace');
+    assert.equal(cutOffFromGuard(at('2026-11-30T16:55:01.1Z', false), at('2026-11-30T16:56:00Z')), false, 'a stopped workspace is started by up anyway');
+    assert.equal(cutOffFromGuard(at(''), at('2026-11-30T16:56:00Z')), false, 'unknown: not claimed');
+  });
+
+  it('reads the egress image\'s package closure from apt-cache depends --recurse (virtual packages have no file)', () => {
+    const text = 'iptables\n  Depends: libc6\n  Depends: <libxtables.so>\nlibc6\n  Depends: libgcc-s1\n<libxtables.so>\nlibgcc-s1\n  PreDepends: gcc-12-base\ngcc-12-base\nlibc6\nlibstdc++6:amd64\n';
+    assert.deepEqual(parseClosure(text), ['gcc-12-base', 'iptables', 'libc6', 'libgcc-s1', 'libstdc++6']);
   });
 
   it('moves network runArgs to the docker guard and keeps the rest on the workspace', () => {
