@@ -36,8 +36,12 @@ export class EngineClient {
   }
 
   /** An image from a root file system tarball (`import`), with Dockerfile-style changes. */
-  importImage(tarball: string, tag: string, changes: string[], message: string): CliCall<void> {
-    return this.call(['import', '--message', message, ...changes.flatMap((c) => ['--change', c]), tarball, tag], () => undefined);
+  importImage(tarball: string, tag: string, changes: string[], message: string): CliCall<string> {
+    // Prints the new image's id (docker: sha256:…; podman: the bare hex, given the prefix here).
+    return this.call(['import', '--message', message, ...changes.flatMap((c) => ['--change', c]), tarball, tag], (r) => {
+      const id = r.stdout.trim().split('\n').pop() ?? '';
+      return /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
+    });
   }
 
   pull(image: string): CliCall<void> {

@@ -8,7 +8,7 @@ import { IMAGE_REFERENCE } from '../base/engine';
 /** The parts of devcontainer.json we read. Everything else is carried through untouched. */
 export interface DevcontainerConfigRecord {
   image?: string;
-  build?: { dockerfile?: string; context?: string };
+  build?: { dockerfile?: string; context?: string; options?: unknown };
   dockerFile?: string;
   dockerComposeFile?: string | string[];
   remoteUser?: string;
@@ -93,6 +93,7 @@ function checkTypes(config: DevcontainerConfigRecord, file: string): void {
   if (config.containerEnv !== undefined && (typeof config.containerEnv !== 'object' || config.containerEnv === null || Array.isArray(config.containerEnv))) {
     throw new InputError(`${file}: "containerEnv" must be an object of names to values.`);
   }
+  checkBuildOptions(config.build?.options, file);
   if (config.dockerComposeFile !== undefined) {
     throw new InputError(`${file}: Docker Compose configurations are not supported yet.`,
       'use an "image" or "build" configuration for the hardened container');
@@ -100,5 +101,28 @@ function checkTypes(config: DevcontainerConfigRecord, file: string): void {
   if (config.image === undefined && config.build === undefined && config.dockerFile === undefined) {
     throw new InputError(`${file}: neither "image" nor "build" is set, so there is nothing to run.`,
       'add "image": "<name>" or "build": {"dockerfile": "Dockerfile"}');
+  }
+}
+
+/**
+ * build.options go straight onto the engine's build command line. Only flags that shape the
+ * build itself pass; the rest could read the host into the image (--secret, --ssh,
+ * --build-context), write outside it (--output, --cache-to, --iidfile), or move a tag that
+ * hdc or the user trust (-t: the sidecar's image, a base image), so they are refused.
+ */
+export const BUILD_OPTIONS_ALLOWED = ['--build-arg', '--label', '--add-host', '--no-cache', '--pull', '--platform', '--progress'] as const;
+const BUILD_FLAGS_WITHOUT_VALUE = new Set(['--no-cache', '--pull']);
+
+export function checkBuildOptions(options: unknown, file: string): void {
+  if (options === undefined) return;
+  if (!Array.isArray(options) || !options.every((o) => typeof o === 'string')) throw new InputError(`${file}: "build.options" must be an array of strings.`);
+  for (let i = 0; i < options.length; i++) {
+    const arg = options[i] as string;
+    const flag = arg.startsWith('--') ? arg.split('=')[0] : arg;
+    if (!(BUILD_OPTIONS_ALLOWED as readonly string[]).includes(flag)) {
+      throw new InputError(`${file}: "build.options" has ${JSON.stringify(arg)}, which hdc refuses: only ${BUILD_OPTIONS_ALLOWED.join(', ')} may shape the build (others can read host files into the image, write outside it, or retag an image hdc or you trust).`,
+        'remove it from build.options');
+    }
+    if (!arg.includes('=') && !BUILD_FLAGS_WITHOUT_VALUE.has(flag)) i++; // its value
   }
 }

@@ -7,7 +7,8 @@ import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../bas
 
 /** What ops ask of the agent; the backend adds where the resolver answers. */
 export type AgentCall = Omit<AgentRequest, 'resolver'>;
-import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImage, guardWorkspaceArgs, splitNetworkArgs } from './dockerGuard';
+import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImageId, guardWorkspaceArgs, isGuardedWorkspace, splitNetworkArgs } from './dockerGuard';
+import { workspaceLabels } from '../base/labels';
 import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
@@ -31,6 +32,8 @@ export interface BackendContext {
   guardImageSetting: string;
   /** Hears what a first build of hdc's egress image (the docker guard's) is doing. */
   progress?: (what: string) => void;
+  /** Where the egress image's id is recorded and the image is built (hdc's state, per user). */
+  egressDir?: string;
   /** The workspace container's name; the guard is named after it. */
   containerName: string;
   /** hardenedDevcontainers.firewall.dnsServers: the upstream the resolver asks ([] = the engine's). */
@@ -67,15 +70,12 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
     async prepare(options) {
       const { guard: userNetworkArgs, workspace } = splitNetworkArgs(ctx.userRunArgs);
       const networkArgs = [...userNetworkArgs, ...dnsRunArgs(ctx.dnsServers)];
-      const image = guardImage(ctx.guardImageSetting);
-      ({ created } = await ensureGuard(engine, {
-        name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs,
-        buildDir: path.join(path.dirname(ctx.firewallDir), 'egress-build'), progress: ctx.progress,
-      }, options));
+      const image = await guardImageId(engine, ctx.guardImageSetting, ctx.egressDir ?? path.join(path.dirname(ctx.firewallDir), 'egress-image'), options, ctx.progress);
+      ({ created } = await ensureGuard(engine, { name: guard, image, firewallDir: ctx.firewallDir, workspaceFolder: ctx.workspaceFolder, networkArgs }, options));
       // A workspace left in the namespace of the guard's earlier run (the guard restarted
       // since) has no network: stopped, so that this up starts it in the guard's namespace.
       const [ws, g] = await Promise.all([run(engine.containerInspect(ctx.containerName), options), run(engine.containerInspect(guard), options)]);
-      if (ws && cutOffFromGuard(ws, g)) {
+      if (ws && g && isGuardedWorkspace(ws, workspaceLabels(ctx.workspaceFolder, ctx.configFile), g) && cutOffFromGuard(ws, g)) {
         ctx.progress?.(`the workspace was cut off from its firewall guard's network namespace (the guard restarted after it): restarting it`);
         await run(engine.stopContainer(ws.id), options);
       }

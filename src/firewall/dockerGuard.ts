@@ -7,7 +7,7 @@ import { HdcError, InputError } from '../base/errors';
 import { firewallAgentPath, guardScriptSourcePath } from '../base/paths';
 import { run, type CliCall, type RunOptions } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
-import { EGRESS_IMAGE, ensureEgressImage } from './egressImage';
+import { ensureEgressImage } from './egressImage';
 import { parseNameservers, type AllowSet } from './policy';
 import { UNPRIVILEGED_PORT_START } from './sets';
 
@@ -50,10 +50,6 @@ export interface GuardSpec {
   firewallDir: string;
   workspaceFolder: string;
   networkArgs: string[];
-  /** Where hdc's egress image is built when it is the guard's image and missing. */
-  buildDir: string;
-  /** Hears what a first build of the egress image is doing. */
-  progress?: (what: string) => void;
 }
 
 /** The guard's `docker run -d` arguments: our script as entrypoint, NET_ADMIN and nothing else it does not need. */
@@ -101,7 +97,17 @@ async function waitReady(engine: EngineClient, name: string, options: RunOptions
  */
 export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options: RunOptions): Promise<{ created: boolean }> {
   await writeIfChanged(path.join(spec.firewallDir, 'guard.sh'), await readFile(guardScriptSourcePath(), 'utf8'), 0o755);
-  const existing = await run(engine.containerInspect(spec.name), options);
+  let existing = await run(engine.containerInspect(spec.name), options);
+  // Only this workspace's guard, running the image asked for now (an older hdc's guard ran
+  // the workspace's image): a container that merely has the name is not used, nor stopped.
+  if (existing && existing.labels[LABELS.guardFor] !== spec.workspaceFolder) {
+    throw new InputError(`A container named ${spec.name} exists and is not this workspace's firewall guard, so the workspace cannot join it.`,
+      `remove or rename that container (docker rm ${spec.name}), or give the workspace another name`);
+  }
+  if (existing && existing.image.replace(/^sha256:/, '') !== spec.image.replace(/^sha256:/, '') && /^sha256:/.test(spec.image)) {
+    await run(engine.removeContainer(existing.id), options);
+    existing = undefined;
+  }
   if (existing?.running) return { created: false };
   if (existing) {
     await run(engine.startContainer(spec.name), options);
@@ -116,7 +122,6 @@ export async function ensureGuard(engine: EngineClient, spec: GuardSpec, options
       { fix: 'set hardenedDevcontainers.firewall.dnsServers, or fix the host\'s resolv.conf' });
   }
   await writeIfChanged(path.join(spec.firewallDir, 'dns.txt'), [...dns.v4, ...dns.v6].map((a) => `nameserver ${a}\n`).join(''), 0o644);
-  if (spec.image === EGRESS_IMAGE) await ensureEgressImage(engine, spec.buildDir, options, spec.progress);
   const runArgs = await guardRunArgs(spec);
   try {
     await run(engine.runDetached(runArgs), options);
@@ -164,12 +169,32 @@ export function guardWorkspaceArgs(guard: string): string[] {
   return ['--network', `container:${guard}`];
 }
 
-/** The guard image: the setting, else hdc's egress image (built on first use). */
-export function guardImage(setting: string): string {
+/** The guard image the setting names, checked; undefined: hdc's egress image. */
+export function guardImage(setting: string): string | undefined {
   if (setting && !IMAGE_REFERENCE.test(setting)) {
     throw new InputError(`hardenedDevcontainers.firewall.guardImage ${JSON.stringify(setting)} is not an image reference.`, 'use a name such as "team/firewall-guard:1"');
   }
-  return setting || EGRESS_IMAGE;
+  return setting || undefined;
+}
+
+/**
+ * The image id the guard runs (an id, not a name that can be moved): the setting's image as
+ * the engine has it now, else hdc's egress image, built on first use (`dir` records its id).
+ */
+export async function guardImageId(engine: EngineClient, setting: string, dir: string, options: RunOptions, progress?: (what: string) => void): Promise<string> {
+  const named = guardImage(setting);
+  if (!named) return (await ensureEgressImage(engine, dir, options, progress)).id;
+  // Not there: docker run pulls it by the name, as before.
+  return (await run(engine.imageInspect(named), options))?.id ?? named;
+}
+
+/**
+ * The workspace container that `up` stops because it is cut off from its guard: only this
+ * workspace's (its labels) and joined to this guard, never a container that merely has the name.
+ */
+export function isGuardedWorkspace(ws: Pick<ContainerItem, 'labels' | 'privilege'>, labels: Record<string, string>, guard: Pick<ContainerItem, 'id' | 'name'>): boolean {
+  const mode = ws.privilege.networkMode;
+  return Object.entries(labels).every(([k, v]) => ws.labels[k] === v) && (mode === `container:${guard.name}` || mode === `container:${guard.id}`);
 }
 
 export async function removeGuards(engine: EngineClient, workspaceFolder: string, options: RunOptions): Promise<string[]> {

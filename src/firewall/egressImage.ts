@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readlink, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readlink, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
 import { CancelledError, EnvironmentError, HdcError, TimeoutError } from '../base/errors';
@@ -15,6 +15,9 @@ import { run, type CliCall, type ProcessOutput, type RunOptions } from '../base/
  * the engine's `import`. No maintainer script runs, so what they would do is done here: the
  * iptables alternatives, a root account, /tmp.
  */
+
+/** Where a user's egress image is built and its id recorded: hdc's state, never a workspace's. */
+export const egressImageDir = (stateRoot: string): string => path.join(stateRoot, 'egress-image');
 
 /** The tag changes whenever what goes into the image does (EGRESS_PACKAGES, the fix-ups). */
 export const EGRESS_IMAGE = 'localhost/hardened-devcontainers/egress:1';
@@ -52,21 +55,35 @@ export async function iptablesFlavour(altLink = '/etc/alternatives/iptables'): P
   return /xtables-legacy-multi$/.test(target) ? 'legacy' : 'nft';
 }
 
-/** Is the egress image in the engine's store? */
-export async function egressImagePresent(engine: EngineClient, options: RunOptions): Promise<boolean> {
-  return (await run(engine.imageInspect(EGRESS_IMAGE), options)) !== undefined;
+/**
+ * The image id of the egress image this user built, recorded in hdc's state (never in a
+ * workspace): the guard runs that id, never the tag. A tag is a name anyone with the engine
+ * can move, a workspace's own build included (`build.options: ["-t", EGRESS_IMAGE]`).
+ */
+const recordFile = (dir: string, engine: EngineClient): string => path.join(dir, `${engine.runtime}.json`);
+
+async function recordedId(dir: string, engine: EngineClient): Promise<string | undefined> {
+  try {
+    const rec = JSON.parse(await readFile(recordFile(dir, engine), 'utf8')) as { id?: unknown };
+    return typeof rec.id === 'string' && /^sha256:[0-9a-f]{64}$/.test(rec.id) ? rec.id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Builds the egress image unless the engine has it. `progress` hears each stage (the first
- * build takes ~10-30 s). The work folder under `cacheDir` is removed afterwards, also when a
- * stage fails; a failed build leaves no image.
+ * The egress image's id: the one recorded in `dir` if the engine still has it, else a new
+ * build (whatever the tag names now is not trusted). `progress` hears each stage of a build
+ * (~10-30 s, once). The work folder is removed afterwards, also when a stage fails; a failed
+ * build records nothing.
  */
-export async function ensureEgressImage(engine: EngineClient, cacheDir: string, options: RunOptions, progress: (what: string) => void = () => undefined): Promise<{ built: boolean }> {
-  if (await egressImagePresent(engine, options)) return { built: false };
-  progress(`building hdc's egress image ${EGRESS_IMAGE} from this machine's Debian packages (first use only)`);
-  await mkdir(cacheDir, { recursive: true });
-  const work = await mkdtemp(path.join(cacheDir, 'egress-'));
+export async function ensureEgressImage(engine: EngineClient, dir: string, options: RunOptions, progress: (what: string) => void = () => undefined): Promise<{ id: string; built: boolean }> {
+  const known = await recordedId(dir, engine);
+  const bare = (id: string | undefined): string | undefined => id?.replace(/^sha256:/, '');
+  if (known && bare((await run(engine.imageInspect(known), options))?.id) === bare(known)) return { id: known, built: false };
+  progress(`building hdc's egress image ${EGRESS_IMAGE} from this machine's Debian packages (once)`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const work = await mkdtemp(path.join(dir, 'build-'));
   try {
     const packages = await run(dependencyClosure(EGRESS_PACKAGES), options).catch((e: unknown) => { throw buildError('apt-cache could not list the packages', e); });
     const debs = path.join(work, 'debs');
@@ -83,8 +100,12 @@ export async function ensureEgressImage(engine: EngineClient, cacheDir: string, 
     const tarball = path.join(work, 'egress.tar');
     await run({ command: 'tar', args: ['--numeric-owner', '--owner=0', '--group=0', '-C', root, '-cf', tarball, '.'], parse: () => undefined }, options);
     progress(`importing into ${engine.runtime}`);
-    await run(engine.importImage(tarball, EGRESS_IMAGE, ['CMD ["/bin/sh"]'], `hdc egress image: ${packages.join(' ')}`), options);
-    return { built: true };
+    const id = await run(engine.importImage(tarball, EGRESS_IMAGE, ['CMD ["/bin/sh"]'], `hdc egress image: ${packages.join(' ')}`), options);
+    if (!/^sha256:[0-9a-f]{64}$/.test(id)) throw new HdcError(`${engine.runtime} import gave no image id (${JSON.stringify(id.slice(0, 100))})`);
+    const tmp = `${recordFile(dir, engine)}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ id, tag: EGRESS_IMAGE, packages })}\n`, { mode: 0o600 });
+    await rename(tmp, recordFile(dir, engine));
+    return { id, built: true };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

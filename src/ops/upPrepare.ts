@@ -8,6 +8,7 @@ import { run, type RunOptions } from '../base/runner';
 import type { EngineClient, ImageItem } from '../base/engine';
 import { readWorkspaceConfiguration } from '../config/configuration';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
+import { egressImageDir } from '../firewall/egressImage';
 import { verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { policyFromSettings } from '../firewall/policy';
 import { firewallRunArgs } from '../firewall/podmanHook';
@@ -136,7 +137,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await clearStarted(firewallDir);
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
-      guardImageSetting: settings.firewall.guardImage, progress: (what) => onStep('firewall', what),
+      guardImageSetting: settings.firewall.guardImage, progress: (what) => onStep('firewall', what), egressDir: egressImageDir(stateRoot),
       containerName: containerNameOf(plan), dnsServers: settings.firewall.dnsServers,
     });
   }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { EGRESS_IMAGE } from '../../src/firewall/egressImage';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +17,9 @@ import type { UpHost } from '../../src/ops/upHost';
  * (with the podman shim and OCI hook) as a few rules, and a log of every call. Faults make
  * one step fail the way the real tools fail.
  */
+
+/** hdc's egress image as the fake engine has it (docker): the id a test records as built. */
+export const FAKE_EGRESS_ID = `sha256:${'e'.repeat(64)}`;
 
 export type Role = 'workspace' | 'guard' | 'sidecar' | 'foreign';
 export type Status = 'created' | 'running' | 'exited';
@@ -123,7 +125,7 @@ export class FakeEngine {
   constructor(readonly runtime: Runtime, readonly enginePath: string, readonly workspaceFolder: string, readonly configFile: string, readonly imageRef: string) {
     this.images.set(imageRef, { id: WS_IMAGE_ID, user: '', passwd: PASSWD_ROOT + PASSWD_USER });
     // docker: hdc's egress image (the guard's), as the host set-up or a first up built it.
-    if (runtime === 'docker') this.images.set(EGRESS_IMAGE, { id: 'sha256:egress', user: '', passwd: PASSWD_ROOT });
+    if (runtime === 'docker') this.images.set(FAKE_EGRESS_ID, { id: FAKE_EGRESS_ID, user: '', passwd: PASSWD_ROOT });
   }
 
   /** The runner `up` gets: every process goes through here. */

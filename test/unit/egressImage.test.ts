@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { EngineClient } from '../../src/base/engine';
@@ -16,8 +16,13 @@ describe('egress image (firewall/egressImage.ts)', () => {
   beforeEach(() => { cache = mkdtempSync(path.join(tmpdir(), 'hdc-egress-')); });
   afterEach(() => rmSync(cache, { recursive: true, force: true }));
 
-  /** A runner that answers like the tools; `aptFails` makes apt-get download fail as apt does. */
-  function fake(present: boolean, aptFails = false): { runner: Runner; calls: string[] } {
+  const ID = `sha256:${'a'.repeat(64)}`;
+  const NEW = `sha256:${'b'.repeat(64)}`;
+  /**
+   * A runner that answers like the tools. `images`: what the engine has (by id or tag);
+   * `aptFails` makes apt-get download fail as apt does; import prints NEW.
+   */
+  function fake(images: Record<string, string>, aptFails = false): { runner: Runner; calls: string[] } {
     const calls: string[] = [];
     const runner: Runner = async <T>(call: CliCall<T>): Promise<T> => {
       calls.push([call.command, ...call.args.slice(0, 2)].join(' '));
@@ -26,7 +31,11 @@ describe('egress image (firewall/egressImage.ts)', () => {
         if (exitCode !== 0 && !(call.acceptExitCodes ?? []).includes(exitCode)) throw new CommandFailedError(call.command, call.args, exitCode, stdout, stderr);
         return call.parse(r);
       };
-      if (call.command === 'docker' && call.args[0] === 'image') return present ? out(JSON.stringify([{ Id: 'sha256:e', Config: {} }])) : out('', 1);
+      if (call.command === 'docker' && call.args[0] === 'image') {
+        const id = images[call.args[2]];
+        return id ? out(JSON.stringify([{ Id: id, Config: {} }])) : out('', 1);
+      }
+      if (call.command === 'docker' && call.args[0] === 'import') return out(`${NEW}\n`);
       if (call.command === 'apt-cache') return out('dash\n  PreDepends: libc6\nlibc6\n<awk>\niptables\n');
       if (call.command === 'apt-get') {
         if (aptFails) return out('', 100, 'E: Failed to fetch ... Temporary failure resolving');
@@ -37,30 +46,42 @@ describe('egress image (firewall/egressImage.ts)', () => {
     };
     return { runner, calls };
   }
+  const record = (id: string): void => {
+    mkdirSync(cache, { recursive: true });
+    writeFileSync(path.join(cache, 'docker.json'), JSON.stringify({ id }));
+  };
 
-  it('builds nothing when the engine has it; otherwise downloads the closure, unpacks each, packs and imports, and leaves no work folder', async () => {
+  it('runs the recorded id while the engine has it; builds when it has not, or when only the tag is there (a tag can be moved), and records the new id', async () => {
     const engine = new EngineClient('docker', 'docker');
-    const have = fake(true);
-    assert.deepEqual(await ensureEgressImage(engine, cache, { runner: have.runner }), { built: false });
+    record(ID);
+    const have = fake({ [ID]: ID });
+    assert.deepEqual(await ensureEgressImage(engine, cache, { runner: have.runner }), { id: ID, built: false });
     assert.deepEqual(have.calls, ['docker image inspect']);
-    const none = fake(false);
+    // The tag names some image (a workspace's build could have moved it there): not used.
+    const tagOnly = fake({ [EGRESS_IMAGE]: `sha256:${'f'.repeat(64)}` });
     const heard: string[] = [];
-    assert.deepEqual(await ensureEgressImage(engine, cache, { runner: none.runner }, (w) => heard.push(w)), { built: true });
-    assert.deepEqual(none.calls.map((c) => c.replace(/ \/\S*\/debs\//, ' DEBS/')), ['docker image inspect', 'apt-cache depends --recurse', 'apt-get download dash',
+    rmSync(path.join(cache, 'docker.json'));
+    assert.deepEqual(await ensureEgressImage(engine, cache, { runner: tagOnly.runner }, (w) => heard.push(w)), { id: NEW, built: true });
+    assert.deepEqual(tagOnly.calls.map((c) => c.replace(/ \/\S*\/debs\//, ' DEBS/')), ['apt-cache depends --recurse', 'apt-get download dash',
       'dpkg-deb -x DEBS/dash_1_amd64.deb', 'dpkg-deb -x DEBS/iptables_1_amd64.deb', 'dpkg-deb -x DEBS/libc6_1_amd64.deb', 'tar --numeric-owner --owner=0', 'docker import --message']);
     assert.match(heard.join('\n'), new RegExp(`building hdc's egress image ${EGRESS_IMAGE.replace(/[.]/g, '\\.')}`));
-    assert.deepEqual(readdirSync(cache), [], 'the work folder is gone');
+    assert.equal((JSON.parse(readFileSync(path.join(cache, 'docker.json'), 'utf8')) as { id: string }).id, NEW);
+    assert.deepEqual(readdirSync(cache), ['docker.json'], 'the work folder is gone');
+    // Recorded, but the engine lost it (docker rmi): built again.
+    record(ID);
+    const gone = fake({});
+    assert.equal((await ensureEgressImage(engine, cache, { runner: gone.runner })).built, true);
   });
 
   it('says why when apt cannot download (apt\'s own words) and how to do without; builds nothing', async () => {
     const engine = new EngineClient('docker', 'docker');
-    const f = fake(false, true);
+    const f = fake({}, true);
     await assert.rejects(ensureEgressImage(engine, cache, { runner: f.runner }), (e: EnvironmentError) => {
       assert.match(e.message, /hdc could not build its egress image .*apt-get download failed: .*Temporary failure resolving/);
       assert.match(e.fix ?? '', /apt-get download must work as your user.*hardenedDevcontainers\.firewall\.guardImage/);
       return true;
     });
     assert.ok(!f.calls.some((c) => c.startsWith('docker import')));
-    assert.ok(existsSync(cache) && readdirSync(cache).length === 0);
+    assert.ok(existsSync(cache) && readdirSync(cache).length === 0, 'nothing recorded, no work folder');
   });
 });

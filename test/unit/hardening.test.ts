@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { EGRESS_IMAGE, parseClosure } from '../../src/firewall/egressImage';
+import { parseClosure } from '../../src/firewall/egressImage';
+import { checkBuildOptions } from '../../src/config/devcontainerConfig';
 import { engineTimeNs } from '../../src/base/engine';
-import { cutOffFromGuard } from '../../src/firewall/dockerGuard';
+import { cutOffFromGuard, isGuardedWorkspace } from '../../src/firewall/dockerGuard';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -89,7 +90,7 @@ describe('hardening', () => {
 
   it('refuses a guard image that would reach docker as an option, and a remote user name that is not one', () => {
     assert.throws(() => guardImage('--privileged'), /guardImage "--privileged" is not an image reference/);
-    assert.equal(guardImage(''), EGRESS_IMAGE, 'hdc\'s egress image by default, never the workspace\'s');
+    assert.equal(guardImage(''), undefined, 'hdc\'s egress image by default (by its recorded id), never the workspace\'s');
     assert.equal(guardImage('team/guard:1'), 'team/guard:1');
     assert.throws(() => checkUserName('a/b', '/w/devcontainer.json'), /remote user "a\/b" is not a valid user name/);
     checkUserName('vscode', '/w/devcontainer.json');
@@ -104,6 +105,27 @@ describe('hardening', () => {
     assert.equal(cutOffFromGuard(at('2026-11-30T16:55:01.1Z'), at('2026-11-30T16:55:01.100000001Z')), true, 'the guard restarted after the workspace');
     assert.equal(cutOffFromGuard(at('2026-11-30T16:55:01.1Z', false), at('2026-11-30T16:56:00Z')), false, 'a stopped workspace is started by up anyway');
     assert.equal(cutOffFromGuard(at(''), at('2026-11-30T16:56:00Z')), false, 'unknown: not claimed');
+  });
+
+  it('stops only its own workspace for a cut-off: this workspace\'s labels, joined to this guard (a container that merely has the name is not)', () => {
+    const labels = { 'devcontainer.local_folder': '/w', 'devcontainer.config_file': '/w/.devcontainer/devcontainer.json' };
+    const guard = { id: 'g1', name: 'ws-fw' };
+    const ws = (l: Record<string, string>, networkMode: string): { labels: Record<string, string>; privilege: { networkMode: string } } => ({ labels: l, privilege: { networkMode } });
+    const check = (w: ReturnType<typeof ws>): boolean => isGuardedWorkspace(w as unknown as Parameters<typeof isGuardedWorkspace>[0], labels, guard);
+    assert.equal(check(ws(labels, 'container:ws-fw')), true);
+    assert.equal(check(ws(labels, 'container:g1')), true);
+    assert.equal(check(ws({}, 'container:ws-fw')), false, 'another container named like the workspace (runArgs --name)');
+    assert.equal(check(ws(labels, 'bridge')), false);
+    assert.equal(check(ws({ ...labels, 'devcontainer.local_folder': '/other' }, 'container:ws-fw')), false);
+  });
+
+  it('lets build.options shape the build only: a tag, a secret, an ssh agent, a host folder or an output are refused before anything runs', () => {
+    checkBuildOptions(['--build-arg', 'A=1', '--label=x=y', '--no-cache', '--pull', '--add-host', 'h:10.0.0.1', '--progress=plain'], '/w/devcontainer.json');
+    for (const bad of [['-t', 'localhost/hardened-devcontainers/egress:1'], ['--tag=localhost/hardened-devcontainers/podman:bookworm'], ['--secret', 'id=k,src=/root/.ssh/id_ed25519'],
+      ['--ssh', 'default'], ['--build-context', 'h=/home'], ['-o', 'type=local,dest=/tmp/x'], ['--cache-to=type=local,dest=/x'], ['--network=host'], ['--build-arg', 'A=1', '--iidfile', '/x']]) {
+      assert.throws(() => checkBuildOptions(bad, '/w/devcontainer.json'), /"build.options" has .*which hdc refuses/, bad.join(' '));
+    }
+    assert.throws(() => checkBuildOptions('-t x', '/w/devcontainer.json'), /must be an array of strings/);
   });
 
   it('reads the egress image\'s package closure from apt-cache depends --recurse (virtual packages have no file)', () => {

@@ -76,7 +76,9 @@ describe('podman shim (real script, fake engine)', () => {
       const note = path.join(dir, 'events-pid');
       const pidEngine = path.join(dir, 'pid-podman');
       // Then ends the shim as the CLI does once it has its event (SIGKILL).
-      writeFileSync(pidEngine, '#!/bin/sh\necho "$$"; for a in "$@"; do printf "%s\\n" "$a"; done\nkill -9 "$PPID"\n');
+      // (Once the shim has written its note: under load the kill could come first.)
+      writeFileSync(pidEngine, '#!/bin/sh\necho "$$"; for a in "$@"; do printf "%s\\n" "$a"; done\n'
+        + 'n=0; while [ ! -s "$HDC_EVENTS" ] && [ "$n" -lt 500 ]; do sleep 0.01; n=$((n + 1)); done\nkill -9 "$PPID"\n');
       chmodSync(pidEngine, 0o755);
       const r = spawnSync(shimPath(), ['events', '--format', 'json'], {
         env: { PATH: process.env.PATH, HDC_ENGINE: pidEngine, HDC_UID: '1000', HDC_GID: '1001', HDC_EVENTS: note, XDG_RUNTIME_DIR: xdg }, encoding: 'utf8', timeout: 10_000 });

@@ -1,17 +1,18 @@
 import { strict as assert } from 'node:assert';
+import { egressImageDir } from '../../src/firewall/egressImage';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineRefusedError } from '../../src/base/devcontainerCli';
 import { EngineClient, type Runtime } from '../../src/base/engine';
 import { EnvironmentError, HdcError, InputError } from '../../src/base/errors';
-import { ANNOTATIONS } from '../../src/base/labels';
+import { ANNOTATIONS, LABELS } from '../../src/base/labels';
 import { workspaceStateDir } from '../../src/base/state';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/config/settings';
 import { up, type UpResult, type UpStep } from '../../src/ops/up';
 import { summarizeUp } from '../../src/ops/upSummary';
 import { defaultContainerName } from '../../src/workspace/plan';
-import { FakeEngine, type FakeContainer, type Faults, type Recorded, type Status } from '../support/fakeRunner';
+import { FAKE_EGRESS_ID, FakeEngine, type FakeContainer, type Faults, type Recorded, type Status } from '../support/fakeRunner';
 
 /**
  * `up` against a scripted engine (test/support/fakeRunner.ts): one failure injected at each
@@ -187,7 +188,11 @@ async function makeDirs(config: Case['config'] = CONFIG): Promise<Dirs> {
   await mkdir(path.dirname(configFile), { recursive: true });
   await writeFile(configFile, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   await mkdir(path.join(tmp, 'run'), { mode: 0o700 });
-  return { tmp, ws, configFile, stateRoot: path.join(tmp, 'state') };
+  // docker: the egress image built before (its id recorded, as hdc egress-image leaves it).
+  const stateRoot = path.join(tmp, 'state');
+  await mkdir(egressImageDir(stateRoot), { recursive: true });
+  await writeFile(path.join(egressImageDir(stateRoot), 'docker.json'), JSON.stringify({ id: FAKE_EGRESS_ID }));
+  return { tmp, ws, configFile, stateRoot };
 }
 
 function settingsFor(combo: Combo, overrides: Partial<Settings> = {}): Settings {
@@ -303,7 +308,7 @@ describe('up with a fake engine', function () {
         if (c.preexisting) {
           const guarded = c.combo.runtime === 'docker' && c.combo.firewall;
           pre.ws = fake.addContainer({ name, role: 'workspace', status: c.preexisting, runArgs: await earlierRunArgs(d, c.combo, name) });
-          if (guarded) pre.guard = fake.addContainer({ name: `${name}-fw`, role: 'guard', status: 'running', labels: {} });
+          if (guarded) pre.guard = fake.addContainer({ name: `${name}-fw`, role: 'guard', status: 'running', labels: { [LABELS.guardFor]: d.ws }, imageId: FAKE_EGRESS_ID });
         }
         if (c.foreign) pre.foreign = fake.addContainer({ name: c.foreign.name === 'DEFAULT' ? name : c.foreign.name, role: 'foreign', status: c.foreign.status, labels: {} });
 
@@ -356,7 +361,7 @@ describe('up with a fake engine', function () {
         fake.faults = c.faults ?? {};
         const name = defaultContainerName(d.ws, d.configFile);
         const pre = c.preexisting ? fake.addContainer({ name, role: 'workspace', status: c.preexisting, runArgs: await earlierRunArgs(d, c.combo, name) }) : undefined;
-        if (pre && c.combo.firewall) fake.addContainer({ name: `${name}-fw`, role: 'guard', status: 'running', labels: {} });
+        if (pre && c.combo.firewall) fake.addContainer({ name: `${name}-fw`, role: 'guard', status: 'running', labels: { [LABELS.guardFor]: d.ws }, imageId: FAKE_EGRESS_ID });
 
         const { result, error, log } = await runUp(d, fake, c.combo);
         const calls = describeCalls(fake);
