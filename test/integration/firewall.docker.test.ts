@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { EGRESS_IMAGE } from '../../src/firewall/egressImage';
+import { defaultStateRoot } from '../../src/base/state';
+import { EGRESS_IMAGE, egressImageDir } from '../../src/firewall/egressImage';
 import { removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
 import { BASE_IMAGE, chownTree, destroyWorkspace, engine, hdc, makeWorkspace, useDockerDaemon, type Result } from '../support/testbed';
 import { firewallContract } from './firewall.shared';
@@ -72,8 +73,11 @@ describe('firewall on docker', () => {
         const inside = (args: string[]): Promise<Result> => hdc('docker', ['exec', ws, '--', ...args], { timeoutMs: 30_000 });
         assert.notEqual((await inside(['sh', '-c', 'command -v iptables || command -v ipset'])).exitCode, 0, 'the workspace image has no firewall tools');
         assert.equal((await inside(['id', '-un'])).stdout.trim(), 'vscode');
+        // By the id hdc recorded when it built the image (hdc's state, as root here), not by the tag.
+        const recorded = (JSON.parse(readFileSync(path.join(egressImageDir(defaultStateRoot()), 'docker.json'), 'utf8')) as { id: string }).id;
         const guard = await engine('docker', ['container', 'inspect', '--format', '{{.Config.Image}} {{.Config.User}}', `${name}-fw`]);
-        assert.equal(guard.stdout.trim(), `${EGRESS_IMAGE} 0:0`, 'the guard runs hdc\'s egress image as root of its own container');
+        assert.equal(guard.stdout.trim(), `${recorded} 0:0`, 'the guard runs hdc\'s egress image, by its id, as root of its own container');
+        assert.match((await engine('docker', ['image', 'inspect', '--format', '{{join .RepoTags " "}}', recorded])).stdout, new RegExp(EGRESS_IMAGE.replace(/[.]/g, '\\.')));
         const curl = (url: string): Promise<Result> => inside(['curl', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url]);
         assert.equal((await curl('http://allowed.test/')).stdout, '200');
         assert.notEqual((await curl('http://blocked.test/')).exitCode, 0, 'blocked name');
