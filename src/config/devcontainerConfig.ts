@@ -94,6 +94,13 @@ function checkTypes(config: DevcontainerConfigRecord, file: string): void {
     throw new InputError(`${file}: "containerEnv" must be an object of names to values.`);
   }
   checkBuildOptions(config.build?.options, file);
+  // With both, the CLI tags what it builds with "image": a Dockerfile would replace an image
+  // you or hdc rely on (a base image, the sidecar's), and hdc would read the named image's
+  // user, not the built one's.
+  if (config.image !== undefined && (config.build !== undefined || config.dockerFile !== undefined)) {
+    throw new InputError(`${file}: both "image" and "build" are set; the devcontainers CLI would give the image it builds the name ${JSON.stringify(config.image)}, replacing that image for everything else that uses it.`,
+      'keep one: "build" to build the image, or "image" to use one as it is');
+  }
   if (config.dockerComposeFile !== undefined) {
     throw new InputError(`${file}: Docker Compose configurations are not supported yet.`,
       'use an "image" or "build" configuration for the hardened container');
@@ -107,10 +114,11 @@ function checkTypes(config: DevcontainerConfigRecord, file: string): void {
 /**
  * build.options go straight onto the engine's build command line. Only flags that shape the
  * build itself pass; the rest could read the host into the image (--secret, --ssh,
- * --build-context), write outside it (--output, --cache-to, --iidfile), or move a tag that
- * hdc or the user trust (-t: the sidecar's image, a base image), so they are refused.
+ * --build-context), write outside it (--output, --cache-to, --iidfile), move a tag that hdc
+ * or the user trust (-t: the sidecar's image, a base image), or label the image with what
+ * the CLI reads back as configuration (--label devcontainer.metadata=…), so they are refused.
  */
-export const BUILD_OPTIONS_ALLOWED = ['--build-arg', '--label', '--add-host', '--no-cache', '--pull', '--platform', '--progress'] as const;
+export const BUILD_OPTIONS_ALLOWED = ['--build-arg', '--add-host', '--no-cache', '--pull', '--platform', '--progress'] as const;
 const BUILD_FLAGS_WITHOUT_VALUE = new Set(['--no-cache', '--pull']);
 
 export function checkBuildOptions(options: unknown, file: string): void {

@@ -20,6 +20,8 @@ describe('devcontainer.json parsing', () => {
   it('requires an object with something to run', () => {
     assert.throws(() => parseDevcontainerConfig('[]', FILE), /must contain a JSON object, found an array/);
     assert.throws(() => parseDevcontainerConfig('{"name": "x"}', FILE), /neither "image" nor "build"/);
+    // The CLI would tag the build with "image", replacing that image (the sidecar's, a base image).
+    assert.throws(() => parseDevcontainerConfig('{"image": "localhost/hardened-devcontainers/podman:bookworm", "build": {"dockerfile": "Dockerfile"}}', FILE), /both "image" and "build" are set/);
   });
 
   it('checks the types of the fields it uses', () => {

@@ -120,9 +120,9 @@ describe('hardening', () => {
   });
 
   it('lets build.options shape the build only: a tag, a secret, an ssh agent, a host folder or an output are refused before anything runs', () => {
-    checkBuildOptions(['--build-arg', 'A=1', '--label=x=y', '--no-cache', '--pull', '--add-host', 'h:10.0.0.1', '--progress=plain'], '/w/devcontainer.json');
+    checkBuildOptions(['--build-arg', 'A=1', '--no-cache', '--pull', '--add-host', 'h:10.0.0.1', '--progress=plain'], '/w/devcontainer.json');
     for (const bad of [['-t', 'localhost/hardened-devcontainers/egress:1'], ['--tag=localhost/hardened-devcontainers/podman:bookworm'], ['--secret', 'id=k,src=/root/.ssh/id_ed25519'],
-      ['--ssh', 'default'], ['--build-context', 'h=/home'], ['-o', 'type=local,dest=/tmp/x'], ['--cache-to=type=local,dest=/x'], ['--network=host'], ['--build-arg', 'A=1', '--iidfile', '/x']]) {
+      ['--ssh', 'default'], ['--build-context', 'h=/home'], ['-o', 'type=local,dest=/tmp/x'], ['--cache-to=type=local,dest=/x'], ['--network=host'], ['--build-arg', 'A=1', '--iidfile', '/x'], ['--label', 'devcontainer.metadata=[{"remoteUser":"root"}]']]) {
       assert.throws(() => checkBuildOptions(bad, '/w/devcontainer.json'), /"build.options" has .*which hdc refuses/, bad.join(' '));
     }
     assert.throws(() => checkBuildOptions('-t x', '/w/devcontainer.json'), /must be an array of strings/);
