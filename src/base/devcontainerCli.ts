@@ -1,6 +1,7 @@
 import { HdcError } from './errors';
 import { devcontainerCliPath } from './paths';
-import type { CliCall, ProcessOutput } from './runner';
+import type { CliCall, LogLevel, ProcessOutput } from './runner';
+import { stripAnsi } from './text';
 
 /** What `devcontainer up` prints as its last stdout line. */
 export interface UpResultRecord {
@@ -248,19 +249,39 @@ export interface CliLogRecord {
   status?: string;
 }
 
-export function renderCliLogLine(line: string): { text: string; step?: string } | undefined {
+/** The CLI's `start` records that name a command it runs, not a step a person follows. */
+const COMMAND_START = /^(Run|Run in container|Start|Stop): /;
+/** What the CLI logs without it mattering: its optional probes failing as expected. */
+const NOISE = [/unrecognized command .*buildx/i, /^Error: .*buildx/i, /unknown (shorthand flag|flag|command).*buildx/i];
+/** The lifecycle announcement that the CLI writes as raw terminal text. */
+const LIFECYCLE = /^Running the (\w+) from (.+?)\.*$/;
+
+/**
+ * One line of the CLI's `--log-format json` stream, for the log (ANSI stripped, with a
+ * level) and, when it is one of the CLI's own progress steps, for a progress text. Commands
+ * the CLI runs are logged at debug level and never become a step.
+ */
+export function renderCliLogLine(line: string): { text: string; step?: string; level: LogLevel } | undefined {
   if (!line.trim()) return undefined;
   let rec: CliLogRecord;
   try {
     rec = JSON.parse(line) as CliLogRecord;
   } catch {
-    return { text: line };
+    const text = stripAnsi(line).trimEnd();
+    return text ? { text, level: NOISE.some((n) => n.test(text)) ? 'trace' : 'info' } : undefined;
   }
+  const text = stripAnsi(rec.text ?? '').trim();
+  const quiet: LogLevel | undefined = rec.level !== undefined && rec.level <= 1 ? 'trace' : rec.level === 2 ? 'debug' : undefined;
   switch (rec.type) {
-    case 'start': return { text: `▶ ${rec.text ?? ''}`, step: rec.text };
-    case 'stop': return { text: `■ ${rec.text ?? ''}` };
-    case 'progress': return { text: `${rec.name ?? ''} ${rec.status ?? ''}`.trim() };
-    default: return rec.text ? { text: rec.text.replace(/\s+$/, '') } : undefined;
+    case 'start': return COMMAND_START.test(text) ? { text: `▶ ${text}`, level: 'debug' } : { text: `▶ ${text}`, step: text, level: quiet ?? 'info' };
+    case 'stop': return { text: `■ ${text}`, level: 'debug' };
+    case 'progress': return { text: `${rec.name ?? ''} ${rec.status ?? ''}`.trim(), level: 'debug' };
+    default: {
+      if (!text) return undefined;
+      const lifecycle = LIFECYCLE.exec(text);
+      if (lifecycle) return { text, step: `Running the ${lifecycle[1]} from ${lifecycle[2]}`, level: 'info' };
+      return { text, level: NOISE.some((n) => n.test(text)) ? 'trace' : quiet ?? 'info' };
+    }
   }
 }
 

@@ -25,7 +25,9 @@ export interface ProcessOutput {
   exitCode: number;
 }
 
-export type LogFn = (line: string) => void;
+/** How much a log line matters; front ends show `trace`/`debug` only when asked to. */
+export type LogLevel = 'trace' | 'debug' | 'info';
+export type LogFn = (line: string, level?: LogLevel) => void;
 
 export interface RunOptions {
   signal?: AbortSignal;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { changeAllowlist } from '../ops/allowlist';
+import { changeAllowlist, lookupWarning } from '../ops/allowlist';
 import { blockedLog, renderBlocked } from '../ops/blocked';
 import type { BlockedEntry } from '../firewall/resolver';
 import { down } from '../ops/down';
@@ -166,7 +166,9 @@ async function main(argv: string[]): Promise<number> {
       const summary = {
         [inv.command === 'allow' ? 'allowed' : 'denied']: change.entry, kind: change.kind, settingsFile: change.settingsFile,
         live: change.live ? { resolver: change.live.resolver?.generation !== undefined ? 'reloaded' : 'not answering', ms: change.live.ms } : 'no running container: takes effect on the next up',
+        ...(change.live?.lookup ? { resolves: change.live.lookup.error ? `nothing (${change.live.lookup.error})` : change.live.lookup.addresses } : {}),
       };
+      if (change.live?.lookup?.error) log(`warning: ${lookupWarning(change.live.lookup)}`);
       process.stdout.write(`${JSON.stringify(summary, null, inv.json ? undefined : 2)}\n`);
       return 0;
     }

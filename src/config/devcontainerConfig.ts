@@ -134,3 +134,33 @@ export function checkBuildOptions(options: unknown, file: string): void {
     if (!arg.includes('=') && !BUILD_FLAGS_WITHOUT_VALUE.has(flag)) i++; // its value
   }
 }
+
+/**
+ * What an editor that attaches to the container needs of the CLI's merged configuration
+ * (devcontainer.json, the features' metadata, the image label, in the CLI's order):
+ * `customizations.vscode`'s extensions and settings, the ports, the remote environment and
+ * the postAttachCommands, which the CLI's `up` does not run.
+ */
+export interface EditorCustomizations {
+  extensions: string[];
+  settings: Record<string, unknown>;
+  forwardPorts: (number | string)[];
+  remoteEnv: Record<string, string>;
+  postAttachCommands: unknown[];
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Picks the editor's part out of the merged configuration (its `customizations.vscode` is a list, one per source). */
+export function editorCustomizations(merged: Record<string, unknown>): EditorCustomizations {
+  const vscode = isRecord(merged.customizations) && Array.isArray(merged.customizations.vscode) ? merged.customizations.vscode.filter(isRecord) : [];
+  const extensions: string[] = [];
+  for (const ext of vscode.flatMap((v) => (Array.isArray(v.extensions) ? v.extensions : []))) {
+    if (typeof ext === 'string' && ext && !extensions.includes(ext)) extensions.push(ext);
+  }
+  const settings = Object.assign({}, ...vscode.map((v) => (isRecord(v.settings) ? v.settings : {}))) as Record<string, unknown>;
+  const forwardPorts = (Array.isArray(merged.forwardPorts) ? merged.forwardPorts : []).filter((p): p is number | string => typeof p === 'number' || typeof p === 'string');
+  const remoteEnv = Object.fromEntries(Object.entries(isRecord(merged.remoteEnv) ? merged.remoteEnv : {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const postAttachCommands = Array.isArray(merged.postAttachCommands) ? merged.postAttachCommands.filter((c) => c !== undefined && c !== null && c !== '') : [];
+  return { extensions, settings, forwardPorts, remoteEnv, postAttachCommands };
+}

@@ -41,6 +41,16 @@ export interface AgentRequest {
   loadedAtStart?: boolean;
   /** The filtering resolver's control socket: relative to dir, or absolute (set by the backend). */
   resolver: { dir: string; socket: string };
+  /** A name to resolve as the workspace would, after the load (`hdc allow NAME`: what it answers now). */
+  lookup?: string;
+}
+
+/** A name resolved through the filtering resolver: its A and AAAA answers, or why there is none. */
+export interface LookupResult {
+  name: string;
+  addresses: string[];
+  /** Neither A nor AAAA answered: the resolver's code (ENOTFOUND for NXDOMAIN, ENODATA, ETIMEOUT, …). */
+  error?: string;
 }
 
 export interface Target {
@@ -73,6 +83,7 @@ export interface AgentResult {
   /** ip_unprivileged_port_start in the netns: must be ≥ 1024. */
   portStart?: number;
   blocked?: BlockedEntry[];
+  lookup?: LookupResult;
   ms: { load: number; verify: number };
   /** The default policy of OUTPUT for IPv4 and IPv6, as loaded now (dry runs only). */
   policies?: { v4: string; v6: string };
@@ -93,6 +104,14 @@ function tryConnect(host: string, port: number, timeoutMs: number): Promise<{ co
     socket.once('timeout', () => done(false, 'ETIMEDOUT'));
     socket.once('error', (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
   });
+}
+
+async function lookupName(name: string, resolver: Resolver): Promise<LookupResult> {
+  const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
+  const addresses = [v4, v6].flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  if (addresses.length) return { name, addresses };
+  const codes = [v4, v6].map((r) => (r.status === 'rejected' ? (r.reason as NodeJS.ErrnoException).code ?? 'ERROR' : 'ENODATA'));
+  return { name, addresses, error: codes.find((c) => c !== 'ENODATA') ?? 'ENODATA' };
 }
 
 async function probe(target: Target, resolver: Resolver, expectOpen: boolean): Promise<ProbeResult> {
@@ -228,18 +247,19 @@ export async function runAgent(req: AgentRequest): Promise<AgentResult> {
   // Names resolve as the workspace's do: through the filtering resolver on the loopback.
   const resolver = new Resolver({ timeout: 1500, tries: 2 });
   resolver.setServers(['127.0.0.1']);
-  const [allowed, blocked, leak, status, portStart] = await Promise.all([
+  const [allowed, blocked, leak, status, portStart, lookup] = await Promise.all([
     req.verify?.allowed ? probe(req.verify.allowed, resolver, true) : undefined,
     req.verify?.blocked ? probe(req.verify.blocked, resolver, false) : undefined,
     leakProbe(dns, req.resolver),
     askResolver<{ status: ResolverStatus }>(req.resolver, 'status').then((r) => r.status, (e: Error) => { resolverError ??= e.message; return undefined; }),
     readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').then((t) => Number(t.trim()), () => undefined),
+    req.lookup ? lookupName(req.lookup, resolver) : undefined,
   ]);
   const unresolved = allowed?.unresolved ? [{ name: req.verify?.allowed?.host ?? '', error: allowed.unresolved }] : [];
   const policies = req.dryRun ? await outputPolicies() : undefined;
   return {
     dns, policies, unresolved, loaded: { v4: set.v4.length, v6: set.v6.length },
-    resolver: status, resolverError, portStart,
+    resolver: status, resolverError, portStart, lookup,
     verify: { allowed, blocked, leak }, ms: { load: tLoad, verify: ms(t0) },
   };
 }

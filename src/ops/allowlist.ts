@@ -3,7 +3,7 @@ import { liveFirewall } from './liveFirewall';
 import { checkVerification, verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { policyFromSettings, validateCidr, validateDomain } from '../firewall/policy';
 import { compileRules, nameAllowed } from '../firewall/names';
-import type { AgentResult } from '../firewall/agent';
+import type { AgentResult, LookupResult } from '../firewall/agent';
 import { sidecarNames } from '../sidecar/sidecar';
 import { HdcError } from '../base/errors';
 import { run, type LogFn, type RunOptions } from '../base/runner';
@@ -21,6 +21,26 @@ export interface AllowlistChange {
   settingsFile: string;
   /** The live result, when a container was running; undefined otherwise. */
   live?: AgentResult;
+}
+
+/**
+ * What an allow or deny did, in one sentence for a person (the CLI's warning, the editor's
+ * notification), and whether it deserves a warning: an allowed name that resolves to nothing
+ * is most likely mistyped, and is not reported as a success.
+ */
+export function describeChange(change: AllowlistChange, action: 'allow' | 'deny'): { message: string; warning: boolean } {
+  const rule = change.kind === 'cidr' ? `${change.entry} (allowedCidrs)` : `${change.entry} (${action === 'allow' ? 'allowedDomains' : 'deniedDomains or removed from allowedDomains'})`;
+  const where = change.live ? `live in the running container, and saved to ${change.settingsFile}` : `saved to ${change.settingsFile}; it applies when the container comes up`;
+  const lookup = change.live?.lookup;
+  if (lookup?.error) return { warning: true, message: `Allowed ${rule}, ${where}. But ${lookupWarning(lookup)}` };
+  const answers = lookup ? ` It resolves to ${lookup.addresses.slice(0, 4).join(', ')}${lookup.addresses.length > 4 ? ` and ${lookup.addresses.length - 4} more` : ''}.` : '';
+  return { warning: false, message: `${action === 'allow' ? 'Allowed' : 'Denied'} ${rule}: ${where}.${answers}` };
+}
+
+/** An allowed name that answers nothing, said with the resolver's reason. */
+export function lookupWarning(lookup: LookupResult): string {
+  const why = lookup.error === 'ENOTFOUND' ? 'the name does not exist (NXDOMAIN)' : lookup.error === 'ENODATA' ? 'the name has no A or AAAA record' : `the lookup failed (${lookup.error})`;
+  return `${lookup.name} resolves to nothing: ${why}. Check the spelling; the rule stays until you deny it.`;
 }
 
 /** "10.0.0.0/8", "2001:db8::1" → cidr; anything else must be a valid host name. */
@@ -94,7 +114,10 @@ export async function changeAllowlist(workspaceFolder: string, settings: Setting
   if (!found?.container.running) return { entry: value, kind, settingsFile };
   const verify = { blocked: verifyTargets(updated, policy)?.blocked };
   const backend = liveFirewall(engine, ws, firewallDir, fw.guardImage, found.container.name);
-  const live = await backend.agent(found.container.id, { policy, verify }, options);
+  // An allowed name (not a wildcard) is looked up once through the filtering resolver, as
+  // the workspace would: the change can then say what it answers, or that it answers nothing.
+  const lookup = action === 'allow' && kind === 'domain' && !value.startsWith('*.') ? value : undefined;
+  const live = await backend.agent(found.container.id, { policy, verify, lookup }, options);
   checkVerification(live, { policy, verify });
   // The sidecar has the same allowlist, in its own netns: it changes too, or it stops
   // (fail-closed: it must not keep a wider list than the workspace's).

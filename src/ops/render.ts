@@ -16,23 +16,26 @@ interface Format {
   /** Lines before the first check (a table's head). */
   head: string[];
   line: (mark: string, c: Check) => string;
-  passed: string;
+  /** The verdict when every check passed; `warnings` of them with something worth knowing. */
+  passed: (warnings: number) => string;
   failed: (failed: Check[]) => string;
 }
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const FORMATS: Record<ReportStyle, Format> = {
   terminal: {
     marks: { pass: '✓', warn: '!', fail: '✗' },
     head: [],
     line: (mark, c) => `  ${mark} ${c.name.padEnd(16)} ${c.evidence}`,
-    passed: 'hardened: every check passed',
+    passed: (w) => (w ? `hardened: passed, with ${plural(w, 'warning')} (the ! lines)` : 'hardened: every check passed'),
     failed: () => 'NOT hardened: see the ✗ lines',
   },
   markdown: {
     marks: { pass: '✅', warn: '⚠️', fail: '❌' },
     head: ['| | guarantee | evidence |', '| --- | --- | --- |'],
     line: (mark, c) => `| ${mark} | ${c.name} | ${c.evidence.replace(/\|/g, '\\|')} |`,
-    passed: '**Hardened: every check passed.**',
+    passed: (w) => (w ? `**Hardened: passed, with ${plural(w, 'warning')}** (the ⚠️ rows).` : '**Hardened: every check passed.**'),
     failed: () => '**Not hardened: see the ❌ rows.**',
   },
   // 'warning:' lines go to the log at warning level (vscode/log.ts).
@@ -40,7 +43,7 @@ const FORMATS: Record<ReportStyle, Format> = {
     marks: { pass: 'check ok:', warn: 'warning:', fail: 'CHECK FAILED:' },
     head: [],
     line: (mark, c) => `${mark} ${c.name}: ${c.evidence}`,
-    passed: 'hardened: every check passed',
+    passed: (w) => (w ? `hardened: passed, with ${plural(w, 'warning')}` : 'hardened: every check passed'),
     failed: (failed) => `Not hardened: ${failed.map((c) => `${c.name} (${c.evidence})`).join('; ')}`,
   },
 };
@@ -55,7 +58,7 @@ export function checkLines(report: Pick<StatusReport, 'checks'>, style: ReportSt
 /** Every check passed, or (in the log) which did not. */
 export function verdict(report: Pick<StatusReport, 'checks' | 'ok'>, style: ReportStyle): string {
   const f = FORMATS[style];
-  return report.ok ? f.passed : f.failed(report.checks.filter((c) => !c.ok));
+  return report.ok ? f.passed(report.checks.filter((c) => markOf(c) === 'warn').length) : f.failed(report.checks.filter((c) => !c.ok));
 }
 
 /** The verdict, when a container runs (otherwise nothing was checked). */

@@ -41,6 +41,8 @@ export interface StatusReport {
     running: boolean;
     remoteUser: string;
     remoteWorkspaceFolder: string;
+    /** When the engine last started it (a restart is a new start). */
+    startedAt?: string;
   };
   checks: Check[];
   ok: boolean;
@@ -163,8 +165,7 @@ async function sidecarCheck(engine: EngineClient, found: WorkspaceContainer, set
   };
 }
 
-/** `hdc status`: every guarantee checked on the running container, with its evidence. */
-export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {}): Promise<StatusReport> {
+async function findContainer(workspaceFolder: string, settings: Settings, log: LogFn, deps: OpsDeps) {
   const ws = await openWorkspace(workspaceFolder);
   const engine = await engineOf(settings, deps);
   const options: RunOptions = { log, runner: deps.runner };
@@ -173,11 +174,25 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, runtime: settings.runtime,
     container: found ? {
       id: found.container.id, name: found.container.name, status: found.container.status, running: found.container.running,
-      remoteUser: found.remoteUser, remoteWorkspaceFolder: found.remoteWorkspaceFolder,
+      remoteUser: found.remoteUser, remoteWorkspaceFolder: found.remoteWorkspaceFolder, startedAt: found.container.startedAt,
     } : null,
     checks: [],
     ok: false,
   };
+  return { ws, engine, options, found, report };
+}
+
+/**
+ * The cheap half of `status`: the folder's container and its state, no check run (two
+ * engine calls). The editor polls this, and runs the full `status` only when it changes.
+ */
+export async function containerState(workspaceFolder: string, settings: Settings, log: LogFn, deps: OpsDeps = {}): Promise<StatusReport> {
+  return (await findContainer(workspaceFolder, settings, log, deps)).report;
+}
+
+/** `hdc status`: every guarantee checked on the running container, with its evidence. */
+export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {}): Promise<StatusReport> {
+  const { ws, engine, options, found, report } = await findContainer(workspaceFolder, settings, log, deps);
   if (!found?.container.running) return report;
   const sudo = async (): Promise<Check> => {
     if (!settings.revokeSudo) return { name: 'sudo', ok: false, evidence: 'not revoked (hardenedDevcontainers.revokeSudo = false)' };

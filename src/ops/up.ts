@@ -6,6 +6,7 @@ import type { Settings } from '../config/settings';
 import type { AgentResult } from '../firewall/agent';
 import type { PresetHosts } from '../firewall/policy';
 import { parseMount } from '../base/mounts';
+import { editorCustomizations, type EditorCustomizations } from '../config/devcontainerConfig';
 import { revokeSudo, readOnlyMounts, type SudoCheck } from '../hardening/hardening';
 import type { Withheld } from '../hardening/privilege';
 import { removeSidecar } from '../sidecar/sidecar';
@@ -61,6 +62,8 @@ export interface UpResult extends UpResultItem {
   withheld: Withheld[];
   /** How long each step took, in the order they ended. */
   steps: { step: UpStep; ms: number }[];
+  /** What an editor attaching to the container applies: customizations.vscode, ports, remoteEnv, postAttachCommands. */
+  editor: EditorCustomizations;
 }
 
 /** Times each step, logs it as it starts ("[step] detail"), and tells the front end. */
@@ -110,7 +113,7 @@ export async function up(req: UpRequest, deps: UpDeps = {}): Promise<UpResult> {
     onStderrLine: (line) => {
       const rendered = renderCliLogLine(line);
       if (!rendered) return;
-      log(rendered.text);
+      log(rendered.text, rendered.level);
       if (rendered.step) req.onStep?.('container', rendered.step, 'cli');
     },
   };
@@ -205,5 +208,6 @@ function report(settings: Settings, prepared: Prepared, started: Started, sudo: 
     ...started.result, runtime: settings.runtime, containerName: containerNameOf(prepared.plan), plan: prepared.plan, warnings: prepared.report.findings, overrideFile,
     firewall: started.firewall, sudo, readOnly: readOnlyMounts(prepared.readOnly, prepared.layout).map((m) => parseMount(m).target ?? m), notes, sidecar: started.sidecar,
     remoteUserIds: started.remoteUser ?? { user: started.result.remoteUser, uid: 0, gid: 0, source: 'numeric' }, withheld, steps,
+    editor: editorCustomizations(prepared.merged),
   };
 }

@@ -33,6 +33,8 @@ export interface UpSummary {
     | 'off';
   /** Preflight's warnings, then up's notes. */
   warnings: string[];
+  /** For an editor that attaches: customizations.vscode (extensions, settings), forwardPorts, remoteEnv, postAttachCommands, as the CLI merged them. */
+  editor: UpResult['editor'];
   /** How long each step took, when up timed them. */
   steps?: UpStepTime[];
 }
@@ -57,6 +59,7 @@ export function summarizeUp(result: UpResult): UpSummary {
       }
       : 'off',
     warnings: [...result.warnings.map((w) => w.message), ...result.notes],
+    editor: result.editor,
     ...(steps ? { steps } : {}),
   };
 }

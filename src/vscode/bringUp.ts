@@ -4,7 +4,8 @@ import { HdcError } from '../base/errors';
 import { checkLines, verdict } from '../ops/render';
 import { status as checkStatus } from '../ops/status';
 import { up, type UpStep } from '../ops/up';
-import { attach } from './attach';
+import { attach, realAttachApi } from './attach';
+import { attachedContainerConfig } from './attachConfig';
 import { readConfig } from './config';
 import { DISPLAY_NAME } from './ids';
 import type { Services } from './services';
@@ -20,30 +21,50 @@ const STEP_TITLE: Record<UpStep | 'verify' | 'remove', string> = {
  */
 export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebuild: boolean): Promise<void> {
   const settings = readConfig(folder.uri);
-  s.statusBar.set('working', rebuild ? 'rebuilding' : 'starting');
+  s.model.busy(rebuild ? 'rebuilding' : 'starting');
   try {
     const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: DISPLAY_NAME, cancellable: true }, async (progress, token) => {
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort());
-      const report = (step: keyof typeof STEP_TITLE, detail: string): void => progress.report({ message: `${STEP_TITLE[step]}: ${detail}` });
+      // Our step names, and the devcontainers CLI's own progress steps as it words them
+      // (renderCliLogLine keeps the commands it runs out of these); commands go to the log only.
+      const report = (step: keyof typeof STEP_TITLE, detail: string, origin: 'hdc' | 'cli' = 'hdc'): void =>
+        progress.report({ message: origin === 'cli' ? detail : `${STEP_TITLE[step]}: ${detail}` });
       if (rebuild) {
         report('remove', folder.name);
+        closeTerminals(s);
         await down(folder.uri.fsPath, settings, s.log.line, controller.signal);
       }
       const r = await up({ workspaceFolder: folder.uri.fsPath, settings, stateRoot: s.stateRoot, signal: controller.signal, log: s.log.line, onStep: report });
       report('verify', 'checking every guarantee');
       const check = await checkStatus(folder.uri.fsPath, settings, s.stateRoot, s.log.line);
       for (const line of checkLines(check, 'log')) s.log.line(line);
+      s.model.accept(check);
       if (!check.ok) throw new HdcError(verdict(check, 'log'));
       return r;
     });
-    s.statusBar.set('ready', result.containerName);
-    await attach({ ...result, enginePath: result.plan.enginePath });
+    s.model.busy(undefined);
+    const config = attachedContainerConfig(result.editor, result);
+    await attach({ ...result, enginePath: result.plan.enginePath, config }, { ...realAttachApi(s.globalStorageParent), createTerminal: (options) => openTerminal(s, options) });
   } catch (e) {
     const message = e instanceof HdcError ? e.describe() : (e as Error).message;
+    const failure = message.split('\n')[0];
     s.log.channel.error(message);
-    s.statusBar.set('error', message.split('\n')[0]);
-    const choice = await vscode.window.showErrorMessage(message.split('\n')[0], 'Show Log');
+    s.model.busy(undefined, failure);
+    const choice = await vscode.window.showErrorMessage(failure, 'Show Log');
     if (choice === 'Show Log') s.log.show();
   }
+}
+
+/** A terminal into the container that Stop and Rebuild close themselves (no "terminated with exit code" toast). */
+export function openTerminal(s: Services, options: vscode.TerminalOptions): vscode.Terminal {
+  const terminal = vscode.window.createTerminal(options);
+  s.terminals.add(terminal);
+  return terminal;
+}
+
+/** Closes the terminals we opened into the container, before the container goes away. */
+export function closeTerminals(s: Services): void {
+  for (const t of s.terminals) t.dispose();
+  s.terminals.clear();
 }

@@ -14,6 +14,8 @@ export interface CommandSpec {
   title: string;
   /** A codicon, `$(name)`. */
   icon: string;
+  /** false: an action on a view item (it takes the item), hidden from the palette. */
+  palette?: false;
 }
 
 /**
@@ -29,7 +31,28 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'showHardeningReport', title: 'Show Hardening Report', icon: '$(checklist)' },
   { name: 'showLog', title: 'Show Log', icon: '$(output)' },
   { name: 'toggleRuntime', title: 'Toggle Container Runtime', icon: '$(vm)' },
+  { name: 'refreshView', title: 'Refresh Hardened Container View', icon: '$(refresh)' },
+  { name: 'allowBlocked', title: 'Allow', icon: '$(check)', palette: false },
+  { name: 'allowBlockedParent', title: 'Allow Every Name Under Its Parent', icon: '$(check-all)', palette: false },
+  { name: 'denyRule', title: 'Deny', icon: '$(circle-slash)', palette: false },
 ];
+
+/** The "Hardened Container" view, in its own view container on the activity bar. */
+export const VIEW_CONTAINER = 'hardenedDevcontainers';
+export const VIEW = `${PREFIX}.container`;
+/** The view's title actions, in order. */
+export const VIEW_TITLE: readonly CommandName[] = ['reopenInHardenedContainer', 'rebuildHardenedContainer', 'stopHardenedContainer', 'showHardeningReport', 'showLog', 'refreshView'];
+/** The view's items that carry actions (their contextValue), and the inline actions on each. */
+export type ItemKind = 'blockedName' | 'blockedAddress' | 'allowedDomain' | 'allowedCidr';
+export const ITEM_ACTIONS: readonly { item: ItemKind; commands: readonly CommandName[] }[] = [
+  { item: 'blockedName', commands: ['allowBlocked', 'allowBlockedParent'] },
+  { item: 'blockedAddress', commands: ['allowBlocked'] },
+  { item: 'allowedDomain', commands: ['denyRule'] },
+  { item: 'allowedCidr', commands: ['denyRule'] },
+];
+
+/** Settings of the editor only (hdc has no use for them), with their defaults. */
+export const EDITOR_SETTINGS = { notifyBlocked: true } as const;
 
 export const commandId = (name: CommandName): CommandId => `${PREFIX}.${name}`;
 
@@ -37,7 +60,7 @@ export type ContextKey = `${typeof PREFIX}.${'hasDevcontainer' | 'state'}`;
 
 /** The extension's name as the user sees it (package.json displayName): the commands' category, the status bar, the log, notifications. */
 export const DISPLAY_NAME = 'Hardened Dev Containers';
-/** Every command is in the palette when the workspace has a devcontainer.json. */
+/** Every palette command is in the palette when the workspace has a devcontainer.json. */
 export const PALETTE_WHEN: ContextKey = `${PREFIX}.hasDevcontainer`;
 
 export const DEV_CONTAINERS_EXTENSION = 'ms-vscode-remote.remote-containers';

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vscode from 'vscode';
 import { currentFolder, readConfig } from './config';
-import { commandId, COMMANDS, PALETTE_WHEN, PREFIX, type ContextKey } from './ids';
-import type { Services } from './services';
+import { commandId, COMMANDS, PALETTE_WHEN, PREFIX, VIEW, type ContextKey } from './ids';
+import type { Model, Services } from './services';
 
 type CommandsEntry = typeof import('./commandsEntry');
 
@@ -18,10 +18,44 @@ function commandsEntry(): CommandsEntry {
   return entry;
 }
 
+/** Fired when the model changed: the view reads its items again. */
+let viewChanged: vscode.EventEmitter<void> | undefined;
+
+/** The container model, created with the commands' bundle (the first command, the view, or a second after activation). */
+function ensureModel(s: Services): Model {
+  if (!s.modelLoaded) {
+    const model = commandsEntry().createModel(s);
+    s.setModel(model);
+    model.onDidChange(() => viewChanged?.fire());
+    model.start();
+  }
+  return s.model;
+}
+
 export function registerCommands(context: vscode.ExtensionContext, s: Services): void {
   for (const { name } of COMMANDS) {
-    context.subscriptions.push(vscode.commands.registerCommand(commandId(name), (...args: unknown[]) => commandsEntry().handlers[name](s)(...args)));
+    context.subscriptions.push(vscode.commands.registerCommand(commandId(name), (...args: unknown[]) => {
+      ensureModel(s);
+      return commandsEntry().handlers[name](s)(...args);
+    }));
   }
+}
+
+/**
+ * The "Hardened Container" view. Its items come from the model (commands' bundle), which
+ * starts a second after activation so that activation itself stays cheap.
+ */
+export function registerView(context: vscode.ExtensionContext, s: Services): void {
+  const changed = new vscode.EventEmitter<void>();
+  viewChanged = changed;
+  const provider: vscode.TreeDataProvider<vscode.TreeItem> = {
+    onDidChangeTreeData: changed.event,
+    getTreeItem: (item) => item,
+    getChildren: (item) => ensureModel(s).children(item),
+  };
+  const view = vscode.window.createTreeView(VIEW, { treeDataProvider: provider });
+  const timer = setTimeout(() => ensureModel(s), 1_000);
+  context.subscriptions.push(view, changed, { dispose: () => clearTimeout(timer) });
 }
 
 const setContext = (key: ContextKey, value: unknown): Thenable<unknown> => vscode.commands.executeCommand('setContext', key, value);
@@ -34,7 +68,7 @@ export function watchConfiguration(s: Services): vscode.Disposable {
     try {
       settings = readConfig(folder?.uri);
     } catch (e) {
-      s.statusBar.set('error', (e as Error).message);
+      s.statusBar.show({ kind: 'error', runtime: s.statusBar.current.runtime, detail: (e as Error).message });
       return;
     }
     s.statusBar.setRuntime(settings.runtime, false);
@@ -42,6 +76,7 @@ export function watchConfiguration(s: Services): vscode.Disposable {
       const docker = settings;
       setTimeout(() => void commandsEntry().dockerRootful(docker).then((rootful) => s.statusBar.setRuntime('docker', rootful), () => undefined), 0);
     }
+    if (s.modelLoaded) s.model.refreshSoon();
   };
   refresh();
   void vscode.workspace.findFiles('{.devcontainer/devcontainer.json,.devcontainer.json}', undefined, 1)

@@ -1,11 +1,18 @@
 import * as vscode from 'vscode';
 import type { Runtime } from '../base/engine';
 import { commandId, DISPLAY_NAME, PREFIX, type CommandName } from './ids';
+import type { StatusKind, StatusView } from './modelState';
 
-export type State = 'idle' | 'working' | 'ready' | 'error';
+export type State = StatusKind;
 
-const LABEL: Record<State, string> = { idle: '', working: ' $(sync~spin)', ready: ' $(shield) hardened ✓', error: ' $(error)' };
-const SPOKEN: Record<State, string> = { idle: 'idle', working: 'working', ready: 'hardened', error: 'error' };
+// Only `ready` says "hardened": every other state avoids the word (modelState.ts decides).
+const LABEL: Record<State, string> = {
+  idle: '', working: ' $(sync~spin)', ready: ' $(shield) hardened ✓', stopped: ' $(debug-stop) stopped', checking: ' $(sync~spin) checking',
+  failing: ' $(error) check failing', error: ' $(error)',
+};
+const SPOKEN: Record<State, string> = {
+  idle: 'no container', working: 'working', ready: 'hardened', stopped: 'stopped', checking: 'checking', failing: 'a check is failing', error: 'error',
+};
 /** The tooltip's command links, in order; only these are enabled in it. */
 const LINKS: [label: string, command: CommandName][] = [
   ['Toggle runtime', 'toggleRuntime'], ['Reopen', 'reopenInHardenedContainer'], ['Rebuild', 'rebuildHardenedContainer'],
@@ -34,9 +41,12 @@ export class StatusBar implements vscode.Disposable {
     return { state: this.state, runtime: this.runtime };
   }
 
-  set(state: State, detail = ''): void {
-    this.state = state;
-    this.detail = detail;
+  /** The model's view of the container (modelState.ts's statusView). */
+  show(view: StatusView): void {
+    this.state = view.kind;
+    this.detail = view.detail;
+    if (view.runtime !== this.runtime) this.rootfulDocker = false;
+    this.runtime = view.runtime;
     this.render();
   }
 
@@ -48,8 +58,8 @@ export class StatusBar implements vscode.Disposable {
 
   private render(): void {
     this.item.text = `$(vm) ${this.runtime}${LABEL[this.state]}`;
-    const warn = this.rootfulDocker && this.state !== 'error';
-    this.item.backgroundColor = this.state === 'error'
+    const warn = this.rootfulDocker && this.state !== 'error' && this.state !== 'failing';
+    this.item.backgroundColor = this.state === 'error' || this.state === 'failing'
       ? new vscode.ThemeColor('statusBarItem.errorBackground')
       : warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     const tooltip = new vscode.MarkdownString(undefined, true);

@@ -93,10 +93,16 @@ describe('VS Code UI: the VSIX in code-server, driven by Playwright', function (
     await waitFor('id -un typed in the terminal to print vscode', async () => existsSync(marker) && readFileSync(marker, 'utf8').trim() === 'vscode', 30_000, 200);
   });
 
-  it('clicking the status-bar item flips .vscode/settings.json between docker and podman', async () => {
+  it('clicking the status-bar item flips .vscode/settings.json between docker and podman (asking first while a container runs)', async () => {
     const status = wb!.statusBarItem(/Hardened Dev Containers/);
     assert.equal(runtimeSetting(), 'docker');
     await status.click();
+    // The docker container of the test before runs: a modal asks before the switch.
+    const dialog = wb!.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+    assert.match(await dialog.innerText(), /is running for/);
+    assert.equal(runtimeSetting(), 'docker', 'nothing changes before the answer');
+    await dialog.getByRole('button', { name: 'Switch to podman' }).click();
     await waitFor('runtime podman in settings.json', async () => runtimeSetting() === 'podman', 15_000);
     await waitFor('the status bar to show podman', async () => /podman/.test((await status.getAttribute('aria-label')) ?? ''), 15_000);
     await status.click();

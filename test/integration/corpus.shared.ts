@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parseDevcontainerConfig } from '../../src/config/devcontainerConfig';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, REPO, upJson, workspaceOwner, type Runtime } from '../support/testbed';
 
 /**
@@ -105,6 +106,11 @@ export function corpusSuite(runtime: Runtime): void {
           const written = (await containersOf(runtime, ws)).length > 0 && findWritten(ws);
           assert.ok(written, 'the file written inside is not in the workspace on the host');
           assert.equal(statSync(written).uid, workspaceOwner(runtime));
+          // The editor's part of the CLI's merged configuration (what the attached window
+          // gets): every extension that devcontainer.json names is there, features' added.
+          const declared = declaredExtensions(ws);
+          const editor = (up as unknown as { editor: { extensions: string[] } }).editor;
+          for (const ext of declared) assert.ok(editor.extensions.includes(ext), `up --json's editor.extensions lacks ${ext}: ${JSON.stringify(editor)}`);
           if (up.withheld.length) {
             assert.ok(up.warnings.some((w) => /was withheld: the workspace never holds it; hdc's egress firewall is in force instead/.test(w)), up.warnings.join('\n'));
           }
@@ -114,6 +120,15 @@ export function corpusSuite(runtime: Runtime): void {
       });
     }
   });
+}
+
+/** customizations.vscode.extensions of the workspace's devcontainer.json, as written. */
+function declaredExtensions(ws: string): string[] {
+  const file = [path.join(ws, '.devcontainer', 'devcontainer.json'), path.join(ws, '.devcontainer.json')].find((f) => existsSync(f));
+  if (!file) return [];
+  const config = parseDevcontainerConfig(readFileSync(file, 'utf8'), file) as { customizations?: { vscode?: { extensions?: unknown } } };
+  const list = config.customizations?.vscode?.extensions;
+  return Array.isArray(list) ? list.filter((e): e is string => typeof e === 'string') : [];
 }
 
 /** The file written inside: at the workspace root, or under the folder the config mounts. */

@@ -4,6 +4,7 @@
 // Everything listens on and talks to 127.0.0.1 only.
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chownTree } from './testbed';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -207,6 +208,12 @@ export interface StartOptions {
   settings?: Record<string, unknown>;
   /** How long code-server may take to answer HTTP. Default 60 s. */
   timeoutMs?: number;
+  /**
+   * Run code-server (and so the extension host) as this unprivileged user, with its login
+   * environment (HOME, XDG_RUNTIME_DIR, …): the product's main case, rootless Podman. Its
+   * user data (and the extensions directory) are handed to the user first.
+   */
+  runAs?: { uid: number; gid: number; env: Record<string, string> };
 }
 
 /** Starts code-server on a free port of 127.0.0.1 with fresh user data and waits until it answers. */
@@ -223,6 +230,9 @@ export async function startCodeServer(opts: StartOptions): Promise<CodeServer> {
   // Without --config, code-server writes ~/.config/code-server/config.yaml (with a generated password).
   const config = path.join(tmp, 'config.yaml');
   writeFileSync(config, 'auth: none\ncert: false\n');
+  if (opts.runAs) {
+    for (const dir of [tmp, extensionsDir]) chownTree(dir, opts.runAs.uid, opts.runAs.gid);
+  }
 
   let lastError: Error | undefined;
   // The free port can be taken between the probe and code-server's bind: try a few.
@@ -234,7 +244,8 @@ export async function startCodeServer(opts: StartOptions): Promise<CodeServer> {
       '--disable-getting-started-override', '--ignore-last-opened',
       '--config', config, '--bind-addr', `127.0.0.1:${port}`, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir,
     ], {
-      env: serverEnv(opts.env), extendEnv: false, cwd: opts.workspace, detached: true, reject: false,
+      env: opts.runAs ? { ...serverEnv(opts.env), ...opts.runAs.env } : serverEnv(opts.env), extendEnv: false, cwd: opts.workspace, detached: true, reject: false,
+      ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
       stdin: 'ignore', buffer: false, all: true,
     });
     child.all?.on('data', (d: Buffer) => {

@@ -24,9 +24,21 @@ describe('devcontainer up result', () => {
   });
 
   it('renders the JSON log stream', () => {
-    assert.deepEqual(renderCliLogLine('{"type":"start","level":2,"text":"Starting container"}'), { text: '▶ Starting container', step: 'Starting container' });
-    assert.deepEqual(renderCliLogLine('{"type":"text","level":2,"text":"hello\\n"}'), { text: 'hello' });
-    assert.deepEqual(renderCliLogLine('not json'), { text: 'not json' });
+    assert.deepEqual(renderCliLogLine('{"type":"start","level":3,"text":"Starting container"}'), { text: '▶ Starting container', step: 'Starting container', level: 'info' });
+    assert.deepEqual(renderCliLogLine('{"type":"text","level":3,"text":"hello\\n"}'), { text: 'hello', level: 'info' });
+    assert.deepEqual(renderCliLogLine('{"type":"text","level":2,"text":"details"}'), { text: 'details', level: 'debug' });
+    assert.deepEqual(renderCliLogLine('not json'), { text: 'not json', level: 'info' });
     assert.equal(renderCliLogLine(''), undefined);
+  });
+
+  it('never makes a progress step of a command the CLI runs, strips ANSI escapes, and logs the buildx probe\'s failure at trace level', () => {
+    const cmd = renderCliLogLine('{"type":"start","level":3,"text":"Run: /home/u/.local/state/hdc/podman-shim buildx version"}');
+    assert.equal(cmd?.step, undefined);
+    assert.equal(cmd?.level, 'debug');
+    assert.equal(renderCliLogLine('{"type":"start","level":3,"text":"Run in container: /bin/sh -c echo"}')?.step, undefined);
+    const lifecycle = renderCliLogLine(JSON.stringify({ type: 'raw', level: 3, text: '\u001b[1mRunning the postCreateCommand from devcontainer.json...\u001b[0m\r\n\r\n' }));
+    assert.deepEqual(lifecycle, { text: 'Running the postCreateCommand from devcontainer.json...', step: 'Running the postCreateCommand from devcontainer.json', level: 'info' });
+    assert.equal(renderCliLogLine('{"type":"text","level":3,"text":"Error: unrecognized command `podman buildx version`"}')?.level, 'trace');
+    assert.equal(renderCliLogLine('\u001b[31mred\u001b[0m')?.text, 'red');
   });
 });

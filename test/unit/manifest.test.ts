@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, SECTION } from '../../src/config/settings';
-import { commandId, COMMANDS, DISPLAY_NAME, PALETTE_WHEN } from '../../src/vscode/ids';
+import { commandId, COMMANDS, DISPLAY_NAME, EDITOR_SETTINGS, ITEM_ACTIONS, PALETTE_WHEN, VIEW, VIEW_CONTAINER, VIEW_TITLE } from '../../src/vscode/ids';
 
 const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
 const props: Record<string, { default: unknown; markdownDescription?: string; scope?: string }> = manifest.contributes.configuration.properties;
@@ -17,6 +17,7 @@ describe('extension manifest', () => {
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.limits).map(([k, v]) => [`limits.${k}`, v])),
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.podmanSidecar).filter(([k]) => k !== 'resources').map(([k, v]) => [`podmanSidecar.${k}`, v])),
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.podmanSidecar.resources).map(([k, v]) => [`podmanSidecar.resources.${k}`, v])),
+    ...EDITOR_SETTINGS,
   };
 
   it('contributes every setting with the core default, a description and a scope', () => {
@@ -54,11 +55,22 @@ describe('extension manifest', () => {
       for (const want of expected) assert.deepEqual(contributed.find((c) => c.command === want.command), want, want.command);
     });
 
-    it('menus: each command in the palette once, when the workspace has a devcontainer.json; no other menu', () => {
+    it('menus: each command in the palette once (item actions hidden there), the view\'s title and item actions as ids.ts lists them; no other menu', () => {
       const have = palette.map((c) => c.command);
       assert.deepEqual([...have].sort(), [...ids].sort(), difference(have, [...ids]));
-      for (const entry of palette) assert.deepEqual(entry, { command: entry.command, when: PALETTE_WHEN }, entry.command);
-      assert.deepEqual(Object.keys(manifest.contributes.menus ?? {}), ['commandPalette']);
+      for (const entry of palette) {
+        const spec = COMMANDS.find((c) => commandId(c.name) === entry.command);
+        assert.deepEqual(entry, { command: entry.command, when: spec?.palette === false ? 'false' : PALETTE_WHEN }, entry.command);
+      }
+      assert.deepEqual(Object.keys(manifest.contributes.menus ?? {}), ['commandPalette', 'view/title', 'view/item/context']);
+      assert.deepEqual(manifest.contributes.menus['view/title'], VIEW_TITLE.map((name, i) => ({ command: commandId(name), when: `view == ${VIEW}`, group: `navigation@${i}` })));
+      assert.deepEqual(manifest.contributes.menus['view/item/context'], ITEM_ACTIONS.flatMap(({ item, commands }) =>
+        commands.map((name, i) => ({ command: commandId(name), when: `view == ${VIEW} && viewItem == ${item}`, group: `inline@${i}` }))));
+    });
+
+    it('the view: one view in its own activity-bar container, shown with a devcontainer.json', () => {
+      assert.deepEqual(manifest.contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id), [VIEW_CONTAINER]);
+      assert.deepEqual(manifest.contributes.views[VIEW_CONTAINER].map((v: { id: string; when: string }) => [v.id, v.when]), [[VIEW, PALETTE_WHEN]]);
     });
 
     it('activation: no onCommand event for a command that is not contributed (VS Code adds the contributed ones)', () => {

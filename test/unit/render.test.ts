@@ -13,6 +13,7 @@ const report: StatusReport = {
   ok: false,
 };
 const passed: StatusReport = { ...report, checks: report.checks.slice(0, 2), ok: true };
+const clean: StatusReport = { ...report, checks: report.checks.slice(0, 1), ok: true };
 const stopped: StatusReport = { ...report, container: { ...report.container!, status: 'exited', running: false }, checks: [], ok: false };
 
 /** One renderer for `hdc status`, the editor's report and its log: marks, lines, verdicts. */
@@ -24,7 +25,9 @@ describe('check rendering', () => {
       '  ! rootless engine  docker runs as root',
       '  ✗ sudo             sudo -n true SUCCEEDED | really',
       'NOT hardened: see the ✗ lines', ''].join('\n'));
-    assert.match(renderReport(passed), /\nhardened: every check passed\n$/);
+    assert.match(renderReport(clean), /\nhardened: every check passed\n$/);
+    // A passed report with a warning never says "every check passed".
+    assert.match(renderReport(passed), /\nhardened: passed, with 1 warning \(the ! lines\)\n$/);
     assert.equal(renderReport(stopped), '/w/app (docker): hdc-app-1 exited\n');
     assert.equal(renderReport({ ...stopped, container: null }), '/w/app (docker): no container\n');
   });
@@ -35,7 +38,9 @@ describe('check rendering', () => {
       '| | guarantee | evidence |', '| --- | --- | --- |',
       '| ✅ | firewall | OUTPUT policy IPv4 DROP |', '| ⚠️ | rootless engine | docker runs as root |', '| ❌ | sudo | sudo -n true SUCCEEDED \\| really |', '',
       '**Not hardened: see the ❌ rows.**'].join('\n'));
-    assert.equal(summaryLine(passed, 'markdown'), '**Hardened: every check passed.**');
+    assert.equal(summaryLine(clean, 'markdown'), '**Hardened: every check passed.**');
+    assert.equal(summaryLine(passed, 'markdown'), '**Hardened: passed, with 1 warning** (the ⚠️ rows).');
+    assert.equal(verdict(passed, 'log'), 'hardened: passed, with 1 warning');
     assert.equal(renderMarkdownReport({ ...stopped, container: null }, 'app'), '# Hardening report: app\n\nNo docker container for this folder.\n\n');
   });
 

@@ -23,6 +23,7 @@ const result: UpResult = {
   remoteUserIds: { user: 'vscode', uid: 1000, gid: 1000, source: 'image' },
   withheld: [{ cap: 'NET_ADMIN', where: 'runArgs' }, { cap: 'NET_ADMIN', where: 'feature "x"' }, { cap: 'NET_RAW', where: 'runArgs' }],
   steps: [{ step: 'plan', ms: 4 }, { step: 'container', ms: 1200 }],
+  editor: { extensions: ['ms-python.python'], settings: {}, forwardPorts: [8080], remoteEnv: {}, postAttachCommands: [] },
 };
 
 describe('summarizeUp: what `hdc up --json` prints', () => {
@@ -38,10 +39,11 @@ describe('summarizeUp: what `hdc up --json` prints', () => {
       firewall: { enabled: true, presets: { github: 2, npm: 1 }, resolvers: { v4: ['10.0.0.53'], v6: [] }, loaded: { v4: 4, v6: 1 }, unresolved: ['gone.example'], verify: { blocked: probe('example.com', true) } },
       sidecar: { name: 'hdc-app-12345678-podman', socket: '/run/podman/podman.sock', action: 'created', ms: 900, firewall: { loaded: { v4: 4, v6: 1 }, verify: { blocked: probe('example.com', true) } } },
       warnings: ['podman 4.3 is old', 'note: something to know'],
+      editor: { extensions: ['ms-python.python'], settings: {}, forwardPorts: [8080], remoteEnv: {}, postAttachCommands: [] },
       steps: [{ step: 'plan', ms: 4 }, { step: 'container', ms: 1200 }],
     });
     assert.deepEqual(Object.keys(summary), ['outcome', 'runtime', 'containerId', 'containerName', 'remoteUser', 'remoteWorkspaceFolder',
-      'remoteUserIds', 'sudo', 'withheld', 'readOnly', 'firewall', 'sidecar', 'warnings', 'steps']);
+      'remoteUserIds', 'sudo', 'withheld', 'readOnly', 'firewall', 'sidecar', 'warnings', 'editor', 'steps']);
   });
 
   it('says off for what did not run', () => {

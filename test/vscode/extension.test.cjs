@@ -67,7 +67,9 @@ describe('Hardened Dev Containers in the extension host', function () {
         dockerPathSetting: () => undefined,
         setDockerPathSetting: async (v) => { calls.push(['setDockerPath', v]); },
         ask: async (message, ...items) => { calls.push(['ask', message]); return items[0]; },
-        info: async (message) => { calls.push(['info', message]); },
+        info: async (message) => { calls.push(['info', message]); return undefined; },
+        writeNameConfig: async (name, config) => { calls.push(['writeNameConfig', name]); return api.writeAttachedContainerConfig(name, config); },
+        installExtension: async (id) => { calls.push(['installExtension', id]); },
         openFolder: async (uri) => { calls.push(['openFolder', uri.toString(true)]); },
         createTerminal: (options) => { calls.push(['createTerminal', options]); return vscode.window.createTerminal(options); },
         ...overrides,
@@ -83,6 +85,31 @@ describe('Hardened Dev Containers in the extension host', function () {
     assert.deepEqual(calls.find((c) => c[0] === 'setDockerPath'), ['setDockerPath', '/usr/bin/podman'], 'dev.containers.dockerPath points at the engine, after asking');
     assert.ok(calls.some((c) => c[0] === 'ask'));
     assert.ok(!calls.some((c) => c[0] === 'createTerminal'));
+  });
+
+  it('writes the attached-container configuration (customizations, ports, user, folder) where this product\'s Dev Containers extension reads it, before opening the window', async () => {
+    // The editor's part of a merged configuration as the CLI prints it (unit-tested in
+    // test/unit/attachConfig.test.ts; the corpus suite checks it from real merges).
+    const editor = {
+      extensions: ['streetsidesoftware.code-spell-checker', 'ms-python.python'], settings: { 'python.defaultInterpreterPath': '/usr/local/bin/python', 'editor.tabSize': 4 },
+      forwardPorts: [8000, 'db:5432'], remoteEnv: { PIP_DISABLE_PIP_VERSION_CHECK: '1' }, postAttachCommands: ['git status'],
+    };
+    const config = api.attachedContainerConfig(editor, target);
+    const { api: stub, calls } = stubbedApi({ hasExtension: () => true, dockerPathSetting: () => '/usr/bin/podman' });
+    assert.equal(await api.attach({ ...target, config }, stub), 'uri');
+    const order = calls.map((c) => c[0]).filter((c) => c === 'writeNameConfig' || c === 'openFolder');
+    assert.deepEqual(order, ['writeNameConfig', 'openFolder'], 'the file is written before the window opens');
+    const file = await api.writeAttachedContainerConfig(target.containerName, config);
+    // Next to our own global storage: the same product's (VS Code, Insiders, VSCodium, Cursor).
+    assert.equal(path.basename(path.dirname(path.dirname(path.dirname(file)))), 'globalStorage', file);
+    assert.ok(file.endsWith(path.join('ms-vscode-remote.remote-containers', 'nameConfigs', 'hdc-hello-12345678.json')), file);
+    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
+      workspaceFolder: '/workspaces/hello', remoteUser: 'vscode',
+      extensions: ['streetsidesoftware.code-spell-checker', 'ms-python.python'],
+      settings: { 'python.defaultInterpreterPath': '/usr/local/bin/python', 'editor.tabSize': 4 },
+      forwardPorts: [8000, 'db:5432'], remoteEnv: { PIP_DISABLE_PIP_VERSION_CHECK: '1' }, postAttachCommand: 'git status',
+    });
+    fs.rmSync(file);
   });
 
   it('does not change dev.containers.dockerPath when the user declines', async () => {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { changeAllowlist, classifyEntry } from '../../ops/allowlist';
+import { changeAllowlist, classifyEntry, describeChange } from '../../ops/allowlist';
 import { currentFolder, readConfig, writeWorkspaceConfig } from '../config';
 import type { Services } from '../services';
 import { noFolder, reportError } from './util';
@@ -15,6 +15,29 @@ export function validateAllowEntry(value: string): string | undefined {
   }
 }
 
+/**
+ * Allows or denies one entry, live and in the workspace settings, with a progress
+ * notification; the result says which rule changed and what an allowed name resolves to
+ * (a name that resolves to nothing is a warning). Allow Domain…, and the view's and the
+ * blocked notifications' Allow and Deny, all come here.
+ */
+export async function changeEntry(s: Services, folder: vscode.WorkspaceFolder, entry: string, action: 'allow' | 'deny'): Promise<boolean> {
+  try {
+    const change = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `${action === 'allow' ? 'Allowing' : 'Denying'} ${entry.trim()}…` },
+      () => changeAllowlist(folder.uri.fsPath, readConfig(folder.uri), s.stateRoot, entry, action, s.log.line,
+        (_folder, key, value) => writeWorkspaceConfig(folder.uri, key, value)));
+    const { message, warning } = describeChange(change, action);
+    s.log.line(warning ? `warning: ${message}` : message);
+    void (warning ? vscode.window.showWarningMessage(message) : vscode.window.showInformationMessage(message));
+    return true;
+  } catch (e) {
+    await reportError(s, e);
+    return false;
+  } finally {
+    s.model.refreshSoon();
+  }
+}
+
 export const allowDomain = (s: Services) => async (): Promise<void> => {
   const folder = currentFolder();
   if (!folder) return noFolder();
@@ -23,13 +46,5 @@ export const allowDomain = (s: Services) => async (): Promise<void> => {
     placeHolder: 'api.example.com or 203.0.113.0/24', validateInput: validateAllowEntry, ignoreFocusOut: true,
   });
   if (entry === undefined) return;
-  try {
-    const change = await changeAllowlist(folder.uri.fsPath, readConfig(folder.uri), s.stateRoot, entry, 'allow', s.log.line,
-      (_folder, key, value) => writeWorkspaceConfig(folder.uri, key, value));
-    void vscode.window.showInformationMessage(change.live
-      ? `Allowed ${change.entry}: live in the running container, and saved to ${change.settingsFile}.`
-      : `Allowed ${change.entry}: saved to ${change.settingsFile}; it applies when the container comes up.`);
-  } catch (e) {
-    await reportError(s, e);
-  }
+  await changeEntry(s, folder, entry, 'allow');
 };

@@ -9,3 +9,4 @@ export { showHardeningReport } from './showHardeningReport';
 export { showLog } from './showLog';
 export { stopHardenedContainer } from './stopHardenedContainer';
 export { toggleRuntime } from './toggleRuntime';
+export { allowBlocked, allowBlockedParent, denyRule, refreshView } from './viewActions';

@@ -1,0 +1,49 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { EditorCustomizations } from '../config/devcontainerConfig';
+import { DEV_CONTAINERS_EXTENSION } from './ids';
+
+/**
+ * The Dev Containers extension's "attached container configuration" of one container
+ * (its attach documentation): what it applies when a window attaches to a container by
+ * name. The CLI's `up` ran every lifecycle command but postAttach; that one is here.
+ */
+export interface AttachedContainerConfig {
+  workspaceFolder: string;
+  remoteUser: string;
+  extensions: string[];
+  settings: Record<string, unknown>;
+  forwardPorts: (number | string)[];
+  remoteEnv: Record<string, string>;
+  postAttachCommand?: unknown;
+}
+
+export function attachedContainerConfig(editor: EditorCustomizations, target: { remoteUser: string; remoteWorkspaceFolder: string }): AttachedContainerConfig {
+  const [only, ...rest] = editor.postAttachCommands;
+  // Several sources (features, then devcontainer.json): the object form, which runs each.
+  const postAttachCommand = rest.length ? Object.fromEntries(editor.postAttachCommands.map((c, i) => [`hdc-${i + 1}`, c])) : only;
+  return {
+    workspaceFolder: target.remoteWorkspaceFolder, remoteUser: target.remoteUser,
+    extensions: editor.extensions, settings: editor.settings, forwardPorts: editor.forwardPorts, remoteEnv: editor.remoteEnv,
+    ...(postAttachCommand !== undefined ? { postAttachCommand } : {}),
+  };
+}
+
+/** A container name as hdc makes it (and as the file's name may carry it): nothing else is written. */
+const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Writes the configuration for the product in use: the Dev Containers extension's global
+ * storage is a sibling of ours (VS Code, Insiders, VSCodium, Cursor alike). Only this
+ * container's file is written, atomically; other containers' files are never touched.
+ */
+export async function writeAttachedContainerConfig(globalStorageParent: string, containerName: string, config: AttachedContainerConfig): Promise<string> {
+  if (!CONTAINER_NAME.test(containerName)) throw new Error(`refusing to write an attached-container configuration for the container name ${JSON.stringify(containerName)}`);
+  const dir = path.join(globalStorageParent, DEV_CONTAINERS_EXTENSION, 'nameConfigs');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${containerName}.json`);
+  const tmp = `${file}.hdc-${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+  return file;
+}
