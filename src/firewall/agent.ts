@@ -11,6 +11,7 @@
  * Prints an AgentResult as JSON on stdout. Exit 0 even when verification fails: the caller
  * decides; exit 1 only when it could not run at all.
  */
+import { LEAK_PROBE_PREFIX } from './probes';
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
@@ -216,7 +217,7 @@ export function askResolver<T>(where: AgentRequest['resolver'], op: ResolverOp):
 async function leakProbe(dns: AllowSet, where: AgentRequest['resolver']): Promise<ProbeResult> {
   const upstream = dns.v4[0] ?? dns.v6[0];
   const t0 = performance.now();
-  const name = `hdc-leak-probe-${randomBytes(6).toString('hex')}.invalid`;
+  const name = `${LEAK_PROBE_PREFIX}${randomBytes(6).toString('hex')}.invalid`;
   if (!upstream) return { target: name, ok: false, detail: 'no upstream resolver was pinned', ms: 0 };
   const direct = new Resolver({ timeout: 1500, tries: 1 });
   direct.setServers([upstream]);

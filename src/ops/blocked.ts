@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { liveFirewall } from './liveFirewall';
 import type { BlockedEntry } from '../firewall/resolver';
+import { isLeakProbe } from '../firewall/probes';
 import { policyFromSettings } from '../firewall/policy';
 import { HdcError } from '../base/errors';
 import type { LogFn, RunOptions } from '../base/runner';
@@ -39,7 +40,7 @@ export async function blockedLog(workspaceFolder: string, settings: Settings, st
   // Only the blocked log is read (blockedOnly): the agent neither loads nor checks a policy,
   // so the presets are not expanded (that may ask the host's package tools).
   const policy = policyFromSettings(settings.firewall, []);
-  const read = async (): Promise<BlockedEntry[]> => (await backend.agent(found.container.id, { policy, blockedOnly: true }, options)).blocked ?? [];
+  const read = async (): Promise<BlockedEntry[]> => ((await backend.agent(found.container.id, { policy, blockedOnly: true }, options)).blocked ?? []).filter(worthShowing);
   const entries = await read();
   if (follow) {
     const seen = new Map(entries.map((e) => [`${e.kind} ${e.value}`, e.count]));
@@ -54,6 +55,18 @@ export async function blockedLog(workspaceFolder: string, settings: Settings, st
     }
   }
   return { workspaceFolder: ws.workspaceFolder, container: found.container.name, entries };
+}
+
+/**
+ * What the log shows: not hdc's own leak probes (a fresh name per check, refused by design),
+ * nor multicast (the kernel's own neighbour and group traffic: nothing to allow).
+ */
+export function worthShowing(e: BlockedEntry): boolean {
+  if (e.kind === 'name') return !isLeakProbe(e.value);
+  const v = e.value.toLowerCase();
+  if (v.startsWith('ff')) return false;
+  const first = Number(v.split('.')[0]);
+  return !(v.includes('.') && first >= 224 && first <= 239);
 }
 
 /** One line per entry, for people: what, how often, when, and the command that allows it. */

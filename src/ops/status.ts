@@ -27,6 +27,8 @@ export interface Check {
   /** Passed, but worth knowing (as preflight warns): a rootful engine. */
   warning?: boolean;
   evidence: string;
+  /** Addresses that the check itself sent traffic to, to see it refused (they show in the blocked log). */
+  probed?: string[];
 }
 
 /** What `hdc status --json` prints; `ok` is true only when every check passed. */
@@ -76,7 +78,7 @@ async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContain
     const r = await backend.agent(found.container.id, { policy, verify: targets, dryRun: true }, options, undefined, role);
     const { blocked, allowed, leak } = r.verify;
     const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);
-    const firewall: Check = { name: 'firewall', ok, evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+    const firewall: Check = { name: 'firewall', ok, probed: blocked?.address ? [blocked.address] : [], evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
     // docker: the rules read back are the guard's; a workspace left in the namespace of the
     // guard's earlier run is not behind them (it has no network at all).
     if (engine.runtime === 'docker' && role === 'workspace') {

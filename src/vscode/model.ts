@@ -139,7 +139,9 @@ export class ContainerModel implements Model {
     let blocked: BlockedEntry[] = [];
     if (c?.running && settings.firewall.enabled) {
       blocked = await blockedLog(folder.uri.fsPath, settings, this.s.stateRoot, this.quiet).then((r) => r.entries, () => this.state?.blocked ?? []);
-      const fresh = this.notices.see(c.id, blocked);
+      // The status check's own blocked probe is hdc's doing, not the workspace's: no notification.
+      const probed = new Set(report.checks.flatMap((k) => k.probed ?? []));
+      const fresh = this.notices.see(c.id, blocked).filter((e) => !(e.kind === 'address' && probed.has(e.value)));
       if (fresh.length && vscode.workspace.getConfiguration(PREFIX).get<boolean>('notifyBlocked', EDITOR_SETTINGS.notifyBlocked)) this.onBlocked(folder, fresh);
     }
     this.state = { folderName: folder.name, runtime: settings.runtime, report, checked, blocked, rules };

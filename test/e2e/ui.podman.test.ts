@@ -27,7 +27,10 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
   const hardened = async (): Promise<boolean> => /: podman, hardened\b/.test(await statusLabel());
   /** The notification toasts' texts (the notification centre is closed: toasts only). */
   const toasts = (): Promise<string[]> => wb!.page.locator('.notification-toast').allInnerTexts();
-  const viewRow = (text: string | RegExp) => wb!.page.locator('.pane-body .monaco-list-row').filter({ hasText: text });
+  /** A row of the view, by its label (exactly) or by a pattern over its whole text. */
+  const viewRow = (label: string | RegExp) => wb!.page.locator('.pane-body .monaco-list-row').filter(typeof label === 'string'
+    ? { has: wb!.page.locator('.label-name', { hasText: new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) }) }
+    : { hasText: label });
 
   async function reopen(): Promise<void> {
     await waitFor('the Reopen command in the palette', async () => {
@@ -45,7 +48,7 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
   async function openView(): Promise<void> {
     await wb!.runCommand('Hardened Dev Containers: Refresh Hardened Container View');
     await wb!.page.locator('.activitybar .action-item a[aria-label^="Hardened Container"]').first().click();
-    await viewRow(/^Egress/).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await viewRow('Egress').first().waitFor({ state: 'visible', timeout: 30_000 });
   }
 
   before(async function () {
@@ -61,7 +64,8 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
       'hardenedDevcontainers.firewall.presets': [], 'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'],
       'hardenedDevcontainers.firewall.dnsServers': [fx.dns],
       'hardenedDevcontainers.firewall.verifyAllowedTarget': 'allowed.test:80',
-      'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.blocked.ip4}:80`,
+      // Not blocked.test's address: the test allows that name (and so its address).
+      'hardenedDevcontainers.firewall.verifyBlockedTarget': `${fx.rogueDns}:80`,
     }, null, 2));
     chownTree(ws);
     extensionsDir = mkdtempSync(path.join(tmpdir(), 'hdc-ui-podman-ext-'));
@@ -94,7 +98,7 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
     await openView();
     await viewRow(name).first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.match(await viewRow(name).first().innerText(), /podman · running/);
-    for (const check of ['firewall', 'dns', 'sudo', 'capabilities']) await viewRow(new RegExp(`^${check}\\b`)).first().waitFor({ state: 'visible', timeout: 30_000 });
+    for (const check of ['firewall', 'dns', 'sudo', 'capabilities']) await viewRow(check).first().waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await viewRow('allowed.test').count(), 1, 'the allow rule is listed');
   });
 
@@ -112,11 +116,18 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
 
   it('the report opens rendered and read-only: no dirty editor', async () => {
     await wb!.runCommand('Hardened Dev Containers: Show Hardening Report');
-    const tab = wb!.page.locator('.tabs-container .tab').filter({ hasText: /Hardening report/ });
+    // Rendered: the Markdown preview's tab ("Preview …"), not a text editor.
+    const tab = wb!.page.locator('.tabs-container .tab').filter({ hasText: /Preview.*Hardening report/ });
     await tab.first().waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await wb!.page.locator('.tabs-container .tab.dirty').count(), 0, 'no editor asks to be saved');
     assert.equal(await wb!.page.locator('.tabs-container .tab').filter({ hasText: /^Untitled/ }).count(), 0);
     await wb!.page.keyboard.press('Control+w');
+    // The report ran every check, probes included: hdc's own probes are no blocked news.
+    await wb!.runCommand('Hardened Dev Containers: Refresh Hardened Container View');
+    await new Promise((r) => setTimeout(r, 12_000));
+    const texts = await toasts();
+    assert.ok(!texts.some((t) => /hdc-leak-probe/.test(t)), `a notification about hdc's own probes: ${JSON.stringify(texts)}`);
+    assert.equal(await viewRow(/hdc-leak-probe[^\n]*×/).count(), 0, 'the view lists no leak probe under Blocked');
   });
 
   it('removing the container outside the editor turns the status bar away from hardened within 10 s', async () => {
@@ -133,6 +144,9 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
     await reopen();
     // The fallback terminal (no Dev Containers extension in code-server) is open.
     await wb!.page.locator('.terminal-wrapper.active .xterm, .terminal .xterm').first().waitFor({ state: 'visible', timeout: 30_000 });
+    // The container removed behind the editor's back (the test before) killed its terminal,
+    // and VS Code said so: clear that, so that only what Stop does is seen.
+    await wb!.runCommand('Notifications: Clear All Notifications');
     await wb!.runCommand('Hardened Dev Containers: Stop Hardened Container');
     await waitFor('the container to be gone', async () => (await containersOf('podman', ws)).length === 0, 60_000, 500);
     await waitFor('the status bar to leave hardened', async () => !(await hardened()), 15_000, 200);
