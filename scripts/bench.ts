@@ -494,7 +494,9 @@ async function editorReopen(): Promise<Figure[]> {
         // The palette's typing is the user's, not the product's: the clock starts at the pick.
         await wb.runCommand('Hardened Dev Containers: Reopen in Hardened Container');
         const t0 = process.hrtime.bigint();
+        const picked = new Date().toISOString();
         await waitFor('hardened ✓', async () => /: podman, hardened\b/.test(await label()), 300_000, 50);
+        if (process.env.HDC_BENCH_VERBOSE) console.error(`reopen: picked ${picked}, hardened ✓ seen ${new Date().toISOString()}`);
         return Number(process.hrtime.bigint() - t0) / 1e6;
       };
       // Warm-up of both (the image-user caches of each state root, the editor's bundle).
@@ -511,6 +513,10 @@ async function editorReopen(): Promise<Figure[]> {
         baseline: { name: 'hdc up, same workspace', median: median(h) }, value, target: '≤ 1.3× (issue 15)', met: value <= 1.3 }];
     } finally {
       await wb.close().catch(() => undefined);
+      // The editor's own log (each line stamped), for where its time goes: .bench/editor-logs.
+      const logs = path.join(REPO, '.bench', 'editor-logs');
+      rmSync(logs, { recursive: true, force: true });
+      await execa('cp', ['-r', path.join(cs.userDataDir, 'logs'), logs], { reject: false });
     }
   } finally {
     await cs.stop().catch(() => undefined);

@@ -9,6 +9,7 @@ import type { Settings } from '../config/settings';
 import { workspaceStateDir } from '../base/state';
 import { getWorkspaceContainer, openWorkspace } from '../workspace/workspace';
 import { engineOf, type OpsDeps } from './deps';
+import { classifyEntry } from './allowlist';
 
 /** What `hdc blocked --json` prints. */
 export interface BlockedReport {
@@ -69,13 +70,34 @@ export function worthShowing(e: BlockedEntry): boolean {
   return !(v.includes('.') && first >= 224 && first <= 239);
 }
 
+/**
+ * A blocked value as a terminal or the editor may show it. The resolver logs a refused name
+ * as the workspace sent it, and a query name may carry any byte (brackets, newlines, escape
+ * sequences): anything outside printable ASCII is shown quoted and escaped.
+ */
+export function printable(value: string): string {
+  if (/^[\x21-\x7e]+$/.test(value)) return value;
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Whether Allow can take the entry as it is: a valid host name or address (the firewall's own validator). */
+export function canAllow(e: BlockedEntry): boolean {
+  try {
+    classifyEntry(e.value);
+    return /^[\x21-\x7e]+$/.test(e.value);
+  } catch {
+    return false;
+  }
+}
+
 /** One line per entry, for people: what, how often, when, and the command that allows it. */
 export function renderBlocked(entries: BlockedEntry[]): string {
   if (entries.length === 0) return 'nothing blocked yet\n';
   const time = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   return entries.map((e) => {
-    const what = e.kind === 'name' ? `name    ${e.value}${e.types?.length ? ` (${e.types.join(', ')})` : ''}` : `address ${e.value}`;
-    const allow = e.kind === 'name' ? `hdc allow ${e.value}` : `hdc allow ${e.value}`;
-    return `${what}\n        ${e.count}× · first ${time(e.first)} · last ${time(e.last)} · to allow: ${allow}\n`;
+    const value = printable(e.value);
+    const what = e.kind === 'name' ? `name    ${value}${e.types?.length ? ` (${e.types.map(printable).join(', ')})` : ''}` : `address ${value}`;
+    const allow = canAllow(e) ? `to allow: hdc allow ${e.value}` : 'not a name or address that a rule can take';
+    return `${what}\n        ${e.count}× · first ${time(e.first)} · last ${time(e.last)} · ${allow}\n`;
   }).join('');
 }

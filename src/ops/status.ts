@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { liveFirewall } from './liveFirewall';
+import type { AgentResult } from '../firewall/agent';
 import { verifyTargets } from '../firewall/firewall';
 import { guardNameFor } from '../firewall/backend';
 import { cutOffFromGuard } from '../firewall/dockerGuard';
@@ -7,7 +8,7 @@ import { policyFromSettings, type PresetHosts } from '../firewall/policy';
 import { presetCounts } from '../firewall/presets';
 import { UNPRIVILEGED_PORT_START } from '../firewall/sets';
 import type { FirewallRole } from '../base/protocol';
-import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED } from '../hardening/hardening';
+import { checkSudoRevoked, limitsEnforceable, LIMITS_NOT_ENFORCED, type SudoCheck } from '../hardening/hardening';
 import { CAP_BITS, parseProcStatus, procProblems, REFUSED_CAPS, type RefusedCap } from '../hardening/privilege';
 import type { EngineClient, ContainerItem } from '../base/engine';
 import { preflight } from '../workspace/preflight';
@@ -64,7 +65,7 @@ interface StatusWorkspace {
  * query for a name outside the allowlist sent straight to the upstream stays in the netns,
  * and nothing without privilege may bind a port below 1024), read live in the netns.
  */
-async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: StatusWorkspace, options: RunOptions, role: FirewallRole = 'workspace'): Promise<[Check, Check]> {
+async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContainer, 'container'>, settings: Settings, stateRoot: string, ws: StatusWorkspace, options: RunOptions, role: FirewallRole = 'workspace', verified?: AgentResult): Promise<[Check, Check]> {
   if (!settings.firewall.enabled) {
     const off = 'turned off (hardenedDevcontainers.firewall.enabled = false)';
     return [{ name: 'firewall', ok: false, evidence: off }, { name: 'dns', ok: false, evidence: off }];
@@ -75,10 +76,13 @@ async function firewallChecks(engine: EngineClient, found: Pick<WorkspaceContain
     const policy = policyFromSettings(settings.firewall, presets);
     const targets = verifyTargets(settings.firewall, policy);
     const backend = liveFirewall(engine, ws, path.join(stateDir, 'firewall'), settings.firewall.guardImage, found.container.name);
-    const r = await backend.agent(found.container.id, { policy, verify: targets, dryRun: true }, options, undefined, role);
+    // The agent's own verification in this start's up (the editor's check right after it), or a dry run now.
+    const r = verified ?? await backend.agent(found.container.id, { policy, verify: targets, dryRun: true }, options, undefined, role);
     const { blocked, allowed, leak } = r.verify;
-    const ok = r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP' && (blocked?.ok ?? false);
-    const firewall: Check = { name: 'firewall', ok, probed: blocked?.address ? [blocked.address] : [], evidence: `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
+    const policiesOk = verified ? true : r.policies?.v4 === 'DROP' && r.policies.v6 === 'DROP';
+    const ok = policiesOk && (blocked?.ok ?? false);
+    const rules = verified ? 'rules loaded before the first process and verified by the up that started it, moments ago' : `OUTPUT policy IPv4 ${r.policies?.v4}, IPv6 ${r.policies?.v6}`;
+    const firewall: Check = { name: 'firewall', ok, probed: blocked?.address ? [blocked.address] : [], evidence: `${rules}; upstream resolvers ${[...r.dns.v4, ...r.dns.v6].join(', ') || 'none'}; blocked probe ${blocked?.target}: ${blocked?.detail}` };
     // docker: the rules read back are the guard's; a workspace left in the namespace of the
     // guard's earlier run is not behind them (it has no network at all).
     if (engine.runtime === 'docker' && role === 'workspace') {
@@ -192,12 +196,29 @@ export async function containerState(workspaceFolder: string, settings: Settings
   return (await findContainer(workspaceFolder, settings, log, deps)).report;
 }
 
+/**
+ * What an `up` that just ended verified on this container's start, for the check right
+ * after it (the editor's): its sudo verification stands for the sudo check (which otherwise
+ * waits out `su`'s ~2 s PAM failure delay), and its firewall agent's verification for a
+ * second agent run. Only for that same container; every later check (the editor's polls,
+ * `hdc status`) runs everything again.
+ */
+export interface JustVerified {
+  containerId: string;
+  sudo?: SudoCheck;
+  /** The firewall agent's verification in that up (blocked, leak and allowed probes, the resolver's status). */
+  firewall?: AgentResult;
+}
+
 /** `hdc status`: every guarantee checked on the running container, with its evidence. */
-export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {}): Promise<StatusReport> {
+export async function status(workspaceFolder: string, settings: Settings, stateRoot: string, log: LogFn, deps: OpsDeps = {}, just?: JustVerified): Promise<StatusReport> {
   const { ws, engine, options, found, report } = await findContainer(workspaceFolder, settings, log, deps);
   if (!found?.container.running) return report;
   const sudo = async (): Promise<Check> => {
     if (!settings.revokeSudo) return { name: 'sudo', ok: false, evidence: 'not revoked (hardenedDevcontainers.revokeSudo = false)' };
+    if (just?.sudo?.ok && just.containerId === found.container.id) {
+      return { name: 'sudo', ok: true, evidence: `${just.sudo.evidence} (verified by the up that started it, moments ago)` };
+    }
     const c = await checkSudoRevoked(engine, found.container.id, found.remoteUser, options);
     return { name: 'sudo', ok: c.ok, evidence: c.evidence };
   };
@@ -216,17 +237,17 @@ export async function status(workspaceFolder: string, settings: Settings, stateR
       workspaceFolder: ws.workspaceFolder, configFile: ws.file, config: ws.config, options, apt: 'read', engine: async () => engine, stateDir,
     })).then((r) => r.presets)),
   };
-  const [firewall, dns] = await firewallChecks(engine, found, settings, stateRoot, checked, options);
-  report.checks = await Promise.all([
-    Promise.resolve(firewall),
-    Promise.resolve(dns),
+  // Every check at once (the firewall agent's start is the longest); the report keeps its order.
+  const [[firewall, dns], ...rest] = await Promise.all([
+    firewallChecks(engine, found, settings, stateRoot, checked, options, 'workspace', just?.containerId === found.container.id ? just.firewall : undefined),
     capabilityCheck(found, settings, options),
     sudo(),
     Promise.resolve(readOnlyCheck(found.container, found.remoteWorkspaceFolder)),
     Promise.resolve(limitsCheck(found.container, settings, limitsEnforceable(settings.runtime, settings.runtime === 'podman' && process.getuid?.() !== 0))),
     rootless(),
     ...(settings.podmanSidecar.enabled ? [sidecarCheck(engine, found, settings, stateRoot, checked, options)] : []),
-  ]);
+  ]) as [[Check, Check], ...Check[]];
+  report.checks = [firewall, dns, ...rest];
   report.ok = report.checks.every((c) => c.ok);
   return report;
 }

@@ -17,7 +17,9 @@ const STEP_TITLE: Record<UpStep | 'verify' | 'remove', string> = {
 
 /**
  * Reopen and Rebuild: a cancellable progress notification that names each step, the log,
- * the status bar, a last verification of every guarantee, then the attach hand-off.
+ * the status bar, a last check of every guarantee (the firewall's and sudo's from the up's
+ * own verification moments ago; the view runs every check again at its next poll), then
+ * the attach hand-off.
  */
 export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebuild: boolean): Promise<void> {
   const settings = readConfig(folder.uri);
@@ -37,13 +39,16 @@ export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebui
       }
       const r = await up({ workspaceFolder: folder.uri.fsPath, settings, stateRoot: s.stateRoot, signal: controller.signal, log: s.log.line, onStep: report });
       report('verify', 'checking every guarantee');
-      const check = await checkStatus(folder.uri.fsPath, settings, s.stateRoot, s.log.line);
+      const check = await checkStatus(folder.uri.fsPath, settings, s.stateRoot, s.log.line, {}, { containerId: r.containerId, sudo: r.sudo, firewall: r.firewall });
       for (const line of checkLines(check, 'log')) s.log.line(line);
-      s.model.accept(check);
+      s.model.accept(check, true);
       if (!check.ok) throw new HdcError(verdict(check, 'log'));
       return r;
     });
     s.model.busy(undefined);
+    // The state first: the window paints `hardened ✓` before the terminal (or the new
+    // window) takes the renderer for a moment.
+    await new Promise((r) => setTimeout(r, 150));
     const config = attachedContainerConfig(result.editor, result);
     await attach({ ...result, enginePath: result.plan.enginePath, config }, { ...realAttachApi(s.globalStorageParent), createTerminal: (options) => openTerminal(s, options) });
   } catch (e) {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { blockedLog } from '../ops/blocked';
+import { blockedLog, canAllow } from '../ops/blocked';
 import { containerState, status, type StatusReport } from '../ops/status';
 import type { Settings } from '../config/settings';
 import { currentFolder, readConfig } from './config';
@@ -51,12 +51,13 @@ export class ContainerModel implements Model {
     if (!label) void this.loop();
   }
 
-  accept(report: StatusReport): void {
+  accept(report: StatusReport, leanedOnUp: boolean): void {
     if (!this.state) return;
     this.state = { ...this.state, report, checked: true };
     this.startKey = report.container?.running ? `${report.container.id}@${report.container.startedAt}` : '';
     this.fullAt = Date.now();
-    this.wantFull = false;
+    // A check that took the up's own verifications (bringUp) is followed by a full one at the next poll.
+    this.wantFull = leanedOnUp;
     this.render();
   }
 
@@ -141,7 +142,9 @@ export class ContainerModel implements Model {
       blocked = await blockedLog(folder.uri.fsPath, settings, this.s.stateRoot, this.quiet).then((r) => r.entries, () => this.state?.blocked ?? []);
       // The status check's own blocked probe is hdc's doing, not the workspace's: no notification.
       const probed = new Set(report.checks.flatMap((k) => k.probed ?? []));
-      const fresh = this.notices.see(c.id, blocked).filter((e) => !(e.kind === 'address' && probed.has(e.value)));
+      // Only what a rule could take is news (the notification offers Allow): never a query
+      // name with odd bytes, which the view lists escaped.
+      const fresh = this.notices.see(c.id, blocked).filter((e) => canAllow(e) && !(e.kind === 'address' && probed.has(e.value)));
       if (fresh.length && vscode.workspace.getConfiguration(PREFIX).get<boolean>('notifyBlocked', EDITOR_SETTINGS.notifyBlocked)) this.onBlocked(folder, fresh);
     }
     this.state = { folderName: folder.name, runtime: settings.runtime, report, checked, blocked, rules };

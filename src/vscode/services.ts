@@ -14,8 +14,8 @@ export interface Model extends vscode.Disposable {
   refreshSoon(): void;
   /** An operation owns the container (label), or ended (undefined; `failure` says what went wrong). */
   busy(label: string | undefined, failure?: string): void;
-  /** A status an operation just took: shown at once. */
-  accept(report: StatusReport): void;
+  /** A status an operation just took: shown at once. `leanedOnUp`: it took the up's own verifications, so a full check follows. */
+  accept(report: StatusReport, leanedOnUp: boolean): void;
   /** The view's items under `element` (the roots when undefined). */
   children(element?: vscode.TreeItem): vscode.TreeItem[];
 }

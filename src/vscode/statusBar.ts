@@ -7,7 +7,7 @@ export type State = StatusKind;
 
 // Only `ready` says "hardened": every other state avoids the word (modelState.ts decides).
 const LABEL: Record<State, string> = {
-  idle: '', working: ' $(sync~spin)', ready: ' $(shield) hardened ✓', stopped: ' $(debug-stop) stopped', checking: ' $(sync~spin) checking',
+  idle: '', working: ' $(gear) working', ready: ' $(shield) hardened ✓', stopped: ' $(debug-stop) stopped', checking: ' $(watch) checking',
   failing: ' $(error) check failing', error: ' $(error)',
 };
 const SPOKEN: Record<State, string> = {

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { canAllow, printable } from '../ops/blocked';
 import { markOf } from '../ops/render';
 import { commandId, type ItemKind } from './ids';
 import type { BlockedEntry, ModelState } from './modelState';
@@ -30,11 +31,14 @@ function ago(iso: string): string {
 }
 
 function blockedNode(e: BlockedEntry): Node {
-  const what = e.kind === 'name' ? `name${e.types?.length ? ` (${e.types.join(', ')})` : ''}` : 'address';
-  return new Node(e.value, {
-    id: `blocked:${e.kind}:${e.value}`, kind: e.kind === 'name' ? 'blockedName' : 'blockedAddress', entry: e.value,
+  const what = e.kind === 'name' ? `name${e.types?.length ? ` (${e.types.map(printable).join(', ')})` : ''}` : 'address';
+  const value = printable(e.value);
+  // A name no rule could take (odd bytes in a query) is listed, escaped, without Allow.
+  const kind = canAllow(e) ? (e.kind === 'name' ? 'blockedName' : 'blockedAddress') : undefined;
+  return new Node(value, {
+    id: `blocked:${e.kind}:${value}`, kind, entry: kind ? e.value : undefined,
     description: `${e.count}× · last ${ago(e.last)}`, icon: icon(e.kind === 'name' ? 'globe' : 'circle-slash'),
-    tooltip: `Blocked ${what} ${e.value}: ${e.count} time${e.count === 1 ? '' : 's'}, first ${e.first}, last ${e.last}.`,
+    tooltip: `Blocked ${what} ${value}: ${e.count} time${e.count === 1 ? '' : 's'}, first ${e.first}, last ${e.last}.${kind ? '' : ' Not a name or address that a rule can take.'}`,
   });
 }
 
@@ -50,7 +54,7 @@ export function viewTree(state: ModelState | undefined): Node[] {
   const checks = state.report?.checks ?? [];
   if (c?.running) {
     const kids = checks.filter((k) => k.name !== 'sidecar').map((k) => new Node(k.name, { id: `check:${k.name}`, description: k.evidence, tooltip: k.evidence, icon: MARK_ICON[markOf(k)] }));
-    nodes.push(new Node('Checks', { id: 'checks', description: state.checked ? (state.report?.ok ? 'all passed' : 'failing') : 'checking…', kids: kids.length ? kids : [new Node('checking…', { id: 'check:pending', icon: icon('sync~spin') })] }));
+    nodes.push(new Node('Checks', { id: 'checks', description: state.checked ? (state.report?.ok ? 'all passed' : 'failing') : 'checking…', kids: kids.length ? kids : [new Node('checking…', { id: 'check:pending', icon: icon('watch') })] }));
     const sidecar = checks.find((k) => k.name === 'sidecar');
     if (sidecar) nodes.push(new Node('Podman sidecar', { id: 'sidecar', description: sidecar.evidence, tooltip: sidecar.evidence, icon: MARK_ICON[markOf(sidecar)] }));
   }

@@ -310,11 +310,24 @@ describe(`egress firewall (${runtime})`, function () {
       const startedBefore = (await engine(runtime, ['container', 'inspect', '--format', '{{.State.StartedAt}}', id])).stdout;
       const r = await hdc(runtime, ['allow', 'blocked.test', ws, '--json']);
       assert.equal(r.exitCode, 0, r.stderr);
+      // What the name answers now, through the workspace's own filtering resolver.
+      assert.ok((JSON.parse(r.stdout) as { resolves: string[] }).resolves.includes(fx.blocked.ip4), r.stdout);
       assert.equal((await curl('http://blocked.test/')).stdout, '200');
       const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
       assert.deepEqual(settings['hardenedDevcontainers.firewall.allowedDomains'], ['allowed.test', 'blocked.test']);
       const startedAfter = (await engine(runtime, ['container', 'inspect', '--format', '{{.State.StartedAt}}', id])).stdout;
       assert.equal(startedAfter, startedBefore, 'the container was not restarted');
+    });
+
+    it('hdc allow of a name that resolves to nothing saves the rule but warns, naming the resolver\'s answer', async () => {
+      const r = await hdc(runtime, ['allow', 'no-such-host.test', ws, '--json']);
+      try {
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match((JSON.parse(r.stdout) as { resolves: string }).resolves, /^nothing \(E[A-Z]+\)$/, r.stdout);
+        assert.match(r.stderr, /warning: no-such-host\.test resolves to nothing: .*Check the spelling/, r.stderr);
+      } finally {
+        assert.equal((await hdc(runtime, ['deny', 'no-such-host.test', ws])).exitCode, 0);
+      }
     });
 
     it('hdc deny blocked.test takes it away again', async () => {
