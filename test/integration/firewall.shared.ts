@@ -319,6 +319,15 @@ describe(`egress firewall (${runtime})`, function () {
       assert.equal(startedAfter, startedBefore, 'the container was not restarted');
     });
 
+    it('hdc deny blocked.test takes it away again', async () => {
+      const r = await hdc(runtime, ['deny', 'blocked.test', ws]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      await assertBlocked('after deny');
+      const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
+      assert.deepEqual(settings['hardenedDevcontainers.firewall.allowedDomains'], ['allowed.test']);
+    });
+
+    // After the deny: while blocked.test is allowed, its address (the blocked probe's) is too.
     it('hdc allow of a name that resolves to nothing saves the rule but warns, naming the resolver\'s answer', async () => {
       const r = await hdc(runtime, ['allow', 'no-such-host.test', ws, '--json']);
       try {
@@ -328,14 +337,6 @@ describe(`egress firewall (${runtime})`, function () {
       } finally {
         assert.equal((await hdc(runtime, ['deny', 'no-such-host.test', ws])).exitCode, 0);
       }
-    });
-
-    it('hdc deny blocked.test takes it away again', async () => {
-      const r = await hdc(runtime, ['deny', 'blocked.test', ws]);
-      assert.equal(r.exitCode, 0, r.stderr);
-      await assertBlocked('after deny');
-      const settings = JSON.parse(readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'));
-      assert.deepEqual(settings['hardenedDevcontainers.firewall.allowedDomains'], ['allowed.test']);
     });
 
     it('IPv6 opens only when asked: hdc allow of an IPv6 address, then deny', async function () {
