@@ -11,7 +11,7 @@ export interface HardenedDevcontainersApi {
   attach: typeof attach;
   attachedContainerConfig: typeof attachedContainerConfig;
   /** Writes a container's attached-container configuration where the Dev Containers extension of this product reads it. */
-  writeAttachedContainerConfig: (containerName: string, config: AttachedContainerConfig) => Promise<string>;
+  writeAttachedContainerConfig: (containerName: string, config: AttachedContainerConfig) => Promise<string | undefined>;
   statusBar: () => Services['statusBar']['current'];
 }
 
@@ -23,7 +23,7 @@ export function activate(context: vscode.ExtensionContext): HardenedDevcontainer
   context.subscriptions.push(services, watchConfiguration(services));
   return {
     readConfig, attach, attachedContainerConfig, statusBar: () => services.statusBar.current,
-    writeAttachedContainerConfig: (name, config) => writeAttachedContainerConfig(services.globalStorageParent, name, config),
+    writeAttachedContainerConfig: (name, config) => writeAttachedContainerConfig(services.globalStorageParent, services.stateRoot, name, config),
   };
 }
 

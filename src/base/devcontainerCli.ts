@@ -279,7 +279,8 @@ export function renderCliLogLine(line: string): { text: string; step?: string; l
     default: {
       if (!text) return undefined;
       const lifecycle = LIFECYCLE.exec(text);
-      if (lifecycle) return { text, step: `Running the ${lifecycle[1]} from ${lifecycle[2]}`, level: 'info' };
+      // The step names only the lifecycle command: a container's own output can print this line too.
+      if (lifecycle) return { text, step: `Running the ${lifecycle[1]}`, level: 'info' };
       return { text, level: NOISE.some((n) => n.test(text)) ? 'trace' : quiet ?? 'info' };
     }
   }

@@ -8,7 +8,8 @@ import { down } from '../ops/down';
 import { egressImage } from '../ops/egressImage';
 import { HdcError } from '../base/errors';
 import { packageRoot } from '../base/paths';
-import { runAttached } from '../base/runner';
+import { runAttached, type LogLevel } from '../base/runner';
+import { stripAnsi } from '../base/text';
 import { fileSource, parseRuntime, readSettings, type Settings } from '../config/settings';
 import { readWorkspaceSettingsFile } from '../config/settingsFile';
 import { defaultStateRoot } from '../base/state';
@@ -98,9 +99,11 @@ async function main(argv: string[]): Promise<number> {
   const inv = parse(argv);
   const verbose = process.env.HDC_VERBOSE === '1';
   const t0 = performance.now();
-  const log = (line: string): void => {
-    if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${line}\n`);
-    else if (/^(warning|note):/.test(line)) process.stderr.write(`${line}\n`);
+  // A line with a level is the devcontainers CLI's (and so may carry the container's words):
+  // only hdc's own warnings and notes reach the terminal without HDC_VERBOSE.
+  const log = (line: string, level?: LogLevel): void => {
+    if (verbose) process.stderr.write(`+${Math.round(performance.now() - t0)}ms ${stripAnsi(line)}\n`);
+    else if (level === undefined && /^(warning|note):/.test(line)) process.stderr.write(`${line}\n`);
   };
   // Without HDC_VERBOSE: each of hdc's steps as it begins (the log has their durations).
   const onStep = verbose ? undefined : (step: string, detail: string, origin: 'hdc' | 'cli'): void => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { liveFirewall } from './liveFirewall';
 import type { BlockedEntry } from '../firewall/resolver';
@@ -80,11 +81,17 @@ export function printable(value: string): string {
   return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** Whether Allow can take the entry as it is: a valid host name or address (the firewall's own validator). */
+/**
+ * Whether Allow can take the entry as it is. A refused query name is the workspace's own
+ * words: only a plain host name is offered (never `*.example.com`, `0.0.0.0/1` or `::/1`,
+ * which the rule validator would take as a wildcard or a network); a refused address is one
+ * address, never a network.
+ */
 export function canAllow(e: BlockedEntry): boolean {
+  if (!/^[\x21-\x7e]+$/.test(e.value)) return false;
   try {
-    classifyEntry(e.value);
-    return /^[\x21-\x7e]+$/.test(e.value);
+    const c = classifyEntry(e.value);
+    return e.kind === 'name' ? c.kind === 'domain' && !c.value.startsWith('*.') : c.kind === 'cidr' && isIP(e.value) !== 0;
   } catch {
     return false;
   }

@@ -1,3 +1,4 @@
+import { markdownText } from '../base/text';
 import type { Check, StatusReport } from './status';
 
 /**
@@ -34,7 +35,8 @@ const FORMATS: Record<ReportStyle, Format> = {
   markdown: {
     marks: { pass: '✅', warn: '⚠️', fail: '❌' },
     head: ['| | guarantee | evidence |', '| --- | --- | --- |'],
-    line: (mark, c) => `| ${mark} | ${c.name} | ${c.evidence.replace(/\|/g, '\\|')} |`,
+    // Evidence carries the container's words (su's and sudo's stderr, mount paths): shown, never rendered.
+    line: (mark, c) => `| ${mark} | ${markdownText(c.name)} | ${markdownText(c.evidence)} |`,
     passed: (w) => (w ? `**Hardened: passed, with ${plural(w, 'warning')}** (the ⚠️ rows).` : '**Hardened: every check passed.**'),
     failed: () => '**Not hardened: see the ❌ rows.**',
   },
@@ -77,8 +79,8 @@ export function renderReport(report: StatusReport): string {
 export function renderMarkdownReport(report: StatusReport, folderName: string): string {
   const rows = checkLines(report, 'markdown');
   return [
-    `# Hardening report: ${folderName}`, '',
-    report.container ? `Container \`${report.container.name}\` (${report.runtime}) is ${report.container.status}.` : `No ${report.runtime} container for this folder.`, '',
+    `# Hardening report: ${markdownText(folderName)}`, '',
+    report.container ? `Container \`${report.container.name}\` (${report.runtime}) is ${markdownText(report.container.status)}.` : `No ${report.runtime} container for this folder.`, '',
     ...(rows.length ? [...rows, ''] : []),
     summaryLine(report, 'markdown') ?? '',
   ].join('\n');

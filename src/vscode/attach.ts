@@ -23,12 +23,12 @@ export interface AttachApi {
   info(message: string, ...items: string[]): Thenable<string | undefined>;
   openFolder(uri: vscode.Uri): Thenable<unknown>;
   createTerminal(options: vscode.TerminalOptions): vscode.Terminal;
-  /** Writes the attached-container configuration; returns its path. */
-  writeNameConfig(containerName: string, config: AttachedContainerConfig): Thenable<string>;
+  /** Writes the attached-container configuration; returns its path (undefined: a file of that name is not ours). */
+  writeNameConfig(containerName: string, config: AttachedContainerConfig): Thenable<string | undefined>;
   installExtension(id: string): Thenable<unknown>;
 }
 
-export const realAttachApi = (globalStorageParent: string): AttachApi => ({
+export const realAttachApi = (globalStorageParent: string, ownDir: string): AttachApi => ({
   hasExtension: (id) => vscode.extensions.getExtension(id) !== undefined,
   dockerPathSetting: () => vscode.workspace.getConfiguration('dev.containers').get<string>('dockerPath'),
   setDockerPathSetting: (value) => vscode.workspace.getConfiguration('dev.containers').update('dockerPath', value, vscode.ConfigurationTarget.Global),
@@ -36,7 +36,7 @@ export const realAttachApi = (globalStorageParent: string): AttachApi => ({
   info: (message, ...items) => vscode.window.showInformationMessage(message, ...items),
   openFolder: (uri) => vscode.commands.executeCommand('vscode.openFolder', uri),
   createTerminal: (options) => vscode.window.createTerminal(options),
-  writeNameConfig: (containerName, config) => writeAttachedContainerConfig(globalStorageParent, containerName, config),
+  writeNameConfig: (containerName, config) => writeAttachedContainerConfig(globalStorageParent, ownDir, containerName, config),
   installExtension: (id) => vscode.commands.executeCommand('workbench.extensions.installExtension', id),
 });
 
@@ -61,7 +61,9 @@ export async function attach(target: AttachTarget, api: AttachApi): Promise<'uri
       if (choice !== 'Change and Attach') return 'declined';
       await api.setDockerPathSetting(target.enginePath);
     }
-    if (target.config) await api.writeNameConfig(target.containerName, target.config);
+    if (target.config && !await api.writeNameConfig(target.containerName, target.config)) {
+      void api.info(`An attached-container configuration named ${target.containerName} exists that Hardened Dev Containers did not write: it was left as it is, so the window opens without the devcontainer's customizations.`);
+    }
     await api.openFolder(attachedContainerUri(target.containerName, target.remoteWorkspaceFolder));
     return 'uri';
   }

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { EditorCustomizations } from '../config/devcontainerConfig';
 import { DEV_CONTAINERS_EXTENSION } from './ids';
@@ -29,19 +29,47 @@ export function attachedContainerConfig(editor: EditorCustomizations, target: { 
   };
 }
 
+/**
+ * The configuration without what reaches past the container: extensions (a "ui" one runs in
+ * the host's editor), settings (remote settings of the host's window) and forwarded ports.
+ */
+export function withoutHostReach(config: AttachedContainerConfig): AttachedContainerConfig {
+  return { ...config, extensions: [], settings: {}, forwardPorts: [] };
+}
+
+/** What withoutHostReach leaves out, one line each, for a person to read before agreeing. */
+export function hostReach(config: AttachedContainerConfig): string[] {
+  return [
+    ...config.extensions.map((e) => `extension ${e}`),
+    ...Object.keys(config.settings).map((k) => `setting ${k}`),
+    ...config.forwardPorts.map((p) => `forwarded port ${p}`),
+  ];
+}
+
 /** A container name as hdc makes it (and as the file's name may carry it): nothing else is written. */
 const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Writes the configuration for the product in use: the Dev Containers extension's global
  * storage is a sibling of ours (VS Code, Insiders, VSCodium, Cursor alike). Only this
- * container's file is written, atomically; other containers' files are never touched.
+ * container's file is written, atomically; other containers' files are never touched. A
+ * file of that name that hdc did not write (the name may come from the repository's
+ * `runArgs --name`) is left alone: the result is undefined then. `ownDir` (our global
+ * storage) keeps the list of the names hdc wrote.
  */
-export async function writeAttachedContainerConfig(globalStorageParent: string, containerName: string, config: AttachedContainerConfig): Promise<string> {
+export async function writeAttachedContainerConfig(globalStorageParent: string, ownDir: string, containerName: string, config: AttachedContainerConfig): Promise<string | undefined> {
   if (!CONTAINER_NAME.test(containerName)) throw new Error(`refusing to write an attached-container configuration for the container name ${JSON.stringify(containerName)}`);
   const dir = path.join(globalStorageParent, DEV_CONTAINERS_EXTENSION, 'nameConfigs');
-  await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${containerName}.json`);
+  const record = path.join(ownDir, 'attached-container-configs.json');
+  const ours = await readFile(record, 'utf8').then((t) => JSON.parse(t) as unknown, () => []);
+  const names = Array.isArray(ours) ? ours.filter((n): n is string => typeof n === 'string') : [];
+  if (!names.includes(containerName) && await stat(file).then(() => true, () => false)) return undefined;
+  await mkdir(dir, { recursive: true });
+  if (!names.includes(containerName)) {
+    await mkdir(ownDir, { recursive: true });
+    await writeFile(record, `${JSON.stringify([...names, containerName].slice(-500))}\n`, { mode: 0o600 });
+  }
   const tmp = `${file}.hdc-${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, file);

@@ -1,13 +1,14 @@
 import * as vscode from 'vscode';
 import { down } from '../ops/down';
 import { HdcError } from '../base/errors';
+import { noLinks } from '../base/text';
 import { checkLines, verdict } from '../ops/render';
 import { status as checkStatus } from '../ops/status';
 import { up, type UpStep } from '../ops/up';
 import { attach, realAttachApi } from './attach';
-import { attachedContainerConfig } from './attachConfig';
+import { attachedContainerConfig, hostReach, withoutHostReach } from './attachConfig';
 import { readConfig } from './config';
-import { DISPLAY_NAME } from './ids';
+import { DEV_CONTAINERS_EXTENSION, DISPLAY_NAME } from './ids';
 import type { Services } from './services';
 
 const STEP_TITLE: Record<UpStep | 'verify' | 'remove', string> = {
@@ -31,7 +32,7 @@ export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebui
       // Our step names, and the devcontainers CLI's own progress steps as it words them
       // (renderCliLogLine keeps the commands it runs out of these); commands go to the log only.
       const report = (step: keyof typeof STEP_TITLE, detail: string, origin: 'hdc' | 'cli' = 'hdc'): void =>
-        progress.report({ message: origin === 'cli' ? detail : `${STEP_TITLE[step]}: ${detail}` });
+        progress.report({ message: noLinks(origin === 'cli' ? detail : `${STEP_TITLE[step]}: ${detail}`) });
       if (rebuild) {
         report('remove', folder.name);
         closeTerminals(s);
@@ -49,11 +50,22 @@ export async function bringUp(s: Services, folder: vscode.WorkspaceFolder, rebui
     // The state first: the window paints `hardened ✓` before the terminal (or the new
     // window) takes the renderer for a moment.
     await new Promise((r) => setTimeout(r, 150));
-    const config = attachedContainerConfig(result.editor, result);
-    await attach({ ...result, enginePath: result.plan.enginePath, config }, { ...realAttachApi(s.globalStorageParent), createTerminal: (options) => openTerminal(s, options) });
+    let config = attachedContainerConfig(result.editor, result);
+    // The repository (hostile, by this extension's threat model) chose these: the user agrees
+    // to them, or the window attaches without them.
+    const reach = hostReach(config);
+    // Only a window that attaches (the Dev Containers extension) applies them; the terminal does not.
+    if (reach.length && vscode.extensions.getExtension(DEV_CONTAINERS_EXTENSION)) {
+      const apply = 'Apply Them';
+      const choice = await vscode.window.showWarningMessage('The devcontainer asks the attached window for extensions, settings or forwarded ports that reach beyond the container.',
+        { modal: true, detail: `${reach.slice(0, 40).join('\n')}${reach.length > 40 ? `\n… and ${reach.length - 40} more` : ''}\n\nAn extension of kind "ui" runs on this computer; settings apply to this window; forwarded ports open on this computer's loopback.` },
+        apply, 'Attach Without Them');
+      if (choice !== apply) config = withoutHostReach(config);
+    }
+    await attach({ ...result, enginePath: result.plan.enginePath, config }, { ...realAttachApi(s.globalStorageParent, s.stateRoot), createTerminal: (options) => openTerminal(s, options) });
   } catch (e) {
     const message = e instanceof HdcError ? e.describe() : (e as Error).message;
-    const failure = message.split('\n')[0];
+    const failure = noLinks(message.split('\n')[0]);
     s.log.channel.error(message);
     s.model.busy(undefined, failure);
     const choice = await vscode.window.showErrorMessage(failure, 'Show Log');

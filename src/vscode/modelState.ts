@@ -1,3 +1,4 @@
+import { getPublicSuffix } from 'tldts';
 import type { Runtime } from '../base/engine';
 import type { BlockedReport } from '../ops/blocked';
 import type { StatusReport } from '../ops/status';
@@ -53,7 +54,11 @@ export function statusView(state: ModelState | undefined, runtime: Runtime, busy
 /** `*.parent` for a blocked name (api.example.com → *.example.com), or undefined when there is no parent below a top-level label. */
 export function parentWildcard(name: string): string | undefined {
   const labels = name.replace(/\.$/, '').split('.');
-  return labels.length > 2 ? `*.${labels.slice(1).join('.')}` : undefined;
+  if (labels.length <= 2) return undefined;
+  const parent = labels.slice(1).join('.');
+  // The workspace picks the name, so it may pick one under a suffix anyone can register a
+  // name in (x.workers.dev, y.s3.amazonaws.com: the PSL's private section too): no offer then.
+  return getPublicSuffix(parent, { allowPrivateDomains: true }) === parent ? undefined : `*.${parent}`;
 }
 
 /**
@@ -68,7 +73,7 @@ export class BlockNotices {
   private pending: BlockedEntry[] = [];
   private lastAt = -Infinity;
 
-  constructor(private readonly intervalMs = 10_000) {}
+  constructor(private readonly intervalMs = 10_000, private readonly maxTold = 10_000) {}
 
   /** The blocked log as just read for `containerId`; returns what to show now (first one leads), or nothing. */
   see(containerId: string, entries: BlockedEntry[], now = Date.now()): BlockedEntry[] {
@@ -79,17 +84,29 @@ export class BlockNotices {
       this.pending = [];
       return [];
     }
+    // The baseline is what the resolver holds now (≤ its BLOCKED_LOG_MAX), never every name
+    // the workspace ever made up: a stream of fresh names must not grow the extension host.
+    const next = new Map<string, number>();
+    const waiting = new Set(this.pending.map(key));
     for (const e of entries) {
       const k = key(e);
       const before = this.baseline.get(k);
-      this.baseline.set(k, e.count);
-      if ((before === undefined || e.count > before) && !this.told.has(k) && !this.pending.some((p) => key(p) === k)) this.pending.push(e);
+      next.set(k, e.count);
+      if ((before === undefined || e.count > before) && !this.told.has(k) && !waiting.has(k) && waiting.size < 1000) {
+        this.pending.push(e);
+        waiting.add(k);
+      }
     }
+    this.baseline = next;
     if (this.pending.length === 0 || now - this.lastAt < this.intervalMs) return [];
     this.lastAt = now;
     const out = this.pending;
     this.pending = [];
     for (const e of out) this.told.add(key(e));
+    for (const k of this.told) {
+      if (this.told.size <= this.maxTold) break;
+      this.told.delete(k);
+    }
     return out;
   }
 }

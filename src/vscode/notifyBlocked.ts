@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { noLinks } from '../base/text';
 import { changeEntry } from './commands/allowDomain';
 import { VIEW } from './ids';
 import { parentWildcard, type BlockedEntry } from './modelState';
@@ -15,8 +16,8 @@ export async function notifyBlocked(s: Services, folder: vscode.WorkspaceFolder,
   const parent = first.kind === 'name' ? parentWildcard(first.value) : undefined;
   const allowParent = parent ? `Allow ${parent}` : undefined;
   const what = first.kind === 'name' ? first.value : `the address ${first.value}`;
-  s.log.line(`blocked: ${entries.map((e) => `${e.kind} ${e.value}`).join(', ')}`);
-  const choice = await vscode.window.showWarningMessage(`${what} was blocked${more} by the firewall of ${folder.name}'s hardened container.`,
+  s.log.line(`blocked: ${entries.slice(0, 20).map((e) => `${e.kind} ${e.value}`).join(', ')}${entries.length > 20 ? ` and ${entries.length - 20} more` : ''}`);
+  const choice = await vscode.window.showWarningMessage(noLinks(`${what} was blocked${more} by the firewall of ${folder.name}'s hardened container.`),
     'Allow', ...(allowParent ? [allowParent] : []), 'Show');
   if (choice === 'Allow') await changeEntry(s, folder, first.value, 'allow');
   else if (choice && choice === allowParent && parent) await changeEntry(s, folder, parent, 'allow');

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { editorCustomizations } from '../../src/config/devcontainerConfig';
-import { attachedContainerConfig, writeAttachedContainerConfig } from '../../src/vscode/attachConfig';
+import { attachedContainerConfig, hostReach, withoutHostReach, writeAttachedContainerConfig } from '../../src/vscode/attachConfig';
 
 /**
  * The CLI's merged configuration as `read-configuration --include-merged-configuration`
@@ -41,21 +41,35 @@ describe('attach with the customizations: the Dev Containers extension\'s attach
     assert.deepEqual([one.remoteUser, one.workspaceFolder], ['vscode', '/workspaces/app']);
   });
 
-  it('writes only this container\'s file, next to our own global storage; refuses a name that is a path', async () => {
+  it('writes only this container\'s file, next to our own global storage; never one it did not write; refuses a name that is a path', async () => {
     const parent = mkdtempSync(path.join(tmpdir(), 'hdc-globalstorage-'));
     try {
+      const own = path.join(parent, 'hardened-devcontainers.hardened-devcontainers');
       const dir = path.join(parent, 'ms-vscode-remote.remote-containers', 'nameConfigs');
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, 'someone-else.json'), '{"remoteUser":"them"}');
-      const file = await writeAttachedContainerConfig(parent, 'hdc-app-12345678', attachedContainerConfig(editorCustomizations(merged), { remoteUser: 'vscode', remoteWorkspaceFolder: '/workspaces/app' }));
+      const config = attachedContainerConfig(editorCustomizations(merged), { remoteUser: 'vscode', remoteWorkspaceFolder: '/workspaces/app' });
+      const file = await writeAttachedContainerConfig(parent, own, 'hdc-app-12345678', config);
       assert.equal(file, path.join(dir, 'hdc-app-12345678.json'));
-      assert.equal(JSON.parse(readFileSync(file, 'utf8')).remoteUser, 'vscode');
-      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(JSON.parse(readFileSync(file!, 'utf8')).remoteUser, 'vscode');
+      assert.equal(statSync(file!).mode & 0o777, 0o600);
+      // Ours: written again on the next attach.
+      assert.equal(await writeAttachedContainerConfig(parent, own, 'hdc-app-12345678', { ...config, remoteUser: 'node' }), file);
+      assert.equal(JSON.parse(readFileSync(file!, 'utf8')).remoteUser, 'node');
+      // Not ours (runArgs --name can pick any name): left as it is.
+      assert.equal(await writeAttachedContainerConfig(parent, own, 'someone-else', config), undefined);
       assert.equal(readFileSync(path.join(dir, 'someone-else.json'), 'utf8'), '{"remoteUser":"them"}');
       assert.deepEqual(readdirSync(dir).sort(), ['hdc-app-12345678.json', 'someone-else.json']);
-      await assert.rejects(writeAttachedContainerConfig(parent, '../evil', attachedContainerConfig(editorCustomizations({}), { remoteUser: 'x', remoteWorkspaceFolder: '/' })), /refusing/);
+      await assert.rejects(writeAttachedContainerConfig(parent, own, '../evil', attachedContainerConfig(editorCustomizations({}), { remoteUser: 'x', remoteWorkspaceFolder: '/' })), /refusing/);
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }
+  });
+
+  it('without what reaches past the container: no extensions, settings or forwarded ports; the rest stays', () => {
+    const config = attachedContainerConfig(editorCustomizations(merged), { remoteUser: 'vscode', remoteWorkspaceFolder: '/workspaces/app' });
+    assert.deepEqual(hostReach(config), ['extension ms-azuretools.vscode-docker', 'extension streetsidesoftware.code-spell-checker', 'setting docker.host', 'setting editor.tabSize', 'forwarded port 8000', 'forwarded port db:5432']);
+    const lean = withoutHostReach(config);
+    assert.deepEqual([lean.extensions, lean.settings, lean.forwardPorts, lean.remoteUser, lean.remoteEnv], [[], {}, [], 'vscode', { FOO: 'bar' }]);
   });
 });

@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests look for control bytes on purpose */
 import { strict as assert } from 'node:assert';
 import { stripAnsi } from '../../src/base/text';
 import { canAllow, printable, renderBlocked, worthShowing } from '../../src/ops/blocked';
@@ -22,6 +23,9 @@ describe('blocked log values, as terminals and the editor show them', () => {
     assert.equal(canAllow(entry('address', 'fd00:89:77::20')), true);
     assert.equal(canAllow(entry('name', '[x](command:workbench.action.terminal.sendSequence)')), false);
     assert.equal(canAllow(entry('name', 'a\u001b[31m.example.com')), false);
+    // A query name the workspace made up to look like a wider rule: never an Allow.
+    for (const v of ['0.0.0.0/1', '128.0.0.0/1', '::/1', '8000::/1', '1.2.3.4', '*.evil.example', '*.workers.dev']) assert.equal(canAllow(entry('name', v)), false, v);
+    assert.equal(canAllow(entry('address', '203.0.113.0/24')), false);
   });
 
   it('hdc blocked never writes an escape sequence to the terminal', () => {
@@ -41,6 +45,9 @@ describe('blocked log values, as terminals and the editor show them', () => {
 
   it('strips CSI and OSC sequences from CLI output', () => {
     assert.equal(stripAnsi('\u001b[1mbold\u001b[0m \u001b]0;title\u0007done\r'), 'bold done');
+    // What it does not parse loses its control bytes: nothing reaches a terminal that it would obey.
+    assert.doesNotMatch(stripAnsi('a\u009b31mb \u001bPtmux;\u001b\u001b]52;c;eA==\u0007 \u001b]0;open'), /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    assert.equal(stripAnsi('tab\tand\nnewline'), 'tab\tand\nnewline');
   });
 });
 

@@ -37,7 +37,10 @@ describe('devcontainer up result', () => {
     assert.equal(cmd?.level, 'debug');
     assert.equal(renderCliLogLine('{"type":"start","level":3,"text":"Run in container: /bin/sh -c echo"}')?.step, undefined);
     const lifecycle = renderCliLogLine(JSON.stringify({ type: 'raw', level: 3, text: '\u001b[1mRunning the postCreateCommand from devcontainer.json...\u001b[0m\r\n\r\n' }));
-    assert.deepEqual(lifecycle, { text: 'Running the postCreateCommand from devcontainer.json...', step: 'Running the postCreateCommand from devcontainer.json', level: 'info' });
+    assert.deepEqual(lifecycle, { text: 'Running the postCreateCommand from devcontainer.json...', step: 'Running the postCreateCommand', level: 'info' });
+    // The container's own output can print that line: nothing of the rest reaches a progress message.
+    const forged = renderCliLogLine(JSON.stringify({ type: 'raw', level: 3, text: 'Running the postCreateCommand from [Approve](command:workbench.extensions.installExtension?%22evil.x%22).\r\n' }));
+    assert.equal(forged?.step, 'Running the postCreateCommand');
     assert.equal(renderCliLogLine('{"type":"text","level":3,"text":"Error: unrecognized command `podman buildx version`"}')?.level, 'trace');
     assert.equal(renderCliLogLine('\u001b[31mred\u001b[0m')?.text, 'red');
   });

