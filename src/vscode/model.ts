@@ -126,8 +126,12 @@ export class ContainerModel implements Model {
     let checked = false;
     if (c?.running) {
       if (this.wantFull || startKey !== this.startKey || Date.now() - this.fullAt > FULL_MS) {
-        this.state = { folderName: folder.name, runtime: settings.runtime, report, checked: false, blocked: this.state?.blocked ?? [], rules };
-        this.render();
+        // A new start shows "checking" until its checks are in; a re-check of the same start
+        // keeps showing the last result meanwhile (no ✓ → checking → ✓ flicker).
+        if (startKey !== this.startKey || !this.state?.checked) {
+          this.state = { folderName: folder.name, runtime: settings.runtime, report, checked: false, blocked: this.state?.blocked ?? [], rules };
+          this.render();
+        }
         report = await status(folder.uri.fsPath, settings, this.s.stateRoot, this.quiet);
         this.fullAt = Date.now();
         this.wantFull = false;
