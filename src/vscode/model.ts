@@ -34,6 +34,9 @@ export class ContainerModel implements Model {
   private again = false;
   private disposed = false;
   private readonly notices = new BlockNotices();
+  /** The running container the window watches, and since when (blocked notifications count from then). */
+  private watchedId = '';
+  private watchingSince = 0;
   private readonly quiet = (): void => undefined;
 
   constructor(private readonly s: Services, private readonly onBlocked: (folder: vscode.WorkspaceFolder, entries: BlockedEntry[]) => void) {}
@@ -123,6 +126,10 @@ export class ContainerModel implements Model {
     }
     const c = report.container;
     const startKey = c?.running ? `${c.id}@${c.startedAt}` : '';
+    if (c?.running && c.id !== this.watchedId) {
+      this.watchedId = c.id;
+      this.watchingSince = Date.now();
+    }
     let checked = false;
     if (c?.running) {
       if (this.wantFull || startKey !== this.startKey || Date.now() - this.fullAt > FULL_MS) {
@@ -148,7 +155,7 @@ export class ContainerModel implements Model {
       const probed = new Set(report.checks.flatMap((k) => k.probed ?? []));
       // Only what a rule could take is news (the notification offers Allow): never a query
       // name with odd bytes, which the view lists escaped.
-      const fresh = this.notices.see(c.id, blocked).filter((e) => canAllow(e) && !(e.kind === 'address' && probed.has(e.value)));
+      const fresh = this.notices.see(c.id, blocked, Date.now(), this.watchingSince).filter((e) => canAllow(e) && !(e.kind === 'address' && probed.has(e.value)));
       if (fresh.length && vscode.workspace.getConfiguration(PREFIX).get<boolean>('notifyBlocked', EDITOR_SETTINGS.notifyBlocked)) this.onBlocked(folder, fresh);
     }
     this.state = { folderName: folder.name, runtime: settings.runtime, report, checked, blocked, rules };

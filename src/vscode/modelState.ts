@@ -75,14 +75,19 @@ export class BlockNotices {
 
   constructor(private readonly intervalMs = 10_000, private readonly maxTold = 10_000) {}
 
-  /** The blocked log as just read for `containerId`; returns what to show now (first one leads), or nothing. */
-  see(containerId: string, entries: BlockedEntry[], now = Date.now()): BlockedEntry[] {
+  /**
+   * The blocked log as just read for `containerId`; returns what to show now (first one
+   * leads), or nothing. `watchingSince`: when the window first saw this container run; a
+   * block last seen from then on is news even if this is the first read of the log (the
+   * first read may come seconds later, after the checks).
+   */
+  see(containerId: string, entries: BlockedEntry[], now = Date.now(), watchingSince = now): BlockedEntry[] {
     const key = (e: BlockedEntry): string => `${e.kind} ${e.value}`;
     if (containerId !== this.container) {
       this.container = containerId;
-      this.baseline = new Map(entries.map((e) => [key(e), e.count]));
+      const old = entries.filter((e) => !(Date.parse(e.last) >= watchingSince));
+      this.baseline = new Map(old.map((e) => [key(e), e.count]));
       this.pending = [];
-      return [];
     }
     // The baseline is what the resolver holds now (≤ its BLOCKED_LOG_MAX), never every name
     // the workspace ever made up: a stream of fresh names must not grow the extension host.

@@ -115,6 +115,9 @@ describe('VS Code UI on rootless Podman: the view, blocked notifications, a trut
   });
 
   it('the report opens rendered and read-only: no dirty editor', async () => {
+    // Focus off the terminal (it may keep F1) and the notifications of the test before.
+    await wb!.page.keyboard.press('Escape');
+    await wb!.page.locator('.part.editor').click();
     await wb!.runCommand('Hardened Dev Containers: Show Hardening Report');
     // Rendered: the Markdown preview's tab ("Preview …"), not a text editor.
     const tab = wb!.page.locator('.tabs-container .tab').filter({ hasText: /Preview.*Hardening report/ });

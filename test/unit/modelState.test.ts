@@ -70,6 +70,13 @@ describe('editor model: blocked notifications', () => {
     assert.ok(kept.baseline.size <= 1000 && kept.told.size <= 2_000, `${kept.baseline.size} ${kept.told.size}`);
   });
 
+  it('a block from after the window began watching is news even on the first read of the log', () => {
+    const n = new BlockNotices(0);
+    const at = (value: string, last: string): BlockedEntry => ({ kind: 'name', value, count: 1, first: last, last });
+    const since = Date.parse('2026-11-30T10:00:00.000Z');
+    assert.deepEqual(n.see('c1', [at('before.example', '2026-11-30T09:59:00.000Z'), at('after.example', '2026-11-30T10:00:05.000Z')], since + 10_000, since).map((e) => e.value), ['after.example']);
+  });
+
   it('a new container starts a new baseline', () => {
     const n = new BlockNotices(0);
     n.see('c1', [], 0);
