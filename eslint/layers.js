@@ -12,6 +12,8 @@ export const LAYERS = [
   ['config'],
   ['workspace'],
   ['firewall', 'hardening', 'sidecar', 'shim'],
+  // The features composed for a cluster (`hdc kube`): pure manifests.
+  ['kube'],
   ['ops'],
   ['cli', 'vscode'],
   // src/extension.ts: the editor's entry point.

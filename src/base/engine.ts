@@ -31,7 +31,8 @@ export class EngineClient {
     return this.call(['image', 'inspect', image], (r) => {
       if (r.exitCode !== 0) return undefined;
       const [rec] = json<ImageRecord[]>(r);
-      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata], annotations: rec.Annotations ?? undefined } : undefined;
+      return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata], annotations: rec.Annotations ?? undefined,
+        hasPath: (rec.Config?.Env ?? []).some((e) => e.startsWith('PATH=')) } : undefined;
     }, { acceptExitCodes: [1, 125] });
   }
 
@@ -194,7 +195,7 @@ interface DockerInfoRecord {
 }
 interface ImageRecord {
   Id: string;
-  Config?: { User?: string; Labels?: Record<string, string> | null };
+  Config?: { User?: string; Labels?: Record<string, string> | null; Env?: string[] | null };
   /** podman only. */
   Annotations?: Record<string, string> | null;
 }
@@ -205,6 +206,8 @@ export interface ImageItem {
   metadata?: string;
   /** The image's OCI annotations (podman copies them into its containers). */
   annotations?: Record<string, string>;
+  /** Whether the image's environment sets PATH (a pod gives none of its own on podman). */
+  hasPath?: boolean;
 }
 interface ContainerRecord {
   Id: string;

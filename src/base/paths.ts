@@ -47,3 +47,6 @@ export const firewallResolverPath = (): string => path.join(packageRoot(), 'dist
 
 /** Entrypoint of the docker guard container that owns a workspace's netns. */
 export const guardScriptSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'guard.sh');
+
+/** `hdc kube`'s lifecycle runner, put in the pod's ConfigMap. */
+export const kubeLifecycleScriptPath = (): string => path.join(packageRoot(), 'src', 'kube', 'lifecycle.sh');

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { changeAllowlist, lookupWarning } from '../ops/allowlist';
@@ -32,9 +34,15 @@ Usage:
   hdc deny   DOMAIN|CIDR [FOLDER] [--runtime …]             remove it again (or deny it where a wildcard or a preset allows it)
   hdc blocked [FOLDER] [--json] [--follow]                  what the firewall refused: names and addresses,
                                                            with counts (--follow: keep printing new ones)
-  hdc egress-image [--runtime podman|docker]                build hdc's egress image (the docker firewall
+  hdc egress-image [--runtime podman|docker] [--kube]       build hdc's egress image (the docker firewall
                                                            guard's) from this machine's Debian packages,
-                                                           if the engine does not have it (up does it too)
+                                                           if the engine does not have it (up does it too);
+                                                           --kube: the self-contained one for a cluster
+  hdc kube   [FOLDER] [--out FILE] [--namespace NS] [--image IMAGE] [--name NAME]
+             [--target cluster|podman] [--egress-image IMAGE] [--cilium] [--storage 10Gi]
+                                                           the same hardened workspace as Kubernetes manifests
+                                                           (YAML on stdout, or in FILE); --target podman: for
+                                                           \`podman kube play\` on this machine
 
 FOLDER defaults to the current directory. Settings come from FOLDER/.vscode/settings.json
 (hardenedDevcontainers.*); --runtime overrides hardenedDevcontainers.runtime.
@@ -49,6 +57,7 @@ interface Invocation {
   runtime?: string;
   rest: string[];
   entry?: string;
+  kube: { out?: string; namespace?: string; image?: string; name?: string; target: string; egressImage?: string; cilium: boolean; storage: string; kube: boolean };
 }
 
 function parse(argv: string[]): Invocation {
@@ -62,6 +71,9 @@ function parse(argv: string[]): Invocation {
       options: {
         runtime: { type: 'string' }, json: { type: 'boolean', default: false }, volumes: { type: 'boolean', default: false },
         follow: { type: 'boolean', short: 'f', default: false },
+        out: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' }, name: { type: 'string' },
+        target: { type: 'string', default: 'cluster' }, 'egress-image': { type: 'string' }, cilium: { type: 'boolean', default: false },
+        storage: { type: 'string', default: '10Gi' }, kube: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }, version: { type: 'boolean', default: false },
       },
     });
@@ -86,7 +98,23 @@ function parse(argv: string[]): Invocation {
   if ((command === 'allow' || command === 'deny') && !entry) throw new HdcError(`hdc ${command} needs a domain or CIDR`, { exitCode: 2, fix: `hdc ${command} api.example.com` });
   const [folder, ...extra] = operands;
   if (extra.length > 0) throw new HdcError(`unexpected argument ${JSON.stringify(extra[0])}`, { exitCode: 2, fix: 'see hdc --help' });
-  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, volumes: values.volumes ?? false, follow: values.follow ?? false, runtime: values.runtime, rest, entry };
+  return { command, folder: path.resolve(folder ?? '.'), json: values.json ?? false, volumes: values.volumes ?? false, follow: values.follow ?? false, runtime: values.runtime, rest, entry,
+    kube: { out: values.out, namespace: values.namespace, image: values.image, name: values.name, target: values.target ?? 'cluster',
+      egressImage: values['egress-image'], cilium: values.cilium ?? false, storage: values.storage ?? '10Gi', kube: values.kube ?? false } };
+}
+
+type KubeEntry = typeof import('./kubeEntry');
+
+/**
+ * `hdc kube`'s code, with its Kubernetes schemas (~1.4 MB), from its own bundle next to this
+ * one: every other command starts without parsing it. From the sources (tsx), the module.
+ */
+async function kubeEntry(): Promise<KubeEntry> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const bundle = path.join(here, 'hdc-kube.cjs');
+  if (existsSync(bundle)) return createRequire(import.meta.url)(bundle) as KubeEntry;
+  const source = path.join(here, 'kubeEntry.ts');
+  return (await import(source)) as KubeEntry;
 }
 
 async function loadSettings(inv: Invocation): Promise<Settings> {
@@ -176,12 +204,29 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'egress-image': {
-      const result = await egressImage(await loadSettings(inv), defaultStateRoot(), log, (what) => process.stderr.write(`[egress-image] ${what}\n`), controller.signal);
+      const result = await egressImage(await loadSettings(inv), defaultStateRoot(), log, (what) => process.stderr.write(`[egress-image] ${what}\n`), controller.signal, {}, inv.kube.kube);
       process.stdout.write(`${JSON.stringify(result, null, inv.json ? undefined : 2)}\n`);
       return 0;
     }
+    case 'kube': {
+      const k = inv.kube;
+      if (k.target !== 'cluster' && k.target !== 'podman') throw new HdcError(`--target ${JSON.stringify(k.target)} is neither cluster nor podman`, { exitCode: 2, fix: 'see hdc --help' });
+      const { kube } = await kubeEntry();
+      const result = await kube(inv.folder, await loadSettings(inv), defaultStateRoot(), {
+        target: k.target, namespace: k.namespace, image: k.image, name: k.name, egressImage: k.egressImage, cilium: k.cilium, claimSize: k.storage,
+      }, log, controller.signal);
+      for (const n of result.notes) process.stderr.write(`${n}\n`);
+      if (k.out) {
+        writeFileSync(k.out, result.yaml, { mode: 0o644 });
+        process.stderr.write(`hdc kube: wrote ${result.objects.map((o) => `${o.kind} ${o.name}`).join(', ')} to ${k.out} (${result.ms} ms)\n`);
+        if (result.play) process.stderr.write(`run it here: ${[...result.play, k.out].join(' ')}\n`);
+      } else {
+        process.stdout.write(result.yaml);
+      }
+      return 0;
+    }
     default:
-      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow, deny, blocked or egress-image (see hdc --help)' });
+      throw new HdcError(`unknown command ${JSON.stringify(inv.command)}`, { exitCode: 2, fix: 'use up, down, status, exec, allow, deny, blocked, egress-image or kube (see hdc --help)' });
   }
 }
 

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, readlink, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readlink, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
 import { CancelledError, EnvironmentError, HdcError, TimeoutError } from '../base/errors';
@@ -21,6 +21,19 @@ export const egressImageDir = (stateRoot: string): string => path.join(stateRoot
 
 /** The tag changes whenever what goes into the image does (EGRESS_PACKAGES, the fix-ups). */
 export const EGRESS_IMAGE = 'localhost/hardened-devcontainers/egress:1';
+
+/**
+ * The cluster's egress image (`hdc egress-image --kube`, for `hdc kube`): the same, with this
+ * machine's Node at /hdc/node and the filtering resolver's bundle in /hdc/dist, since a
+ * cluster's pod cannot mount them from a host. Push it where the cluster pulls from.
+ */
+export const EGRESS_KUBE_IMAGE = 'localhost/hardened-devcontainers/egress-kube:1';
+
+/** A self-contained build: the Node binary and the bundle files to copy in. */
+export interface SelfContained {
+  node: string;
+  dist: string[];
+}
 
 /** What the guard runs (guard.sh), and the host Node's libraries (libstdc++6, libgcc-s1). */
 export const EGRESS_PACKAGES = ['dash', 'coreutils', 'sed', 'iptables', 'ipset', 'libstdc++6', 'libgcc-s1'] as const;
@@ -60,11 +73,11 @@ export async function iptablesFlavour(altLink = '/etc/alternatives/iptables'): P
  * workspace): the guard runs that id, never the tag. A tag is a name anyone with the engine
  * can move, a workspace's own build included (`build.options: ["-t", EGRESS_IMAGE]`).
  */
-const recordFile = (dir: string, engine: EngineClient): string => path.join(dir, `${engine.runtime}.json`);
+const recordFile = (dir: string, engine: EngineClient, kube = false): string => path.join(dir, `${engine.runtime}${kube ? '-kube' : ''}.json`);
 
-async function recordedId(dir: string, engine: EngineClient): Promise<string | undefined> {
+async function recordedId(dir: string, engine: EngineClient, kube = false): Promise<string | undefined> {
   try {
-    const rec = JSON.parse(await readFile(recordFile(dir, engine), 'utf8')) as { id?: unknown };
+    const rec = JSON.parse(await readFile(recordFile(dir, engine, kube), 'utf8')) as { id?: unknown };
     return typeof rec.id === 'string' && /^sha256:[0-9a-f]{64}$/.test(rec.id) ? rec.id : undefined;
   } catch {
     return undefined;
@@ -77,11 +90,14 @@ async function recordedId(dir: string, engine: EngineClient): Promise<string | u
  * (~10-30 s, once). The work folder is removed afterwards, also when a stage fails; a failed
  * build records nothing.
  */
-export async function ensureEgressImage(engine: EngineClient, dir: string, options: RunOptions, progress: (what: string) => void = () => undefined): Promise<{ id: string; built: boolean }> {
-  const known = await recordedId(dir, engine);
+export async function ensureEgressImage(engine: EngineClient, dir: string, options: RunOptions, progress: (what: string) => void = () => undefined,
+  selfContained?: SelfContained): Promise<{ id: string; built: boolean }> {
+  const kube = selfContained !== undefined;
+  const tag = kube ? EGRESS_KUBE_IMAGE : EGRESS_IMAGE;
+  const known = await recordedId(dir, engine, kube);
   const bare = (id: string | undefined): string | undefined => id?.replace(/^sha256:/, '');
   if (known && bare((await run(engine.imageInspect(known), options))?.id) === bare(known)) return { id: known, built: false };
-  progress(`building hdc's egress image ${EGRESS_IMAGE} from this machine's Debian packages (once)`);
+  progress(`building hdc's egress image ${tag} from this machine's Debian packages (once)`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(path.join(dir, 'build-'));
   try {
@@ -97,14 +113,19 @@ export async function ensureEgressImage(engine: EngineClient, dir: string, optio
       await run({ command: 'dpkg-deb', args: ['-x', path.join(debs, deb), root], parse: () => undefined }, options);
     }
     await fixUps(root, await iptablesFlavour());
+    if (selfContained) {
+      await mkdir(path.join(root, 'hdc', 'dist'), { recursive: true });
+      await copyFile(selfContained.node, path.join(root, 'hdc', 'node'));
+      for (const f of selfContained.dist) await copyFile(f, path.join(root, 'hdc', 'dist', path.basename(f)));
+    }
     const tarball = path.join(work, 'egress.tar');
     await run({ command: 'tar', args: ['--numeric-owner', '--owner=0', '--group=0', '-C', root, '-cf', tarball, '.'], parse: () => undefined }, options);
     progress(`importing into ${engine.runtime}`);
-    const id = await run(engine.importImage(tarball, EGRESS_IMAGE, ['CMD ["/bin/sh"]'], `hdc egress image: ${packages.join(' ')}`), options);
+    const id = await run(engine.importImage(tarball, tag, ['CMD ["/bin/sh"]'], `hdc egress image: ${packages.join(' ')}${kube ? ' + Node and the filtering resolver' : ''}`), options);
     if (!/^sha256:[0-9a-f]{64}$/.test(id)) throw new HdcError(`${engine.runtime} import gave no image id (${JSON.stringify(id.slice(0, 100))})`);
-    const tmp = `${recordFile(dir, engine)}.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ id, tag: EGRESS_IMAGE, packages })}\n`, { mode: 0o600 });
-    await rename(tmp, recordFile(dir, engine));
+    const tmp = `${recordFile(dir, engine, kube)}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ id, tag, packages })}\n`, { mode: 0o600 });
+    await rename(tmp, recordFile(dir, engine, kube));
     return { id, built: true };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -6,7 +6,11 @@
 # either fails it exits, and docker will not start the workspace in a namespace whose owner
 # is not running. The guard's `docker run` sets ip_unprivileged_port_start to 1024 and gives
 # the guard alone NET_BIND_SERVICE: only the resolver can send DNS upstream.
+# `hdc kube` runs it in a pod too: `guard.sh rules` (an init container on podman, which has
+# no native sidecars) loads the rules and exits; with no argument it also runs the resolver
+# and, once that answers, touches /tmp/hdc-guard-ready (a native sidecar's startup probe).
 set -eu
+mode=${1:-guard}
 d=/hdc-firewall   # the workspace's firewall directory, mounted read-only
 fail() { echo "hardened-devcontainers firewall guard: $*; the workspace cannot start" >&2; exit 1; }
 for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f (as uid $(id -u 2>/dev/null || echo unknown))"; done
@@ -33,6 +37,7 @@ ip6tables-restore --noflush <"$d/nat.v6" || fail "the DNS redirect (nat, IPv6) c
 [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" -ge 1024 ] || fail "ip_unprivileged_port_start is below 1024"
 # When the rules were in (the host's clock, ns): the tests measure the window after a start.
 echo "hdc-guard-rules-loaded $(date +%s%N 2>/dev/null || echo unknown)"
+[ "$mode" = rules ] && exit 0
 
 # The filtering resolver: the host's Node and hdc's bundle, mounted read-only.
 ups=$(echo $upstream | tr ' ' ',')
@@ -40,5 +45,7 @@ ready=$( { ELECTRON_RUN_AS_NODE=1 /hdc/node /hdc/dist/firewall-resolver.cjs --di
     --upstream "$ups" </dev/null 2>>/tmp/hdc-resolver.log & } | head -n 1 )
 case $ready in "ready "*) ;; *) fail "the filtering resolver did not start: $(tail -n 3 /tmp/hdc-resolver.log 2>/dev/null)" ;; esac
 echo "hdc-guard-ready"
+: >/tmp/hdc-guard-ready
+[ -d /hdc-ready ] && : >/hdc-ready/ready
 trap 'exit 0' TERM INT
 while :; do sleep 3600 & wait $!; done
