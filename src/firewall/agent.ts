@@ -14,7 +14,7 @@
 import { LEAK_PROBE_PREFIX } from './probes';
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import * as path from 'node:path';
 // The agent is a process of its own, in the workspace's netns: it runs the host's ipset and
@@ -256,6 +256,12 @@ export async function runAgent(req: AgentRequest): Promise<AgentResult> {
     readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').then((t) => Number(t.trim()), () => undefined),
     req.lookup ? lookupName(req.lookup, resolver) : undefined,
   ]);
+  // The resolver that answers the control socket must serve this namespace: a resolver of
+  // another start (the socket path is per firewall directory) does not answer its queries.
+  const ownNetns = await readlink('/proc/self/ns/net').catch(() => undefined);
+  if (status?.netns && ownNetns && status.netns !== ownNetns) {
+    resolverError ??= `the filtering resolver on the control socket (pid ${status.pid}) serves ${status.netns}, not the workspace's ${ownNetns}`;
+  }
   const unresolved = allowed?.unresolved ? [{ name: req.verify?.allowed?.host ?? '', error: allowed.unresolved }] : [];
   const policies = req.dryRun ? await outputPolicies() : undefined;
   return {

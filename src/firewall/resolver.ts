@@ -21,7 +21,7 @@
 // eslint-disable-next-line no-restricted-imports
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as packet from 'dns-packet';
@@ -76,6 +76,8 @@ export interface ResolverStatus {
   upstream: string[];
   rules: { allowed: number; denied: number; ipv6: boolean };
   stats: { queries: number; refused: number; forwarded: number; failed: number; admitted: number };
+  /** The network namespace it serves ("net:[inode]"): the agent checks that it is the workspace's. */
+  netns?: string;
 }
 
 interface PolicyFile {
@@ -320,8 +322,16 @@ export class FilteringResolver {
     return change;
   }
 
+  private readonly netns = ((): string | undefined => {
+    try {
+      return readlinkSync('/proc/self/ns/net');
+    } catch {
+      return undefined;
+    }
+  })();
+
   status(): ResolverStatus {
-    return { pid: process.pid, generation: this.generation, upstream: this.opts.upstream, rules: { ...this.counts, ipv6: this.ipv6 }, stats: { ...this.stats } };
+    return { pid: process.pid, generation: this.generation, upstream: this.opts.upstream, rules: { ...this.counts, ipv6: this.ipv6 }, stats: { ...this.stats }, netns: this.netns };
   }
 
   /** The reply to one query (undefined: drop it). */

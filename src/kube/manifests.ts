@@ -42,6 +42,11 @@ export interface KubeSidecar {
   /** The graph storage's owner, set by an init step that chowns the claim. */
   fsOwner: { uid: number; gid: number };
   graphStorageSize: string;
+  /**
+   * podman: the sidecar's files (ours, extFiles) and the workspace's client config as host
+   * files (podman 4.3 mounts a ConfigMap's subPath as a folder). Cluster: a ConfigMap.
+   */
+  hostFiles?: { files: { target: string; host: string }[]; clientConf: string };
 }
 
 export interface KubeSpec {
@@ -161,8 +166,10 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   }
   const sidecar = spec.sidecar;
   if (sidecar) {
-    objects.push(new PersistentVolumeClaim({ metadata: meta(spec, names.graph), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: sidecar.graphStorageSize } } } }));
-    objects.push(new ConfigMap({ metadata: meta(spec, names.extFiles), data: sidecarFiles(sidecar.settings) }));
+    // podman creates the named volume of a claim on first use, and refuses a claim object
+    // whose volume exists: the graph storage outlives `podman kube down`, so no object there.
+    if (cluster) objects.push(new PersistentVolumeClaim({ metadata: meta(spec, names.graph), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: sidecar.graphStorageSize } } } }));
+    if (!sidecar.hostFiles) objects.push(new ConfigMap({ metadata: meta(spec, names.extFiles), data: sidecarFiles(sidecar.settings) }));
   }
 
   const volumes: IVolume[] = [
@@ -239,7 +246,9 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   const script = ['/bin/sh', `${KUBE_PATHS.lifecycle}/lifecycle.sh`];
   const wsMounts: IVolumeMount[] = [...sourceMounts,
     ...(fw ? [{ name: 'hdc-ready', mountPath: KUBE_PATHS.ready, readOnly: true }] : []),
-    ...(sidecarShare ? [{ name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR, readOnly: false }, { name: 'podman-files', mountPath: sidecarShare.clientConfMount, subPath: 'client.conf', readOnly: true }] : [])];
+    ...(sidecarShare ? [{ name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR, readOnly: false },
+      sidecar?.hostFiles ? { name: 'podman-client-conf', mountPath: sidecarShare.clientConfMount, readOnly: true }
+        : { name: 'podman-files', mountPath: sidecarShare.clientConfMount, subPath: 'client.conf', readOnly: true }] : [])];
   const workspaceBase: IContainer = {
     name: KUBE_CONTAINERS.workspace, image: spec.image, workingDir: spec.workingDir, env, securityContext: workspaceSecurity, volumeMounts: wsMounts,
     ...(Object.keys(limits).length ? { resources: { limits } } : {}),
@@ -255,7 +264,13 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   }
 
   if (sidecar) {
-    volumes.push({ name: 'podman-graph', persistentVolumeClaim: { claimName: names.graph } }, { name: 'podman-files', configMap: { name: names.extFiles, defaultMode: 0o444 } });
+    volumes.push({ name: 'podman-graph', persistentVolumeClaim: { claimName: names.graph } });
+    if (sidecar.hostFiles) {
+      volumes.push({ name: 'podman-client-conf', hostPath: { path: sidecar.hostFiles.clientConf, type: 'File' } },
+        ...sidecar.hostFiles.files.map((f, i): IVolume => ({ name: `podman-file-${i}`, hostPath: { path: f.host, type: 'File' } })));
+    } else {
+      volumes.push({ name: 'podman-files', configMap: { name: names.extFiles, defaultMode: 0o444 } });
+    }
     const { initContainer, container } = sidecarContainers(spec, sidecar);
     initContainers.push(initContainer);
     containers.push(container);
@@ -289,11 +304,23 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   return objects;
 }
 
+/** Where the sidecar's files go: our podman config (unless an extFile replaces it), and extFiles. */
+export function sidecarFileTargets(settings: SidecarSettings): { target: string; key: string; content: string }[] {
+  const ours = '/etc/containers/containers.conf.d/10-hardened-devcontainers.conf';
+  return [
+    ...(settings.extFiles[ours] === undefined ? [{ target: ours, key: 'containers.conf', content: SIDECAR_CONTAINERS_CONF }] : []),
+    ...(settings.extFiles['/etc/containers/storage.conf'] === undefined ? [{ target: '/etc/containers/storage.conf', key: 'storage.conf', content: SIDECAR_STORAGE_CONF }] : []),
+    ...Object.entries(settings.extFiles).map(([target, content], i) => ({ target, key: `ext-${i}`, content })),
+  ];
+}
+
+function configMapFileMounts(settings: SidecarSettings): IVolumeMount[] {
+  return sidecarFileTargets(settings).map((f) => ({ name: 'podman-files', mountPath: f.target, subPath: f.key, readOnly: true }));
+}
+
 /** The sidecar's own files: our podman config (unless extFiles replaces it), and extFiles. */
 function sidecarFiles(settings: SidecarSettings): Record<string, string> {
-  const files: Record<string, string> = { 'client.conf': SIDECAR_CLIENT_CONF, 'containers.conf': SIDECAR_CONTAINERS_CONF, 'storage.conf': SIDECAR_STORAGE_CONF };
-  Object.values(settings.extFiles).forEach((content, i) => { files[`ext-${i}`] = content; });
-  return files;
+  return Object.fromEntries([['client.conf', SIDECAR_CLIENT_CONF], ...sidecarFileTargets(settings).map((f) => [f.key, f.content])]);
 }
 
 function sidecarWorkspaceShare(): { env: Record<string, string>; clientConfMount: string } {
@@ -316,14 +343,13 @@ function sidecarWorkspaceShare(): { env: Record<string, string>; clientConfMount
 function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar): { initContainer: IContainer; container: IContainer } {
   const s = sidecar.settings;
   const cluster = spec.target === 'cluster';
+  const fileMounts: IVolumeMount[] = sidecar.hostFiles
+    ? sidecar.hostFiles.files.map((f, i) => ({ name: `podman-file-${i}`, mountPath: f.target, readOnly: true }))
+    : configMapFileMounts(s);
   const mounts: IVolumeMount[] = [
     { name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR },
     { name: 'podman-graph', mountPath: '/var/lib/containers' },
-    ...(s.extFiles['/etc/containers/containers.conf.d/10-hardened-devcontainers.conf'] === undefined
-      ? [{ name: 'podman-files', mountPath: '/etc/containers/containers.conf.d/10-hardened-devcontainers.conf', subPath: 'containers.conf', readOnly: true }] : []),
-    ...(s.extFiles['/etc/containers/storage.conf'] === undefined
-      ? [{ name: 'podman-files', mountPath: '/etc/containers/storage.conf', subPath: 'storage.conf', readOnly: true }] : []),
-    ...Object.keys(s.extFiles).map((target, i) => ({ name: 'podman-files', mountPath: target, subPath: `ext-${i}`, readOnly: true })),
+    ...fileMounts,
     ...(s.parentStorages ? [{ name: 'workspace-source', mountPath: spec.workspaceFolder }] : []),
   ];
   const resources: Record<string, string> = {};
@@ -340,13 +366,21 @@ function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar): { initContaine
         capabilities: { add: ['SYS_ADMIN'], drop: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_PTRACE', 'MKNOD'] } };
   const container: IContainer = {
     name: KUBE_CONTAINERS.sidecar, image: s.image,
-    command: ['podman', 'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`],
+    // The socket belongs to the remote user once it is there (in a pod the sidecar's root is
+    // not the workspace's user, as it is in `up`): a fixed script, the ids as its arguments.
+    // Once the service answers on it: podman may make the socket file again as it starts.
+    command: ['/bin/sh', '-c', 'podman system service --time 0 "unix://$1" & p=$!; '
+      + 'until podman --url "unix://$1" version >/dev/null 2>&1; do kill -0 "$p" 2>/dev/null || exit 1; sleep 0.1; done; '
+      + 'chown "$2:$3" "$1" && chmod 0660 "$1" || exit 1; wait "$p"',
+    'sidecar', SIDECAR_SOCKET, String(spec.user.uid), String(spec.user.gid)],
+    // podman finds crun and conmon on PATH; an image without ENV PATH gets none in a pod.
+    env: [{ name: 'PATH', value: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }],
     securityContext: security, volumeMounts: mounts,
     ...(Object.keys(resources).length ? { resources: { limits: resources } } : {}),
   };
   const initContainer: IContainer = {
     name: KUBE_CONTAINERS.graphOwner, image: s.image,
-    command: ['chown', `${sidecar.fsOwner.uid}:${sidecar.fsOwner.gid}`, '/var/lib/containers'],
+    command: ['/bin/chown', `${sidecar.fsOwner.uid}:${sidecar.fsOwner.gid}`, '/var/lib/containers'],
     securityContext: { runAsUser: 0, runAsGroup: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['CHOWN'] } },
     volumeMounts: [{ name: 'podman-graph', mountPath: '/var/lib/containers' }],
   };

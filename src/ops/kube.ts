@@ -14,7 +14,9 @@ import { policyFromSettings } from '../firewall/policy';
 import { LIMITS_NOT_ENFORCED, limitsEnforceable, protectedPaths } from '../hardening/hardening';
 import { checkPrivilegeSources, checkRunArgs, type PrivilegeSource } from '../hardening/privilege';
 import { lifecycleSteps, unmappedLifecycle } from '../kube/lifecycle';
-import { kubeName, kubeObjects, kubeYaml, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
+import { kubeName, kubeObjects, kubeYaml, sidecarFileTargets, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
+import { SIDECAR_CLIENT_CONF } from '../sidecar/sidecar';
+import { writeIfChanged } from '../base/files';
 import { ensureImage } from '../workspace/imageUser';
 import { engineOf, type OpsDeps } from './deps';
 import { aptPreset } from './presets';
@@ -97,7 +99,7 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     await writeFile(overrideConfig, `${JSON.stringify({ ...rest, image: o.image }, null, 2)}\n`, { mode: 0o600 });
   }
   const { layout, merged, features } = await readWorkspaceConfiguration({
-    workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image.id, cacheable: false,
+    workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image.id, cacheable: overrideConfig === undefined,
     call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: engine.path, overrideConfig, env: {} }),
     options,
   });
@@ -149,6 +151,7 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     // podman: root of the sidecar's container is the host user (kube play runs rootless), as in `up`.
     fsOwner: o.target === 'podman' ? { uid: 0, gid: 0 } : { uid: 1000, gid: 1000 },
     graphStorageSize: '20Gi',
+    hostFiles: o.target === 'podman' ? await writeSidecarHostFiles(settings.podmanSidecar, path.join(stateDir, 'kube', 'sidecar')) : undefined,
   } : undefined;
   const name = o.name ?? kubeName(path.basename(ws.workspaceFolder));
   const spec: KubeSpec = {
@@ -178,4 +181,17 @@ function networkOf(runArgs: string[]): string | undefined {
     if (m) return m[1];
   }
   return undefined;
+}
+
+/** podman: the sidecar's files and the workspace's client config, as files in hdc's state (mounted read-only). */
+async function writeSidecarHostFiles(settings: Settings['podmanSidecar'], dir: string): Promise<NonNullable<KubeSidecar['hostFiles']>> {
+  const files: { target: string; host: string }[] = [];
+  for (const f of sidecarFileTargets(settings)) {
+    const host = path.join(dir, f.key);
+    await writeIfChanged(host, f.content, 0o644);
+    files.push({ target: f.target, host });
+  }
+  const clientConf = path.join(dir, 'client.conf');
+  await writeIfChanged(clientConf, SIDECAR_CLIENT_CONF, 0o644);
+  return { files, clientConf };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { LifecycleCommandError } from '../base/devcontainerCli';
 import { CancelledError, HdcError, withFate } from '../base/errors';
@@ -106,15 +107,29 @@ async function workspaceFirewall(c: StartContext, containerId: string, pid?: num
     // Started through the hook during this up (its `started`): the hook has just loaded this
     // policy's sets and started its resolver, so the agent only verifies. A container that
     // was running already gets this policy loaded.
-    const firewall = await backend.agent(containerId, { policy, verify, loadedAtStart }, c.options, pid);
-    c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 CIDRs; upstream resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
-      + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
-    try {
-      c.planned.notes.push(...checkVerification(firewall, { policy, verify }));
-    } catch (e) {
-      throw withFate(e, { container: 'stop', id: containerId });
+    const check = async (): Promise<{ firewall: AgentResult; notes?: string[]; error?: unknown }> => {
+      const firewall = await backend.agent(containerId, { policy, verify, loadedAtStart }, c.options, pid);
+      c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 CIDRs; upstream resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
+        + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
+      try {
+        return { firewall, notes: checkVerification(firewall, { policy, verify }) };
+      } catch (error) {
+        return { firewall, error };
+      }
+    };
+    let result = await check();
+    // Right after a start (podman's start of a stopped container, seen through the hook),
+    // the upstream resolver was now and then not reachable from the new netns for a moment
+    // (1 in ~10 stop + up cycles here). Once more, half a second later: a firewall that is
+    // really wrong fails both times, and nothing in the workspace runs before this passes.
+    if (result.error && loadedAtStart) {
+      c.options.log?.(`firewall: not verified right after the start (${(result.error as Error).message}); checking again in 0.5 s`);
+      await sleep(500, undefined, { signal: c.options.signal });
+      result = await check();
     }
-    return firewall;
+    if (result.error) throw withFate(result.error, { container: 'stop', id: containerId });
+    c.planned.notes.push(...(result.notes ?? []));
+    return result.firewall;
   });
 }
 

@@ -63,6 +63,8 @@ export interface Faults {
   weaker?: boolean;
   /** The firewall agent: the blocked target answers. */
   unverified?: boolean;
+  /** The firewall agent: the blocked target answers the first time only. */
+  unverifiedOnce?: boolean;
   /** The sidecar: its image is missing, or it exits at once. */
   sidecar?: 'exits' | 'no-image';
   /** The postCreateCommand exits 3. */
@@ -414,8 +416,12 @@ export class FakeEngine {
     return { stdout: '', stderr: 'fake: no rule', exitCode: 127 };
   }
 
+  private agentAnswers = 0;
+
   private agentAnswer(input: string | undefined): string {
     const req = JSON.parse(input ?? '{}') as AgentRequest;
+    const unverified = this.faults.unverified || (this.faults.unverifiedOnce && this.agentAnswers === 0);
+    this.agentAnswers++;
     const allowed = req.verify?.allowed;
     const blocked = req.verify?.blocked;
     const result: AgentResult = {
@@ -426,7 +432,7 @@ export class FakeEngine {
       loaded: { v4: req.policy.domains.length, v6: 0 },
       verify: {
         allowed: allowed && { target: `${allowed.host}:${allowed.port}`, address: '198.51.100.1', ok: true, detail: 'connected', ms: 2 },
-        blocked: blocked && (this.faults.unverified
+        blocked: blocked && (unverified
           ? { target: `${blocked.host}:${blocked.port}`, address: '10.0.2.2', ok: false, detail: 'connected (nothing refused it)', ms: 1 }
           : { target: `${blocked.host}:${blocked.port}`, address: '10.0.2.2', ok: true, detail: 'refused', ms: 1 }) },
       ms: { load: 1, verify: 2 } };

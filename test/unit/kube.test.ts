@@ -161,7 +161,7 @@ describe('hdc kube: manifests', () => {
     assert.ok(docs.some((d) => d.kind === 'PersistentVolumeClaim' && d.metadata.name === 'app-podman-graph'));
     const pod = podOf(spec({ sidecar }));
     const owner = pod.spec!.initContainers!.find((c) => c.name === 'hdc-graph-owner')!;
-    assert.deepEqual(owner.command, ['chown', '1000:1000', '/var/lib/containers']);
+    assert.deepEqual(owner.command, ['/bin/chown', '1000:1000', '/var/lib/containers']);
     const podman = pod.spec!.containers.find((c) => c.name === 'podman')!;
     assert.deepEqual(podman.securityContext?.capabilities?.drop?.slice(0, 3), ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE']);
     assert.equal(podman.securityContext?.runAsUser, 1000);

@@ -351,6 +351,8 @@ describe('up with a fake engine', function () {
       { combo: D_FW, what: 'docker with the firewall', steps: ['plan', 'preflight', 'prepare', 'container', 'readback', 'firewall', 'lifecycle', 'sudo'] },
       { combo: D, what: 'docker without the firewall', steps: ['plan', 'preflight', 'prepare', 'container', 'readback', 'lifecycle', 'sudo'] },
       { combo: D_FW, what: 'docker with the firewall, a running container and guard from an earlier up', steps: ['plan', 'preflight', 'prepare', 'container', 'readback', 'firewall', 'lifecycle', 'sudo'], preexisting: 'running' },
+      { combo: P_FW, what: 'podman gated: not verified right after the start, verified half a second later (the agent runs twice)', faults: { unverifiedOnce: true },
+        steps: ['plan', 'preflight', 'prepare', 'container', 'readback', 'firewall', 'lifecycle', 'sudo'] },
       { combo: P_FW, what: 'podman gated: a failed postCreateCommand of a config that asked for NET_ADMIN is tolerated', config: { ...CONFIG, capAdd: ['NET_ADMIN'] }, faults: { lifecycle: true },
         steps: ['plan', 'preflight', 'prepare', 'container', 'readback', 'firewall', 'lifecycle', 'sudo'] },
     ];
@@ -378,6 +380,7 @@ describe('up with a fake engine', function () {
         // podman gated with a tolerated failure reports the container by the name it waited for.
         assert.ok(result.containerId === ws[0].id || result.containerId === ws[0].name, `containerId ${result.containerId}`);
         if (!c.faults) assert.equal(result.containerId, ws[0].id);
+        if (c.faults?.unverifiedOnce) assert.equal(fake.calls.filter((r) => r.what === 'agent').length, 2, where);
         assert.deepEqual(result.remoteUserIds, { user: 'vscode', uid: 1000, gid: 1000, source: 'image' });
         assert.equal(result.remoteWorkspaceFolder, '/workspaces/ws');
         if (c.combo.runtime === 'podman' && !pre) assert.equal(ws[0].pregate, 'open 1000 1000', 'the shim let the CLI go with the remote user\'s ids');
