@@ -12,7 +12,7 @@ import { EGRESS_KUBE_IMAGE, egressImageDir, ensureEgressImage } from '../firewal
 import { selfContainedEgress } from './egressImage';
 import { policyFromSettings } from '../firewall/policy';
 import { LIMITS_NOT_ENFORCED, limitsEnforceable, protectedPaths } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, type PrivilegeSource } from '../hardening/privilege';
+import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountProblem, type PrivilegeSource } from '../hardening/privilege';
 import { lifecycleSteps, unmappedLifecycle } from '../kube/lifecycle';
 import { kubeName, kubeObjects, kubeYaml, sidecarFileTargets, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
 import { SIDECAR_CLIENT_CONF } from '../sidecar/sidecar';
@@ -110,6 +110,9 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
   ];
   const paths = { ...planned.paths, workspace: layout.source };
   const runArgs = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
+  // The folder the pod mounts (podman: as a hostPath, writable) is checked as `up` checks it.
+  const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
+  if (mountWhy) runArgs.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
   checkPrivilegeSources([planned.fileSource, ...sources], ws.file, settings.noNewPrivileges, runArgs, paths);
   // A pod's workspace never runs as root (runAsNonRoot), whatever revokeSudo says.
   const user = await checkedRemoteUser({ engine, configFile: ws.file, cacheDir: userCheckCache(stateRoot), revokeSudo: true, merged, options }, image, imageRef);

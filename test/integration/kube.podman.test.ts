@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { dnsQueries, removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
@@ -188,6 +188,24 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
       const left = await engine('podman', ['ps', '-a', '--format', '{{.Names}}', '--filter', `name=^${pod}`]);
       assert.equal(left.stdout.trim(), '', `containers left: ${left.stdout}`);
     });
+  });
+
+  it('refuses a workspaceMount of the home folder before writing anything, as up does (a hostPath would make it writable)', async function () {
+    this.timeout(120_000);
+    const ws = makeWorkspace('podman');
+    try {
+      writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
+        image: BASE_IMAGE, remoteUser: 'vscode', workspaceMount: 'source=/home/hdctest,target=/w,type=bind', workspaceFolder: '/w',
+      }));
+      chownTree(ws);
+      const out = path.join(ws, 'refused.yaml');
+      const r = await hdc('podman', ['kube', ws, '--target', 'podman', '--out', out]);
+      assert.notEqual(r.exitCode, 0, r.stderr);
+      assert.match(r.stderr, /the workspace mount \(\/home\/hdctest\)/);
+      assert.equal(existsSync(out), false, 'manifests were written');
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 
   describe('with the Podman sidecar', function () {
