@@ -8,14 +8,19 @@
 # the guard alone NET_BIND_SERVICE: only the resolver can send DNS upstream.
 # `hdc kube` runs it in a pod too: `guard.sh rules` (an init container on podman, which has
 # no native sidecars) loads the rules and exits; with no argument it also runs the resolver
-# and, once that answers, touches /tmp/hdc-guard-ready (a native sidecar's startup probe).
+# and, once that answers, writes its network namespace into /tmp/hdc-guard-ready (a native
+# sidecar's startup probe) and /hdc-ready/ready (what the pod's lifecycle script waits for).
+# Both marks are removed first: a restarted container (or a restarted pod, whose volumes
+# outlive it) never finds the previous start's mark.
 set -eu
 mode=${1:-guard}
 d=/hdc-firewall   # the workspace's firewall directory, mounted read-only
 fail() { echo "hardened-devcontainers firewall guard: $*; the workspace cannot start" >&2; exit 1; }
+rm -f /tmp/hdc-guard-ready
+[ ! -d /hdc-ready ] || rm -f /hdc-ready/ready
 for f in ipset.restore rules.v4 rules.v6 nat.v4 nat.v6; do [ -r "$d/$f" ] || fail "cannot read $d/$f (as uid $(id -u 2>/dev/null || echo unknown))"; done
 # The tools this script runs, named before anything is loaded: the guard's image must have them.
-for t in ipset iptables-restore ip6tables-restore sed cat tr head tail sleep; do
+for t in ipset iptables-restore ip6tables-restore sed cat tr head tail sleep readlink rm; do
   command -v "$t" >/dev/null 2>&1 || fail "the guard's image has no $t (it needs sh, iptables, ipset and coreutils)"
 done
 
@@ -44,8 +49,9 @@ ups=$(echo $upstream | tr ' ' ',')
 ready=$( { ELECTRON_RUN_AS_NODE=1 /hdc/node /hdc/dist/firewall-resolver.cjs --dir "$d" --socket /tmp/hdc-resolver.sock \
     --upstream "$ups" </dev/null 2>>/tmp/hdc-resolver.log & } | head -n 1 )
 case $ready in "ready "*) ;; *) fail "the filtering resolver did not start: $(tail -n 3 /tmp/hdc-resolver.log 2>/dev/null)" ;; esac
+netns=$(readlink /proc/self/ns/net) || fail "cannot read its network namespace"
+echo "$netns" >/tmp/hdc-guard-ready
+[ ! -d /hdc-ready ] || echo "$netns" >/hdc-ready/ready
 echo "hdc-guard-ready"
-: >/tmp/hdc-guard-ready
-[ -d /hdc-ready ] && : >/hdc-ready/ready
 trap 'exit 0' TERM INT
 while :; do sleep 3600 & wait $!; done

@@ -4,7 +4,8 @@
 # which passes everything as arguments (no value of devcontainer.json is ever parsed or
 # expanded by a shell here: each is one "$@" word):
 #   lifecycle.sh READY THEN [STAGE N WORD1 … WORDN]…
-# READY: a file to wait for first (the filtering resolver's, on podman), or "-".
+# READY: a file to wait for first (the filtering resolver's, on podman: it holds the network
+#   namespace that the rules were loaded in, which must be this container's), or "-".
 # THEN: "exit" when the commands are done (an init container, a postStart hook), or "sleep":
 #   stay as the container's process (the workspace, on podman: no native sidecars there).
 # A record: STAGE (onCreate, updateContent, postCreate, postStart: for the log), N, then the
@@ -14,8 +15,10 @@ set -u
 ready=$1 then=$2
 shift 2
 if [ "$ready" != - ]; then
+  # The mark holds the egress container's network namespace: the pod's, which is this one's.
+  netns=$(readlink /proc/self/ns/net)
   waited=0
-  while [ ! -e "$ready" ]; do
+  while [ "$(cat "$ready" 2>/dev/null)" != "$netns" ]; do
     waited=$((waited + 1))
     if [ "$waited" -gt 1200 ]; then echo "hdc: the filtering resolver was not ready after 120 s; no lifecycle command ran" >&2; exit 1; fi
     sleep 0.1

@@ -100,6 +100,16 @@ export const KUBE_CONTAINERS = { egress: 'hdc-egress', rules: 'hdc-egress-rules'
 
 const LABEL_INSTANCE = 'app.kubernetes.io/instance';
 
+/** The native sidecar's startup probe: guard.sh's mark holds the network namespace it loaded the rules in. */
+export const READY_PROBE = ['/bin/sh', '-c', 'test "$(cat /tmp/hdc-guard-ready)" = "$(readlink /proc/self/ns/net)"'];
+
+/**
+ * podman kube play runs an init container on the pod's first start only, unless the pod
+ * says "always": the rules' init container must run on every start, so that a restarted
+ * pod (a new network namespace) has its rules before the workspace's first process.
+ */
+export const PODMAN_INIT_ALWAYS = { 'io.podman.annotations.init.container.type': 'always' };
+
 /** A DNS-1123 label from any text (a folder's name): lower case, [a-z0-9-], at most `max`. */
 export function kubeName(text: string, max = 40): string {
   const name = text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max).replace(/-+$/, '');
@@ -221,7 +231,8 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
     });
     if (cluster) {
       initContainers.push({ ...egress(KUBE_CONTAINERS.egress, []), restartPolicy: 'Always',
-        startupProbe: { exec: { command: ['/usr/bin/test', '-e', '/tmp/hdc-guard-ready'] }, periodSeconds: 1, failureThreshold: 60 } });
+        // Ready once guard.sh wrote its mark, naming this (the pod's) network namespace.
+        startupProbe: { exec: { command: READY_PROBE }, periodSeconds: 1, failureThreshold: 60 } });
     } else {
       initContainers.push(egress(KUBE_CONTAINERS.rules, ['rules']));
       containers.push(egress(KUBE_CONTAINERS.egress, []));
@@ -271,13 +282,13 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
     } else {
       volumes.push({ name: 'podman-files', configMap: { name: names.extFiles, defaultMode: 0o444 } });
     }
-    const { initContainer, container } = sidecarContainers(spec, sidecar);
+    const { initContainer, container } = sidecarContainers(spec, sidecar, protectedMounts);
     initContainers.push(initContainer);
     containers.push(container);
   }
 
   objects.push(new Pod({
-    metadata: meta(spec, spec.name),
+    metadata: { ...meta(spec, spec.name), ...(cluster ? {} : { annotations: PODMAN_INIT_ALWAYS }) },
     spec: {
       // The workspace gets no token for the cluster's API, and no variables naming its services.
       automountServiceAccountToken: false,
@@ -299,8 +310,9 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
       volumes,
     },
   }));
-  if (cluster && fw) objects.push(networkPolicy(spec, fw.policy, fw.dnsServers));
-  if (cluster && fw && spec.cilium) objects.push(ciliumPolicy(spec, fw.policy));
+  // Policies add up (a flow passes when any policy allows it): with Cilium's, a NetworkPolicy
+  // that opens the public internet for the names would make its FQDN rules moot. One or the other.
+  if (cluster && fw) objects.push(spec.cilium ? ciliumPolicy(spec, fw.policy, fw.dnsServers) : networkPolicy(spec, fw.policy, fw.dnsServers));
   return objects;
 }
 
@@ -340,7 +352,7 @@ function sidecarWorkspaceShare(): { env: Record<string, string>; clientConfMount
  * resolver; it holds no network capability. The graph storage is a claim, owned by
  * fsOwnerUid/fsOwnerGid through an init step that chowns it.
  */
-function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar): { initContainer: IContainer; container: IContainer } {
+function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar, protectedMounts: IVolumeMount[]): { initContainer: IContainer; container: IContainer } {
   const s = sidecar.settings;
   const cluster = spec.target === 'cluster';
   const fileMounts: IVolumeMount[] = sidecar.hostFiles
@@ -350,17 +362,20 @@ function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar): { initContaine
     { name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR },
     { name: 'podman-graph', mountPath: '/var/lib/containers' },
     ...fileMounts,
-    ...(s.parentStorages ? [{ name: 'workspace-source', mountPath: spec.workspaceFolder }] : []),
+    // parentStorages: the source again, with the same read-only paths over it (as `up` does;
+    // the sidecar's SYS_ADMIN could unmount them: `up` and the README warn about it).
+    ...(s.parentStorages ? [{ name: 'workspace-source', mountPath: spec.workspaceFolder }, ...protectedMounts] : []),
   ];
   const resources: Record<string, string> = {};
   if (s.resources.cpu && spec.resourceLimits) resources.cpu = s.resources.cpu;
   if (memoryQuantity(s.resources.memory) && spec.resourceLimits) resources.memory = memoryQuantity(s.resources.memory);
-  const security = s.privileged
-    ? { privileged: true }
-    : cluster
+  // No privileged form: in a pod the sidecar shares the workspace's network namespace, so a
+  // privileged one could drop the pod's rules (ops/kube.ts refuses podmanSidecar.privileged).
+  const security = cluster
       // The seed's rootless sidecar: podman as an unprivileged user of its image.
+      // Its newuidmap/newgidmap need SETUID and SETGID; nothing else.
       ? { runAsUser: sidecar.runAs.uid, runAsGroup: sidecar.runAs.gid, runAsNonRoot: true, allowPrivilegeEscalation: true,
-        capabilities: { drop: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_PTRACE', 'MKNOD'], add: ['SETUID', 'SETGID'] } }
+        capabilities: { drop: ['ALL'], add: ['SETUID', 'SETGID'] } }
       // podman kube play runs rootless already: root of the container is the host user, as in `up`.
       : { runAsUser: 0, runAsGroup: 0, allowPrivilegeEscalation: false,
         capabilities: { add: ['SYS_ADMIN'], drop: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_PTRACE', 'MKNOD'] } };
@@ -371,7 +386,7 @@ function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar): { initContaine
     // Once the service answers on it: podman may make the socket file again as it starts.
     command: ['/bin/sh', '-c', 'podman system service --time 0 "unix://$1" & p=$!; '
       + 'until podman --url "unix://$1" version >/dev/null 2>&1; do kill -0 "$p" 2>/dev/null || exit 1; sleep 0.1; done; '
-      + 'chown "$2:$3" "$1" && chmod 0660 "$1" || exit 1; wait "$p"',
+      + '[ -S "$1" ] && [ ! -L "$1" ] && chown -h "$2:$3" "$1" && chmod 0660 "$1" || exit 1; wait "$p"',
     'sidecar', SIDECAR_SOCKET, String(spec.user.uid), String(spec.user.gid)],
     // podman finds crun and conmon on PATH; an image without ENV PATH gets none in a pod.
     env: [{ name: 'PATH', value: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }],
@@ -424,14 +439,16 @@ export function networkPolicy(spec: KubeSpec, policy: FirewallPolicy, dnsServers
  * a Cilium without "**." reads it as one level (narrower, never wider). Cilium has no
  * FQDN deny: denied names under an allowed wildcard are refused by the in-pod resolver only.
  */
-export function ciliumPolicy(spec: KubeSpec, policy: FirewallPolicy): CiliumNetworkPolicy {
+export function ciliumPolicy(spec: KubeSpec, policy: FirewallPolicy, dnsServers: string[] = []): CiliumNetworkPolicy {
   const fqdns = policy.domains.map((d) => (d.startsWith('*.') ? { matchPattern: `*${d}` } : { matchName: d }));
   const egress: Record<string, unknown>[] = [];
   if (fqdns.length) {
-    egress.push({
-      toEndpoints: [{ matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'kube-system', 'k8s:k8s-app': 'kube-dns' } }],
-      toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }], rules: { dns: fqdns } }],
-    }, { toFQDNs: fqdns });
+    // DNS only to the resolvers the pod uses (the settings' dnsServers, or the cluster's), and
+    // through Cilium's DNS proxy, which answers the allowed names only.
+    const dnsPeers = dnsServers.length
+      ? { toCIDR: dnsServers.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)) }
+      : { toEndpoints: [{ matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'kube-system', 'k8s:k8s-app': 'kube-dns' } }] };
+    egress.push({ ...dnsPeers, toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }], rules: { dns: fqdns } }] }, { toFQDNs: fqdns });
   }
   const cidrs = [...policy.cidrs4, ...policy.cidrs6];
   if (cidrs.length) egress.push({ toCIDR: cidrs });

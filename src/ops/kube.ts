@@ -12,7 +12,6 @@ import { EGRESS_KUBE_IMAGE, egressImageDir, ensureEgressImage } from '../firewal
 import { selfContainedEgress } from './egressImage';
 import { policyFromSettings } from '../firewall/policy';
 import { LIMITS_NOT_ENFORCED, limitsEnforceable, protectedPaths } from '../hardening/hardening';
-import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountProblem, type PrivilegeSource } from '../hardening/privilege';
 import { lifecycleSteps, unmappedLifecycle } from '../kube/lifecycle';
 import { kubeName, kubeObjects, kubeYaml, sidecarFileTargets, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
 import { SIDECAR_CLIENT_CONF } from '../sidecar/sidecar';
@@ -20,7 +19,7 @@ import { writeIfChanged } from '../base/files';
 import { ensureImage } from '../workspace/imageUser';
 import { engineOf, type OpsDeps } from './deps';
 import { aptPreset } from './presets';
-import { imageLabelEntries } from './upHost';
+import { checkMergedPrivilege } from './upHost';
 import { planUp } from './upPlan';
 import { checkedRemoteUser, userCheckCache } from './upUser';
 
@@ -73,6 +72,8 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
   const planned = await planUp(folder, settings, stateRoot, options);
   const { ws } = planned;
   const notes = [...planned.notes];
+  const name = o.name ?? kubeName(path.basename(ws.workspaceFolder));
+  checkKubeSidecar(settings.podmanSidecar, name, o.target);
   const engine = await engineOf(settings, deps);
   const hasFeatures = typeof ws.config.features === 'object' && ws.config.features !== null && Object.keys(ws.config.features).length > 0;
   const imageRef = o.image ?? (hasFeatures ? undefined : ws.config.image);
@@ -103,17 +104,11 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: engine.path, overrideConfig, env: {} }),
     options,
   });
-  const sources: PrivilegeSource[] = [
-    ...features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
-    ...imageLabelEntries(image, imageRef).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageRef, request: entry })),
-    { kind: 'merged configuration', request: merged },
-  ];
-  const paths = { ...planned.paths, workspace: layout.source };
-  const runArgs = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
   // The folder the pod mounts (podman: as a hostPath, writable) is checked as `up` checks it.
-  const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
-  if (mountWhy) runArgs.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
-  checkPrivilegeSources([planned.fileSource, ...sources], ws.file, settings.noNewPrivileges, runArgs, paths);
+  checkMergedPrivilege({
+    file: ws.file, fileSource: planned.fileSource, features, image, imageName: imageRef, merged, mountSource: layout.source,
+    runtime: settings.runtime, noNewPrivileges: settings.noNewPrivileges, paths: planned.paths,
+  });
   // A pod's workspace never runs as root (runAsNonRoot), whatever revokeSudo says.
   const user = await checkedRemoteUser({ engine, configFile: ws.file, cacheDir: userCheckCache(stateRoot), revokeSudo: true, merged, options }, image, imageRef);
   const lifecycle = lifecycleSteps(merged, ws.file);
@@ -156,7 +151,6 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     graphStorageSize: '20Gi',
     hostFiles: o.target === 'podman' ? await writeSidecarHostFiles(settings.podmanSidecar, path.join(stateDir, 'kube', 'sidecar')) : undefined,
   } : undefined;
-  const name = o.name ?? kubeName(path.basename(ws.workspaceFolder));
   const spec: KubeSpec = {
     name, namespace: o.namespace, target: o.target, image: imageRef, user,
     workspaceFolder: layout.target, workingDir: layout.workspaceFolder,
@@ -174,6 +168,30 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     play: o.target === 'podman' ? ['podman', 'kube', 'play', '--userns', `keep-id:uid=${user.uid},gid=${user.gid}`, ...(network ? ['--network', network] : [])] : undefined,
     ms: Math.round(performance.now() - t0),
   };
+}
+
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+/**
+ * What the sidecar's settings cannot be in a pod. privileged: the sidecar shares the pod's
+ * network namespace there (in `up` it has its own), so a privileged sidecar, or a nested
+ * container that anything reaching its socket starts, could remove the workspace's own
+ * rules. graphStorage: a claim (cluster) or a volume (podman) of its own, never one of the pod's.
+ */
+function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, target: KubeTarget): void {
+  if (!s.enabled) return;
+  if (s.privileged) {
+    throw new InputError('hardenedDevcontainers.podmanSidecar.privileged is on, and in a pod the sidecar shares the workspace\'s network namespace: privileged, it (or a container started through its socket) could remove the pod\'s egress rules.',
+      'turn podmanSidecar.privileged off for hdc kube (the rootless sidecar runs nested containers without it)');
+  }
+  const graph = s.graphStorage;
+  if (graph && target === 'cluster' && !DNS_SUBDOMAIN.test(graph)) {
+    throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} is not a claim name (a DNS-1123 subdomain).`, 'use lower-case letters, digits, "-" and "."');
+  }
+  if (graph && graph.startsWith(`${name}-`) && graph !== `${name}-podman-graph`) {
+    throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} could name one of the pod's own objects (they are named "${name}-…").`,
+      `choose another name, or leave it empty for "${name}-podman-graph"`);
+  }
 }
 
 /** runArgs' --network (the pod joins it on podman). */

@@ -2,12 +2,13 @@ import { access, constants, readFile } from 'node:fs/promises';
 import { realpathSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ImageItem, EngineClient } from '../base/engine';
+import type { ImageItem, EngineClient, Runtime } from '../base/engine';
 import { EnvironmentError, InputError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
 import { containersConfDropIn, hooksHome, installOciHook } from '../firewall/podmanHook';
 import type { PrivilegeRequest } from '../base/devcontainerCli';
-import { readProcStatus, type HostPathContext, type ProcPrivilege } from '../hardening/privilege';
+import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountProblem, readProcStatus, type HostPathContext, type PrivilegeSource, type ProcPrivilege, type Withheld } from '../hardening/privilege';
+import type { MergedConfigRecord } from '../base/devcontainerCli';
 import { findWorkspaceContainers } from '../workspace/workspace';
 
 /**
@@ -86,6 +87,30 @@ export function imageLabelEntries(image: ImageItem | undefined, name: string | u
   } catch {
     throw new InputError(`The devcontainer.metadata label of image ${name ?? image.id} is not valid JSON.`, 'rebuild the image, or use another');
   }
+}
+
+/**
+ * The privilege that the configuration asks for, checked where each request comes from (the
+ * file, each feature's metadata, the image label, the CLI's merge of all of them), and the
+ * folder that the CLI mounts: throws the refusals; returns what is withheld. `up` and
+ * `hdc kube` read the same configuration through this one check.
+ */
+export function checkMergedPrivilege(c: {
+  file: string; fileSource: PrivilegeSource; features: { id: string; request: PrivilegeRequest }[];
+  image: ImageItem | undefined; imageName: string | undefined; merged: MergedConfigRecord; mountSource: string;
+  runtime: Runtime; noNewPrivileges: boolean; paths: HostPathContext;
+}): Withheld[] {
+  const sources: PrivilegeSource[] = [
+    ...c.features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
+    ...imageLabelEntries(c.image, c.imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: c.imageName, request: entry })),
+    { kind: 'merged configuration', request: c.merged },
+  ];
+  // runArgs and the workspace mount as the CLI will use them (variables substituted), and the folder it mounts.
+  const paths = { ...c.paths, workspace: c.mountSource };
+  const checked = checkRunArgs(c.merged.runArgs, c.file, c.runtime, c.noNewPrivileges, paths);
+  const mountWhy = [typeof c.merged.workspaceMount === 'string' ? mountProblem(c.merged.workspaceMount, paths) : undefined, hostPathWhy(c.mountSource, paths)].find(Boolean);
+  if (mountWhy) checked.refusals.push({ source: c.file, what: `the workspace mount (${c.mountSource})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
+  return checkPrivilegeSources([c.fileSource, ...sources], c.file, c.noNewPrivileges, checked, paths);
 }
 
 /** "line N" of a top-level property in the user's file, for messages that point into it. */

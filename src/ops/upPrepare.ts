@@ -13,7 +13,7 @@ import { verifyTargets, writeFirewallFiles } from '../firewall/firewall';
 import { policyFromSettings } from '../firewall/policy';
 import { firewallRunArgs } from '../firewall/podmanHook';
 import { hardeningRunArgs, limitsEnforceable, LIMITS_NOT_ENFORCED, protectedPaths, readOnlyMounts } from '../hardening/hardening';
-import { checkImageAnnotations, checkPrivilegeSources, checkRunArgs, hostPathWhy, mountFields, mountProblem, readOnlyOutside, writePrivilegePolicy, type PrivilegeSource } from '../hardening/privilege';
+import { checkImageAnnotations, mountFields, readOnlyOutside, writePrivilegePolicy } from '../hardening/privilege';
 import { sidecarNames, workspaceSidecarConfig, type SidecarNames } from '../sidecar/sidecar';
 import { ensureImage } from '../workspace/imageUser';
 import { containerNameOf, type HardenedPlan } from '../workspace/plan';
@@ -21,7 +21,7 @@ import { preflight, type PreflightReport } from '../workspace/preflight';
 import { pickRemoteUser } from '../workspace/remoteUser';
 import { workspaceLabels } from '../base/labels';
 import { buildOverrideConfig } from './override';
-import { imageLabelEntries, type UpHost } from './upHost';
+import { checkMergedPrivilege, type UpHost } from './upHost';
 import type { UpPlanned, UpSetup } from './upPlan';
 import { checkedRemoteUser, userCheckCache, type UserCheck } from './upUser';
 import { aptNeedsImage, aptPreset } from './presets';
@@ -75,18 +75,11 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: setup.shimEnv }),
     options,
   });
-  const sources: PrivilegeSource[] = [
-    ...features.map((f): PrivilegeSource => ({ kind: 'feature', name: f.id, request: f.request })),
-    ...imageLabelEntries(image, imageName).map((entry): PrivilegeSource => ({ kind: 'image label', name: imageName, request: entry })),
-    { kind: 'merged configuration', request: merged },
-  ];
-  // runArgs and the workspace mount as the CLI will use them (variables substituted), and
-  // the folder it mounts.
-  const paths = { ...planned.paths, workspace: layout.source };
-  const substituted = checkRunArgs(merged.runArgs, ws.file, settings.runtime, settings.noNewPrivileges, paths);
-  const mountWhy = [typeof merged.workspaceMount === 'string' ? mountProblem(merged.workspaceMount, paths) : undefined, hostPathWhy(layout.source, paths)].find(Boolean);
-  if (mountWhy) substituted.refusals.push({ source: ws.file, what: `the workspace mount (${layout.source})`, why: mountWhy, fix: 'open the project from a folder of its own (and check "workspaceMount")' });
-  withheld.push(...checkPrivilegeSources([planned.fileSource, ...sources], ws.file, settings.noNewPrivileges, substituted, paths).filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
+  const checked = checkMergedPrivilege({
+    file: ws.file, fileSource: planned.fileSource, features, image, imageName, merged, mountSource: layout.source,
+    runtime: settings.runtime, noNewPrivileges: settings.noNewPrivileges, paths: planned.paths,
+  });
+  withheld.push(...checked.filter((w) => !withheld.some((x) => x.cap === w.cap && x.where === w.where)));
   if (merged.init && podman) await host.requireCatatonit(ws.file);
   for (const w of withheld) notes.push(`note: ${w.cap} (${w.where}) was withheld: the workspace never holds it; hdc's egress firewall is in force instead`);
 
@@ -121,7 +114,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await host.installOciHook();
     // hdc's own read-only mounts from its state (the sidecar's client config) are allowed by name.
     const ownFiles = (sidecarShare?.mounts ?? []).map((m) => mountFields(m)).filter((f) => f.type === 'bind' && f.source).map((f) => f.source as string);
-    await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: paths.protectedDirs ?? [], allowedFiles: ownFiles, workspace: layout.source, storeRoots: await host.podmanStoreRoots() });
+    await writePrivilegePolicy(firewallDir, { noNewPrivileges: settings.noNewPrivileges, userNamespace: process.getuid?.() !== 0, protectedDirs: planned.paths.protectedDirs ?? [], allowedFiles: ownFiles, workspace: layout.source, storeRoots: await host.podmanStoreRoots() });
     if (!policy) {
       await writeHookMode(firewallDir, 'check');
       hardening = firewallRunArgs(firewallDir);

@@ -181,6 +181,31 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
       assert.equal(statSync(path.join(ws, 'written-in-the-pod')).uid, TEST_UID);
     });
 
+    it('a stopped and started pod loads the rules again before the workspace\'s first process, which waits for the new resolver', async function () {
+      this.timeout(180_000);
+      const count = async (container: string, text: string): Promise<number> => {
+        const logs = await engine('podman', ['logs', container]);
+        return `${logs.stdout}${logs.stderr}`.split(text).length - 1;
+      };
+      assert.equal((await engine('podman', ['pod', 'stop', '-t', '0', pod])).exitCode, 0);
+      const start = await engine('podman', ['pod', 'start', pod], 120_000);
+      assert.equal(start.exitCode, 0, start.stderr);
+      const deadline = Date.now() + 60_000;
+      while (await count(`${pod}-workspace`, 'Container started') < 2) {
+        assert.ok(Date.now() < deadline, 'the workspace did not start again within 60 s');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // The init container ran again (podman runs a pod's init containers once unless told "always").
+      assert.equal(await count(`${pod}-hdc-egress-rules`, 'hdc-guard-rules-loaded'), 2);
+      const rules = await engine('podman', ['inspect', '--format', '{{.State.FinishedAt}} {{.State.ExitCode}}', `${pod}-hdc-egress-rules`]);
+      const egress = await engine('podman', ['inspect', '--format', '{{.State.StartedAt}}', `${pod}-hdc-egress`]);
+      assert.match(rules.stdout, / 0\n?$/, rules.stdout);
+      assert.equal((await curl('http://allowed.test/')).stdout, '200');
+      const blocked = await curl('http://blocked.test/');
+      assert.notEqual(blocked.stdout, '200', `blocked.test answered after the restart (rules ${rules.stdout.trim()}, egress started ${egress.stdout.trim()})`);
+      assert.notEqual((await curl(`http://${fx.blocked.ip4}/`)).stdout, '200');
+    });
+
     it('podman kube down removes the pod and its containers', async () => {
       const down = await engine('podman', ['kube', 'down', file]);
       assert.equal(down.exitCode, 0, down.stderr);
@@ -190,19 +215,25 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
     });
   });
 
-  it('refuses a workspaceMount of the home folder before writing anything, as up does (a hostPath would make it writable)', async function () {
+  it('refuses before writing anything: a workspaceMount of the home folder (a hostPath would make it writable), a privileged sidecar (it would share the pod\'s rules), a graph storage named like the pod\'s objects', async function () {
     this.timeout(120_000);
     const ws = makeWorkspace('podman');
     try {
-      writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
-        image: BASE_IMAGE, remoteUser: 'vscode', workspaceMount: 'source=/home/hdctest,target=/w,type=bind', workspaceFolder: '/w',
-      }));
-      chownTree(ws);
       const out = path.join(ws, 'refused.yaml');
-      const r = await hdc('podman', ['kube', ws, '--target', 'podman', '--out', out]);
-      assert.notEqual(r.exitCode, 0, r.stderr);
-      assert.match(r.stderr, /the workspace mount \(\/home\/hdctest\)/);
-      assert.equal(existsSync(out), false, 'manifests were written');
+      const cases: { config: Record<string, unknown>; settings?: Record<string, unknown>; message: RegExp }[] = [
+        { config: { workspaceMount: 'source=/home/hdctest,target=/w,type=bind', workspaceFolder: '/w' }, message: /the workspace mount \(\/home\/hdctest\)/ },
+        { config: {}, settings: { 'hardenedDevcontainers.podmanSidecar.enabled': true, 'hardenedDevcontainers.podmanSidecar.privileged': true }, message: /hardenedDevcontainers\.podmanSidecar\.privileged is on, and in a pod the sidecar shares/m },
+        { config: {}, settings: { 'hardenedDevcontainers.podmanSidecar.enabled': true, 'hardenedDevcontainers.podmanSidecar.graphStorage': 'refused-workspace' }, message: /graphStorage "refused-workspace" could name one of the pod's own objects/ },
+      ];
+      for (const c of cases) {
+        writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({ image: BASE_IMAGE, remoteUser: 'vscode', ...c.config }));
+        writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify(c.settings ?? {}));
+        chownTree(ws);
+        const r = await hdc('podman', ['kube', ws, '--target', 'podman', '--name', 'refused', '--out', out]);
+        assert.notEqual(r.exitCode, 0, r.stderr);
+        assert.match(r.stderr, c.message);
+        assert.equal(existsSync(out), false, 'manifests were written');
+      }
     } finally {
       rmSync(ws, { recursive: true, force: true });
     }

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Pod } from 'kubernetes-models/v1/Pod';
@@ -24,7 +25,7 @@ const spec = (over: Partial<KubeSpec> = {}): KubeSpec => ({
   lifecycle: [{ stage: 'postCreate', argv: ['/bin/sh', '-c', 'make'] }, { stage: 'postStart', argv: ['echo', 'hi'] }],
   limits: { cpus: '2', memory: '4g' }, resourceLimits: true,
   firewall: { policy, dnsServers: [], egressImage: 'registry.example/hdc-egress:1', guardScript: '#!/bin/sh\n' },
-  lifecycleScript: '#!/bin/sh\n', cilium: true, ...over,
+  lifecycleScript: '#!/bin/sh\n', cilium: false, ...over,
 });
 
 type Doc = { kind: string; metadata: { name: string }; spec: Record<string, unknown>; data?: Record<string, string> };
@@ -64,6 +65,21 @@ describe('hdc kube: lifecycle commands as argv', () => {
     assert.equal(failed.stdout, '');
     assert.match(failed.stderr, /the postCreate command failed \(exit 1\)/);
   });
+
+  it('lifecycle.sh waits for a ready mark that names its own network namespace, not just any file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-kube-ready-'));
+    try {
+      const mark = path.join(dir, 'ready');
+      const args = [LIFECYCLE, mark, 'exit', ...lifecycleArgs([{ stage: 'postCreate', argv: ['echo', 'ran'] }])];
+      writeFileSync(mark, 'net:[1]\n'); // a stale mark (another namespace)
+      const stale = spawnSync('/bin/sh', args, { encoding: 'utf8', timeout: 1500 });
+      assert.equal(stale.stdout, '', 'nothing runs on a stale mark');
+      writeFileSync(mark, `${readlinkSync('/proc/self/ns/net')}\n`);
+      assert.equal(execFileSync('/bin/sh', args, { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] }), 'ran\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('hdc kube: manifests', () => {
@@ -77,9 +93,12 @@ describe('hdc kube: manifests', () => {
   it('cluster: every object validates against the Kubernetes (and Cilium) schema after the YAML round trip', () => {
     const docs = docsOf(spec());
     assert.deepEqual(docs.map((d) => `${d.kind} ${d.metadata.name}`),
-      ['ConfigMap app-hdc-firewall', 'ConfigMap app-hdc-lifecycle', 'PersistentVolumeClaim app-workspace', 'Pod app', 'NetworkPolicy app-egress', 'CiliumNetworkPolicy app-fqdn']);
+      ['ConfigMap app-hdc-firewall', 'ConfigMap app-hdc-lifecycle', 'PersistentVolumeClaim app-workspace', 'Pod app', 'NetworkPolicy app-egress']);
+    const withCilium = docsOf(spec({ cilium: true }));
+    assert.deepEqual(withCilium.slice(-1).map((d) => `${d.kind} ${d.metadata.name}`), ['CiliumNetworkPolicy app-fqdn']);
+    assert.equal(withCilium.some((d) => d.kind === 'NetworkPolicy'), false, 'policies add up: a NetworkPolicy beside it would open what Cilium\'s names close');
     const models = { ConfigMap, PersistentVolumeClaim, Pod, NetworkPolicy, CiliumNetworkPolicy } as Record<string, new (d: unknown) => { validate(): void }>;
-    for (const d of docs) new models[d.kind](d).validate();
+    for (const d of [...docs, ...withCilium]) new models[d.kind](d).validate();
   });
 
   it('the validation fires: a field of the wrong type is refused before anything is written', () => {
@@ -94,7 +113,8 @@ describe('hdc kube: manifests', () => {
     const init = pod.spec!.initContainers!;
     assert.deepEqual(init.map((c) => c.name), ['hdc-egress', 'hdc-lifecycle']);
     assert.equal(init[0].restartPolicy, 'Always');
-    assert.deepEqual(init[0].startupProbe?.exec?.command, ['/usr/bin/test', '-e', '/tmp/hdc-guard-ready']);
+    assert.deepEqual(init[0].startupProbe?.exec?.command, ['/bin/sh', '-c', 'test "$(cat /tmp/hdc-guard-ready)" = "$(readlink /proc/self/ns/net)"']);
+    assert.equal(pod.metadata?.annotations, undefined);
     assert.deepEqual(init[0].securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] });
     assert.deepEqual(init[1].command, ['/bin/sh', '/hdc-lifecycle/lifecycle.sh', '-', 'exit', 'postCreate', '3', '/bin/sh', '-c', 'make']);
     const ws = pod.spec!.containers.find((c) => c.name === 'workspace')!;
@@ -121,6 +141,7 @@ describe('hdc kube: manifests', () => {
     assert.deepEqual(pod.spec!.initContainers!.map((c) => [c.name, c.command!.slice(-1)[0]]), [['hdc-egress-rules', 'rules']]);
     assert.deepEqual(pod.spec!.containers.map((c) => c.name), ['hdc-egress', 'workspace']);
     assert.equal(pod.spec!.restartPolicy, 'OnFailure');
+    assert.deepEqual(pod.metadata?.annotations, { 'io.podman.annotations.init.container.type': 'always' }, 'the rules\' init container runs on every start of the pod');
     assert.deepEqual(pod.spec!.containers[1].command!.slice(0, 6), ['/bin/sh', '/hdc-lifecycle/lifecycle.sh', '/hdc-ready/ready', 'sleep', 'postCreate', '3']);
     assert.equal(pod.spec!.containers[1].lifecycle, undefined, 'podman has no postStart hook: the script runs it');
     assert.deepEqual([pod.spec!.dnsPolicy, pod.spec!.dnsConfig], ['None', { nameservers: ['10.0.0.53'] }]);
@@ -147,12 +168,15 @@ describe('hdc kube: manifests', () => {
   });
 
   it('Cilium: the same names, our "*." as Cilium\'s "**." (any depth), and the DNS proxy asked only for them', () => {
-    const cnp = docsOf(spec()).find((d) => d.kind === 'CiliumNetworkPolicy')!.spec as { egress: Record<string, unknown>[] };
+    const cnp = docsOf(spec({ cilium: true })).find((d) => d.kind === 'CiliumNetworkPolicy')!.spec as { egress: Record<string, unknown>[] };
     const fqdns = [{ matchName: 'allowed.test' }, { matchPattern: '**.wild.test' }];
     assert.deepEqual(cnp.egress[1], { toFQDNs: fqdns });
     assert.deepEqual((cnp.egress[0].toPorts as { rules: { dns: unknown } }[])[0].rules.dns, fqdns);
     assert.deepEqual(cnp.egress[2], { toCIDR: ['10.1.2.0/24'] });
     assert.equal(docsOf(spec({ cilium: false })).some((d) => d.kind === 'CiliumNetworkPolicy'), false);
+    assert.ok('toEndpoints' in cnp.egress[0], 'DNS to the cluster\'s resolver');
+    const own = docsOf(spec({ cilium: true, firewall: { ...spec().firewall!, dnsServers: ['10.0.0.53', 'fd00::53'] } })).find((d) => d.kind === 'CiliumNetworkPolicy')!.spec as typeof cnp;
+    assert.deepEqual([own.egress[0].toCIDR, own.egress[0].toEndpoints], [['10.0.0.53/32', 'fd00::53/128'], undefined], 'DNS to the settings\' resolvers only');
   });
 
   it('the sidecar: its graph claim chowned to fsOwner by an init step, the socket on a shared volume, no network capability', () => {
@@ -163,9 +187,13 @@ describe('hdc kube: manifests', () => {
     const owner = pod.spec!.initContainers!.find((c) => c.name === 'hdc-graph-owner')!;
     assert.deepEqual(owner.command, ['/bin/chown', '1000:1000', '/var/lib/containers']);
     const podman = pod.spec!.containers.find((c) => c.name === 'podman')!;
-    assert.deepEqual(podman.securityContext?.capabilities?.drop?.slice(0, 3), ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE']);
+    assert.deepEqual(podman.securityContext?.capabilities, { drop: ['ALL'], add: ['SETUID', 'SETGID'] });
     assert.equal(podman.securityContext?.runAsUser, 1000);
     assert.ok(podman.volumeMounts!.some((m) => m.mountPath === '/etc/containers/registries.conf' && m.readOnly));
+    assert.equal(podman.volumeMounts!.some((m) => m.name === 'workspace-source'), false, 'no source without parentStorages');
+    const parent = podOf(spec({ sidecar: { ...sidecar, settings: { ...sidecar.settings, parentStorages: true } } })).spec!.containers.find((c) => c.name === 'podman')!;
+    assert.deepEqual(parent.volumeMounts!.filter((m) => m.name === 'workspace-source').map((m) => [m.mountPath, m.readOnly ?? false]),
+      [['/workspaces/app', false], ['/workspaces/app/.devcontainer', true], ['/workspaces/app/.vscode', true], ['/workspaces/app/.git/hooks', true]]);
     const ws = pod.spec!.containers.find((c) => c.name === 'workspace')!;
     assert.ok(ws.env!.some((e) => e.name === 'DOCKER_HOST' && e.value === 'unix:///run/hardened-devcontainers/podman/podman.sock'));
   });
