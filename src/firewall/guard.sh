@@ -25,9 +25,15 @@ for t in ipset iptables-restore ip6tables-restore sed cat tr head tail sleep rea
 done
 
 # Resolvers: the ones hdc recorded at the guard's first start (dns.txt). That first time,
-# before any workspace joined, this container's own resolv.conf is still pristine.
+# before any workspace joined, this container's own resolv.conf is still pristine. Without
+# dns.txt (a pod using the cluster's DNS), the first start here records resolv.conf in /tmp
+# (a pod's emptyDir, which no workspace container mounts) and every later start reads that
+# record: in a pod the resolv.conf is shared, and the workspace may have written it since.
 dns=$d/dns.txt
-[ -r "$dns" ] || dns=/etc/resolv.conf
+if [ ! -r "$dns" ]; then
+  dns=/tmp/hdc-upstream.conf
+  [ -r "$dns" ] || cat /etc/resolv.conf >"$dns" || fail "cannot record the resolvers of /etc/resolv.conf"
+fi
 upstream=$(sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9.]\{7,15\}\)[[:space:]]*$/\1/p
                   s/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9a-fA-F:]\{2,39\}\)[[:space:]]*$/\1/p' "$dns")
 {

@@ -17,6 +17,7 @@ shift 2
 if [ "$ready" != - ]; then
   # The mark holds the egress container's network namespace: the pod's, which is this one's.
   netns=$(readlink /proc/self/ns/net)
+  [ -n "$netns" ] || { echo "hdc: cannot read this container's network namespace (readlink); no lifecycle command ran" >&2; exit 1; }
   waited=0
   while [ "$(cat "$ready" 2>/dev/null)" != "$netns" ]; do
     waited=$((waited + 1))

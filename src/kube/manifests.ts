@@ -257,7 +257,9 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   const script = ['/bin/sh', `${KUBE_PATHS.lifecycle}/lifecycle.sh`];
   const wsMounts: IVolumeMount[] = [...sourceMounts,
     ...(fw ? [{ name: 'hdc-ready', mountPath: KUBE_PATHS.ready, readOnly: true }] : []),
-    ...(sidecarShare ? [{ name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR, readOnly: false },
+    // Read-only: connect() needs no write access to the mount, and the workspace can then
+    // neither plant a file where the socket goes nor swap the socket for a link.
+    ...(sidecarShare ? [{ name: 'podman-socket', mountPath: SIDECAR_SOCKET_DIR, readOnly: true },
       sidecar?.hostFiles ? { name: 'podman-client-conf', mountPath: sidecarShare.clientConfMount, readOnly: true }
         : { name: 'podman-files', mountPath: sidecarShare.clientConfMount, subPath: 'client.conf', readOnly: true }] : [])];
   const workspaceBase: IContainer = {
@@ -267,7 +269,10 @@ export function kubeObjects(spec: KubeSpec): KubeObject[] {
   const create = spec.lifecycle.filter((s) => s.stage !== 'postStart');
   const postStart = spec.lifecycle.filter((s) => s.stage === 'postStart');
   if (cluster) {
-    if (create.length) initContainers.push({ ...workspaceBase, name: KUBE_CONTAINERS.lifecycle, command: [...script, '-', 'exit', ...lifecycleArgs(create)] });
+    // The kubelet expands $(VAR) and turns $$ into $ in a container's command (not in an exec
+    // hook's): every $ doubled keeps each word as devcontainer.json wrote it. (podman 4.3's
+    // kube play does neither, so the podman target passes the words as they are.)
+    if (create.length) initContainers.push({ ...workspaceBase, name: KUBE_CONTAINERS.lifecycle, command: [...script, '-', 'exit', ...lifecycleArgs(create).map((w) => w.replaceAll('$', '$$$$'))] });
     containers.push({ ...workspaceBase, command: [...script, '-', 'sleep'],
       ...(postStart.length ? { lifecycle: { postStart: { exec: { command: [...script, '-', 'exit', ...lifecycleArgs(postStart)] } } } } : {}) });
   } else {
@@ -386,7 +391,7 @@ function sidecarContainers(spec: KubeSpec, sidecar: KubeSidecar, protectedMounts
     // Once the service answers on it: podman may make the socket file again as it starts.
     command: ['/bin/sh', '-c', 'podman system service --time 0 "unix://$1" & p=$!; '
       + 'until podman --url "unix://$1" version >/dev/null 2>&1; do kill -0 "$p" 2>/dev/null || exit 1; sleep 0.1; done; '
-      + '[ -S "$1" ] && [ ! -L "$1" ] && chown -h "$2:$3" "$1" && chmod 0660 "$1" || exit 1; wait "$p"',
+      + '[ -S "$1" ] && [ ! -L "$1" ] && chown -h "$2:$3" "$1" || exit 1; wait "$p"',
     'sidecar', SIDECAR_SOCKET, String(spec.user.uid), String(spec.user.gid)],
     // podman finds crun and conmon on PATH; an image without ENV PATH gets none in a pod.
     env: [{ name: 'PATH', value: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }],

@@ -1,4 +1,5 @@
 import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { checkImageAnnotations, insideWorkspace } from '../hardening/privilege';
 import * as path from 'node:path';
 import { devcontainerCli } from '../base/devcontainerCli';
 import { IMAGE_REFERENCE } from '../base/engine';
@@ -82,6 +83,8 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
       'build it (hdc up does, or `devcontainer build --image-name NAME`), push it where the cluster pulls from, and pass --image NAME');
   }
   const image = await ensureImage(engine, imageRef, ws.file, options);
+  // podman kube play copies an image's run.oci.* and io.podman.* annotations into the container, as run does.
+  if (o.target === 'podman') checkImageAnnotations(image.annotations, imageRef, ws.file);
   const stateDir = await workspaceStateDir(stateRoot, ws.workspaceFolder);
   if (planned.policy && planned.presets.some((p) => p.name === 'apt')) {
     const apt = await aptPreset(engine, imageRef, image.id, stateDir, options);
@@ -134,7 +137,11 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     let hostNode: { node: string; dist: string } | undefined;
     if (o.target === 'podman') {
       egressImage ??= (await ensureEgressImage(engine, egressImageDir(stateRoot), options, (what) => log(`egress image: ${what}`))).id;
-      hostNode = { node: await realpath(process.execPath), dist: path.dirname(firewallResolverPath()) };
+      hostNode = { node: await realpath(process.execPath), dist: await realpath(path.dirname(firewallResolverPath())) };
+      // The egress container runs them as root with NET_ADMIN: never from a folder the workspace can write.
+      for (const p of Object.values(hostNode)) {
+        if (insideWorkspace(p, { workspace: await realpath(layout.source) })) throw new InputError(`hdc runs from ${p}, inside the workspace folder ${layout.source}, which the workspace can write: the pod's egress container would run what it wrote.`, 'install hdc outside the project (npm install -g, or the VS Code extension)');
+      }
     } else if (!egressImage) {
       // This machine's build of the self-contained image, by its tag: a cluster pulls by name.
       await ensureEgressImage(engine, egressImageDir(stateRoot), options, (what) => log(`egress image: ${what}`), await selfContainedEgress());
@@ -188,8 +195,8 @@ function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, target: Ku
   if (graph && target === 'cluster' && !DNS_SUBDOMAIN.test(graph)) {
     throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} is not a claim name (a DNS-1123 subdomain).`, 'use lower-case letters, digits, "-" and "."');
   }
-  if (graph && graph.startsWith(`${name}-`) && graph !== `${name}-podman-graph`) {
-    throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} could name one of the pod's own objects (they are named "${name}-…").`,
+  if (graph && ((graph.startsWith(`${name}-`) && graph !== `${name}-podman-graph`) || /-(hdc-firewall|hdc-lifecycle|workspace|podman-files)$/.test(graph))) {
+    throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} could name one of the pod's own objects, or another workspace's (they are named "${name}-…", "…-hdc-firewall", "…-workspace").`,
       `choose another name, or leave it empty for "${name}-podman-graph"`);
   }
 }

@@ -90,7 +90,8 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
         image: BASE_IMAGE, remoteUser: 'vscode',
         runArgs: ['--network', fx.network],
         // Runs once the rules and the resolver are up: the first must get through, the second not.
-        postCreateCommand: 'curl -sS -m 3 -o .allowed-from-postcreate http://allowed.test/ && ! curl -sS -m 3 http://blocked.test/ 2>.blocked-from-postcreate',
+        // ($(…) and $$ reach the shell as written: podman's kube play expands neither.)
+        postCreateCommand: 'test "$(printf %s ab)" = ab && curl -sS -m 3 -o .allowed-from-postcreate http://allowed.test/ && ! curl -sS -m 3 http://blocked.test/ 2>.blocked-from-postcreate',
       }));
       writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
         'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'], 'hardenedDevcontainers.firewall.presets': [],
@@ -290,7 +291,11 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
 
     it('the socket is the remote user\'s, and DOCKER_HOST and CONTAINER_HOST name it', async () => {
       const ls = await engine('podman', ['exec', `${pod}-workspace`, 'stat', '-c', '%U %a', '/run/hardened-devcontainers/podman/podman.sock']);
-      assert.equal(ls.stdout.trim(), 'vscode 660');
+      assert.equal(ls.stdout.trim(), 'vscode 600');
+      // Its folder is read-only in the workspace: nothing can be planted where the socket goes.
+      const plant = await engine('podman', ['exec', `${pod}-workspace`, 'touch', '/run/hardened-devcontainers/podman/planted']);
+      assert.notEqual(plant.exitCode, 0, 'the workspace wrote into the socket\'s folder');
+      assert.match(plant.stderr, /Read-only file system/);
       const env = await engine('podman', ['exec', `${pod}-workspace`, 'printenv', 'DOCKER_HOST', 'CONTAINER_HOST']);
       assert.deepEqual(env.stdout.trim().split('\n'), ['unix:///run/hardened-devcontainers/podman/podman.sock', 'unix:///run/hardened-devcontainers/podman/podman.sock']);
     });

@@ -117,6 +117,8 @@ describe('hdc kube: manifests', () => {
     assert.equal(pod.metadata?.annotations, undefined);
     assert.deepEqual(init[0].securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] });
     assert.deepEqual(init[1].command, ['/bin/sh', '/hdc-lifecycle/lifecycle.sh', '-', 'exit', 'postCreate', '3', '/bin/sh', '-c', 'make']);
+    const dollar = podOf(spec({ lifecycle: [{ stage: 'postCreate', argv: ['/bin/sh', '-c', 'echo $(HOME) $$ $X'] }] })).spec!.initContainers![1].command!;
+    assert.equal(dollar.at(-1), 'echo $$(HOME) $$$$ $$X', 'the kubelet reads $(VAR) and $$ in a command: each $ doubled');
     const ws = pod.spec!.containers.find((c) => c.name === 'workspace')!;
     assert.deepEqual(ws.lifecycle?.postStart?.exec?.command, ['/bin/sh', '/hdc-lifecycle/lifecycle.sh', '-', 'exit', 'postStart', '2', 'echo', 'hi']);
     assert.deepEqual(pod.spec!.containers.map((c) => c.name), ['workspace']);
