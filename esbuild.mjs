@@ -24,6 +24,7 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/vscode/commandsEntry.ts'], outfile: 'dist/extension-commands.cjs', external: ['vscode'] }),
   build({ ...common, entryPoints: ['src/firewall/agent.ts'], outfile: 'dist/firewall-agent.cjs' }),
   build({ ...common, entryPoints: ['src/firewall/resolver.ts'], outfile: 'dist/firewall-resolver.cjs' }),
+  build({ ...common, entryPoints: ['src/sidecar/gatewayMain.ts'], outfile: 'dist/sidecar-gateway.cjs' }),
   // `hdc kube` in a bundle of its own: the Kubernetes schemas load only for that command.
   build({ ...common, entryPoints: ['src/cli/kubeEntry.ts'], outfile: 'dist/hdc-kube.cjs' }),
   build({ ...common, entryPoints: ['src/cli/hdc.ts'], outfile: 'dist/hdc.cjs', banner: { js: `#!/usr/bin/env node\n${common.banner.js}` } }),

@@ -3,7 +3,7 @@
 # then `import` into an engine.
 #   base   localhost/hardened-devcontainers/base:bookworm    the test workspaces and hosts
 #   podman localhost/hardened-devcontainers/podman:bookworm  the Podman sidecar (and a
-#          workspace image that has the podman client)
+#          workspace image that has the podman client and docker-compose)
 # Usage: base-image.sh podman|docker [base|podman]  (run as root; podman imports as the test user)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +19,8 @@ case "$flavor" in
   base) ;;
   # podman inside a rootless container: the engine, crun (runc does not work there), and
   # what podman needs for storage, user namespaces, networks and an init.
-  podman) pkgs=$pkgs,podman,crun,conmon,uidmap,fuse-overlayfs,netavark,aardvark-dns,catatonit
+  # docker-compose (Debian's, a docker client): the tests bring a compose project up through the sidecar.
+  podman) pkgs=$pkgs,podman,crun,conmon,uidmap,fuse-overlayfs,netavark,aardvark-dns,catatonit,docker-compose
           image=$HDC_PODMAN_IMAGE ;;
   *) echo "unknown flavor: $flavor (base or podman)" >&2; exit 2 ;;
 esac

@@ -429,6 +429,95 @@ async function sidecar(): Promise<Figure[]> {
   }
 }
 
+/**
+ * `hdc kube` (issue 16): the generation (hdc's own time for the example's manifests, against
+ * the same process answering `hdc --help`), and the played pod's time until its workspace
+ * runs under the rules and the resolver ("Container started" after the ready mark) against
+ * a plain `podman kube play` of the same image and command, on the egress fixture.
+ */
+async function kubeFigures(): Promise<Figure[]> {
+  const runs = quick ? 2 : 7;
+  await removeStaleEgressFixtures('podman');
+  const fx = await startEgressFixture('podman');
+  const ws = makeWorkspace('podman');
+  const pod = `hdc-bench-kube-${process.pid}`;
+  const file = path.join('/tmp', `${pod}.yaml`);
+  const plainFile = path.join('/tmp', `${pod}-plain.yaml`);
+  const user = async (argv: string[], env?: Record<string, string>): Promise<{ ms: number; stdout: string; stderr: string }> => {
+    const [cmd, args] = asUser(argv, env);
+    const r = await timedRun(cmd, args);
+    return { ms: r.ms, stdout: r.stdout, stderr: r.stderr };
+  };
+  const logsUntil = async (container: string, text: string): Promise<void> => {
+    for (let i = 0; i < 1200; i++) {
+      const [cmd, args] = asUser(['podman', 'logs', container]);
+      const r = await execa(cmd, args, { cwd: '/tmp', reject: false });
+      if (`${String(r.stdout)}${String(r.stderr)}`.includes(text)) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error(`${container} did not log "${text}" within 60 s`);
+  };
+  const down = async (f: string): Promise<void> => {
+    const [cmd, args] = asUser(['podman', 'kube', 'down', f]);
+    await execa(cmd, args, { cwd: '/tmp', reject: false });
+  };
+  try {
+    writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({ image: BASE_IMAGE, remoteUser: 'vscode', runArgs: ['--network', fx.network] }));
+    writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({
+      'hardenedDevcontainers.firewall.allowedDomains': ['allowed.test'], 'hardenedDevcontainers.firewall.presets': [], 'hardenedDevcontainers.firewall.dnsServers': [fx.dns] }));
+    chownTree(ws);
+    const kube = [process.execPath, HDC, 'kube', ws, '--runtime', 'podman', '--target', 'podman', '--name', pod, '--out', file];
+    const help = [process.execPath, HDC, '--help'];
+    await user(kube);
+    const own: number[] = [];
+    const wall: number[] = [];
+    const start: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await user(kube);
+      wall.push(r.ms);
+      own.push(Number(/\((\d+) ms\)/.exec(r.stderr)?.[1] ?? NaN));
+      start.push((await user(help)).ms);
+    }
+    // The same image and command as the workspace's, with nothing of hdc's: the baseline pod.
+    const playArgs = ['podman', 'kube', 'play', '--userns', `keep-id:uid=${TEST_UID},gid=${TEST_UID}`, '--network', fx.network];
+    writeFileSync(plainFile, [
+      'apiVersion: v1', 'kind: Pod', 'metadata:', `  name: ${pod}-plain`, 'spec:', '  containers:', '  - name: workspace', `    image: ${BASE_IMAGE}`,
+      '    command: ["/bin/sh", "-c", "echo Container started; trap \'exit 0\' TERM; while sleep 1000 & wait $!; do :; done"]', '',
+    ].join('\n'));
+    const hardened: number[] = [];
+    const plain: number[] = [];
+    for (let i = 0; i < (quick ? 2 : 5); i++) {
+      let t0 = performance.now();
+      await user([...playArgs, file]);
+      await logsUntil(`${pod}-workspace`, 'Container started');
+      hardened.push(performance.now() - t0);
+      await down(file);
+      t0 = performance.now();
+      await user([...playArgs, plainFile]);
+      await logsUntil(`${pod}-plain-workspace`, 'Container started');
+      plain.push(performance.now() - t0);
+      await down(plainFile);
+    }
+    return [
+      { name: `hdc kube: generation, hdc's own time (median of ${runs}; the whole command ${median(wall).toFixed(0)} ms, of which Node and hdc's start ${median(start).toFixed(0)} ms)`, unit: 'ms',
+        median: median(own), min: Math.min(...own), max: Math.max(...own), baseline: { name: 'hdc --help (the same process\'s start)', median: median(start) },
+        value: median(own), target: '≤ 200 ms', met: median(own) <= 200 },
+      { name: `hdc kube --target podman: pod played to its workspace running under the rules and resolver vs a plain pod of the same image (N=${hardened.length})`, unit: 'x',
+        median: median(hardened), min: Math.min(...hardened), max: Math.max(...hardened), baseline: { name: 'podman kube play of the plain pod', median: median(plain) },
+        value: median(hardened) / median(plain), target: 'report', met: true },
+    ];
+  } finally {
+    await down(file);
+    await down(plainFile);
+    const [cmd, args] = asUser(['podman', 'volume', 'rm', '-f', `${pod}-hdc-firewall`, `${pod}-hdc-lifecycle`]);
+    await execa(cmd, args, { cwd: '/tmp', reject: false });
+    rmSync(file, { force: true });
+    rmSync(plainFile, { force: true });
+    await destroyWorkspace('podman', ws);
+    await fx.stop();
+  }
+}
+
 /** The name hdc gives a workspace's container (its default: no --name in runArgs). */
 async function containerName(ws: string): Promise<string> {
   const [cmd, args] = asUser(['podman', 'ps', '-q', '--filter', `label=devcontainer.local_folder=${ws}`, '--format', '{{.Names}}']);
@@ -567,6 +656,7 @@ async function main(): Promise<void> {
     hardened: async () => [await upVsPlain(true)],
     concurrency: async () => [await concurrency()],
     sidecar,
+    kube: kubeFigures,
     resolver: resolverFigures,
     editor: editorCost,
     reopen: editorReopen,

@@ -44,6 +44,7 @@ export const privilegeCheckPath = (): string => path.join(packageRoot(), 'src', 
 export const firewallAgentPath = (): string => path.join(packageRoot(), 'dist', 'firewall-agent.cjs');
 /** The filtering resolver (firewall/resolver.ts), started in each workspace's netns. */
 export const firewallResolverPath = (): string => path.join(packageRoot(), 'dist', 'firewall-resolver.cjs');
+export const sidecarGatewayPath = (): string => path.join(packageRoot(), 'dist', 'sidecar-gateway.cjs');
 
 /** Entrypoint of the docker guard container that owns a workspace's netns. */
 export const guardScriptSourcePath = (): string => path.join(packageRoot(), 'src', 'firewall', 'guard.sh');

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
+import { sidecarGatewayPath } from '../base/paths';
 import { LifecycleCommandError } from '../base/devcontainerCli';
 import { CancelledError, HdcError, withFate } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
@@ -9,7 +10,7 @@ import { firewallRunArgs } from '../firewall/podmanHook';
 import { dnsRunArgs } from '../firewall/backend';
 import { revokeSudo, type PreparedRevoke } from '../hardening/hardening';
 import { hostConfigProblems, procProblems } from '../hardening/privilege';
-import { parentStorageMounts, sidecarRunArgs, sidecarUp, SIDECAR_SOCKET, writeSidecarFiles, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
+import { parentStorageMounts, sidecarRunArgs, sidecarUp, SIDECAR_SOCKET, writeGatewayFiles, writeSidecarFiles, type SidecarSpec, type SidecarUp } from '../sidecar/sidecar';
 import { containerNameOf } from '../workspace/plan';
 import type { UserIds } from '../workspace/remoteUser';
 import { lineOf, type UpHost } from './upHost';
@@ -147,6 +148,7 @@ async function bringSidecar(c: StartContext, containerId: string): Promise<Sidec
       const spec: SidecarSpec = {
         names, settings: settings.podmanSidecar, workspaceFolder: ws.workspaceFolder, configFile: ws.file,
         firewallArgs: policy ? [...firewallRunArgs(firewallDir, 'sidecar'), ...dnsRunArgs(settings.firewall.dnsServers)] : undefined, userRunArgs: c.planned.userArgs.runArgs, stateDir,
+        gateway: await writeGatewayFiles(stateDir, { node: await realpath(process.execPath), script: sidecarGatewayPath() }),
       };
       const parent = settings.podmanSidecar.parentStorages ? await run(engine.containerInspect(containerId), c.options) : undefined;
       const runArgs = sidecarRunArgs(spec, await writeSidecarFiles(spec), parent ? parentStorageMounts(parent, names) : [], { pids: settings.limits.pids });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { chmod, copyFile, lstat, mkdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { connect } from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +38,9 @@ cgroups = "disabled"
 # Nested containers share the sidecar's network namespace, and so its firewall.
 netns = "host"
 default_sysctls = []
+# podman's defaults without what the sidecar has not (NET_BIND_SERVICE, NET_RAW, MKNOD):
+# a build's RUN step asks for the defaults as they are, and crun refuses what is out of reach.
+default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
 [engine]
 runtime = "crun"
 cgroup_manager = "cgroupfs"
@@ -130,7 +134,46 @@ export interface SidecarSpec {
   userRunArgs: string[] | undefined;
   /** Where generated files go (the workspace's state dir). */
   stateDir: string;
+  /** The sidecar's copies of Node and of the API gateway's bundle (writeGatewayFiles), mounted read-only. */
+  gateway: GatewayFiles;
 }
+
+export interface GatewayFiles {
+  node: string;
+  script: string;
+  /** The script's content hash: a new hdc recreates the sidecar. */
+  digest: string;
+}
+
+/**
+ * The gateway's Node and script, as copies in the workspace's state for this sidecar alone.
+ * Never the host's own files: the sidecar's root is your host user and holds SYS_ADMIN, so
+ * a nested container can lift a read-only bind and write through it, and the host runs its
+ * Node and hdc's bundle. A copy that the sidecar changes only ever runs in that sidecar.
+ * Written by rename (a link planted in their place is replaced, not followed); Node is
+ * copied again when the host's differs in size or time.
+ */
+export async function writeGatewayFiles(stateDir: string, source: { node: string; script: string }): Promise<GatewayFiles> {
+  const dir = path.join(stateDir, 'sidecar', 'gateway');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const content = await readFile(source.script, 'utf8');
+  const script = path.join(dir, 'sidecar-gateway.cjs');
+  await writeIfChanged(script, content, 0o644);
+  const node = path.join(dir, 'node');
+  const [src, have] = await Promise.all([stat(source.node), lstat(node).catch(() => undefined)]);
+  if (!have?.isFile() || have.size !== src.size || have.mtimeMs !== src.mtimeMs) {
+    const tmp = `${node}.tmp`;
+    await rm(tmp, { force: true });
+    await copyFile(source.node, tmp);
+    await chmod(tmp, 0o755);
+    await utimes(tmp, src.atime, src.mtime);
+    await rename(tmp, node);
+  }
+  return { node, script, digest: createHash('sha256').update(content).digest('hex') };
+}
+
+/** podman's own socket inside the sidecar, behind the gateway (never in the shared volume). */
+export const SIDECAR_PODMAN_SOCKET = '/run/hdc-podman/podman.sock';
 
 /** Writes our podman config and the extFiles to the state dir; returns their bind mounts and a digest of their content. */
 export async function writeSidecarFiles(spec: SidecarSpec): Promise<{ mounts: string[]; digest: string }> {
@@ -183,6 +226,9 @@ export function parentStorageMounts(workspace: ContainerItem, names: SidecarName
 /** The sidecar's `podman run` arguments (after `run -d`), and their hash. Pure. */
 export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; digest: string }, parentMounts: string[], limits: { pids: number }): { args: string[]; hash: string } {
   const { names, settings } = spec;
+  for (const p of [spec.gateway.node, spec.gateway.script]) {
+    if (p.includes(',')) throw new InputError(`hdc's own path ${p} has a comma, which podman's --mount cannot carry.`, 'install hdc (or Node) under a path without commas');
+  }
   const fileMounts = files.mounts;
   const body = [
     '--label', `${LABELS.managed}=true`,
@@ -203,13 +249,17 @@ export function sidecarRunArgs(spec: SidecarSpec, files: { mounts: string[]; dig
     '--mount', `type=volume,source=${names.graphVolume},target=/var/lib/containers`,
     ...parentMounts,
     ...fileMounts,
-    '--entrypoint', 'podman',
+    // The API gateway (gateway.ts) serves the shared socket and runs podman's service behind it.
+    '--env', 'ELECTRON_RUN_AS_NODE=1',
+    '--mount', `type=bind,source=${spec.gateway.node},target=/hdc/node,readonly`,
+    '--mount', `type=bind,source=${spec.gateway.script},target=/hdc/sidecar-gateway.cjs,readonly`,
+    '--entrypoint', '/hdc/node',
     settings.image,
-    'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`,
+    '/hdc/sidecar-gateway.cjs', '--listen', SIDECAR_SOCKET, '--podman-socket', SIDECAR_PODMAN_SOCKET,
   ];
   // Same arguments, same sidecar: an `up` of a running workspace keeps its nested containers.
   // The files' content counts too: a changed extFile recreates the sidecar.
-  const hash = createHash('sha256').update(JSON.stringify(body)).update(files.digest).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify(body)).update(files.digest).update(spec.gateway.digest).digest('hex').slice(0, 16);
   return { args: ['--name', names.container, ...sidecarLabels(spec), '--label', `${LABELS.sidecarSpec}=${hash}`, ...body], hash };
 }
 

@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseJsonc } from 'jsonc-parser';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { LABELS } from '../../src/base/labels';
 import { dnsQueries, removeStaleEgressFixtures, startEgressFixture, type EgressFixture } from '../support/egressFixture';
 import { randomBytes } from 'node:crypto';
 import { importTinyImage, TINY_IMAGE } from '../support/tinyImage';
-import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
+import { chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, TEST_UID, upJson, type Result } from '../support/testbed';
 
 /**
  * The Podman sidecar on real rootless podman, on the egress fixture's internal network: its
@@ -47,9 +48,13 @@ describe('Podman sidecar (rootless podman)', function () {
 
     removeTiny = await importTinyImage();
 
-    ws = makeWorkspace('podman');
+    // examples/sidecar (image, remote user, and the host's docker client mounted read-only),
+    // on the fixture's network.
+    ws = makeWorkspace('podman', 'sidecar');
+    const example = parseJsonc(readFileSync(path.join(REPO, 'examples', 'sidecar', '.devcontainer', 'devcontainer.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(example.image, PODMAN_IMAGE);
     writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), JSON.stringify({
-      image: PODMAN_IMAGE, remoteUser: 'vscode',
+      ...example,
       runArgs: ['--network', fx.network],
       // Lifecycle commands can use the sidecar: it is up before they run.
       postCreateCommand: 'curl -sS --unix-socket /run/hardened-devcontainers/podman/podman.sock -o .sidecar-from-postcreate http://d/_ping',
@@ -184,6 +189,170 @@ describe('Podman sidecar (rootless podman)', function () {
     assert.ok(sidecar?.ok, `sidecar check: ${sidecar?.evidence}`);
     assert.ok(report.ok, JSON.stringify(report.checks));
   });
+
+  // Docker-native tools through the socket (the API gateway). Plain tests of this suite, not
+  // a nested describe: mocha runs a describe's own tests first, and later ones take the
+  // workspace down.
+  {
+    const docker = (args: string[], timeoutMs = 90_000): Promise<Result> => inside(['docker', ...args], timeoutMs);
+    let sidecarNetns = '';
+    /**
+     * What a nested container tries, as a shell script for the test image with the sidecar's
+     * /usr: every way out but the allowlist must fail ("LEAK …" if one answers), allowed.test
+     * must answer, and the last lines name its network namespace.
+     */
+    const probe = (): string => [
+      'leak() { echo "LEAK $1"; }',
+      'c() { /usr/bin/curl -sS -m 3 -o /dev/null "$@" 2>/dev/null; }',
+      'c http://blocked.test/ && leak name',
+      `c http://${fx.blocked.ip4}/ && leak address`,
+      `c http://${fx.blocked.ip4}:22/ && leak port22`,
+      `c -g "http://[${fx.blocked.ip6}]/" && leak ipv6`,
+      // (A DNS packet to any server goes to the filtering resolver: only a name outside the allowlist tells.)
+      `[ -n "$(/usr/bin/dig +time=2 +tries=1 +short @${fx.rogueDns} rogue-probe.evil.test 2>/dev/null)" ] && leak rogue-resolver`,
+      '/usr/bin/curl -sS -m 3 http://allowed.test/ | /bin/busybox grep -q allowed || echo NOALLOW',
+      'echo "netns $(/bin/busybox readlink /proc/self/ns/net)"',
+      'echo probed',
+    ].join('\n');
+    const checkProbe = (r: Result, mode: string): void => {
+      assert.ok(sidecarNetns, 'the sidecar\'s namespace was read first');
+      const out = `${r.stdout}\n${r.stderr}`;
+      assert.match(out, /probed/, `${mode}: the probe did not run (exit ${r.exitCode}): ${out}`);
+      assert.doesNotMatch(out, /LEAK|NOALLOW/, `${mode}: ${out}`);
+      assert.match(out, new RegExp(`netns ${sidecarNetns.replace(/[[\]]/g, '\\$&')}`), `${mode}: not in the sidecar's namespace: ${out}`);
+    };
+    const until = (url: string): string => `i=0; until /usr/bin/curl -sf -m 2 ${url}; do i=$((i+1)); [ $i -lt 100 ] || exit 9; sleep 0.2; done`;
+
+    it('docker run with no network flag runs, in the sidecar\'s namespace, behind its firewall; --rm keeps the exit code', async () => {
+      const pid = (await engine('podman', ['container', 'inspect', '--format', '{{.State.Pid}}', sidecarName()])).stdout.trim();
+      sidecarNetns = (await execa('readlink', [`/proc/${pid}/ns/net`])).stdout;
+      const v = await docker(['version', '--format', '{{.Client.Version}} {{.Server.APIVersion}}']);
+      assert.equal(v.exitCode, 0, `the docker client (the host's, mounted read-only) talks to the sidecar: ${v.stderr}`);
+      assert.equal((await docker(['run', '--rm', TINY, 'echo', 'hi'])).stdout.trim(), 'hi');
+      assert.equal((await docker(['run', '--rm', TINY, 'sh', '-c', 'exit 3'])).exitCode, 3, 'docker run --rm says the container\'s exit code');
+      checkProbe(await docker(['run', '--rm', '-v', '/usr:/usr:ro', TINY, '/bin/sh', '-c', probe()]), 'default network');
+    });
+
+    it('a user network: containers on it reach each other by name and alias, and nothing else but the allowlist', async () => {
+      assert.equal((await docker(['network', 'create', 'hdc-it-net'])).exitCode, 0);
+      const web = await docker(['run', '-d', '--network', 'hdc-it-net', '--network-alias', 'web', '--name', 'hdc-it-web', TINY,
+        '/bin/sh', '-c', 'mkdir -p /w && echo web-ok > /w/index.html && exec /bin/busybox httpd -f -p 8081 -h /w']);
+      assert.equal(web.exitCode, 0, web.stderr);
+      const client = await docker(['run', '--rm', '--network', 'hdc-it-net', '-v', '/usr:/usr:ro', TINY, '/bin/sh', '-c',
+        `${until('http://web:8081/')}\n/usr/bin/curl -sS http://hdc-it-web:8081/\n${probe()}`]);
+      assert.match(client.stdout, /web-ok\s+web-ok/, `by alias and by name: ${client.stdout}${client.stderr}`);
+      checkProbe(client, 'user network');
+      const inspect = await docker(['inspect', '--format', '{{json .NetworkSettings.Networks}}', 'hdc-it-web']);
+      assert.deepEqual(Object.keys(JSON.parse(inspect.stdout) as object), ['hdc-it-net'], 'inspect shows the network it asked for');
+      assert.notEqual((await docker(['run', '--rm', '--network', 'no-such-net', TINY, 'true'])).exitCode, 0, 'a network that does not exist is refused');
+      await docker(['rm', '-f', 'hdc-it-web']);
+    });
+
+    it('docker build: a RUN step runs in the sidecar\'s namespace, behind its firewall', async () => {
+      writeFileSync(path.join(ws, 'Dockerfile.hdc-it'), [
+        `FROM ${TINY}`,
+        // (busybox's nc: the test image has no curl, and a build mounts nothing of the sidecar's.)
+        `RUN for p in 80 22; do /bin/busybox nc -w 3 ${fx.blocked.ip4} $p </dev/null && echo LEAK-build-$p || echo build-blocked-$p; done; /bin/busybox readlink /proc/self/ns/net > /netns`,
+        '',
+      ].join('\n'));
+      chownTree(ws, TEST_UID, TEST_UID);
+      const b = await docker(['build', '-f', 'Dockerfile.hdc-it', '-t', 'hdc-it-built:1', '.'], 180_000);
+      assert.equal(b.exitCode, 0, b.stderr);
+      assert.match(b.stdout, /^build-blocked-80$/m);
+      assert.match(b.stdout, /^build-blocked-22$/m);
+      assert.doesNotMatch(b.stdout, /^LEAK/m);
+      assert.equal((await docker(['run', '--rm', 'hdc-it-built:1', 'cat', '/netns'])).stdout.trim(), sidecarNetns);
+    });
+
+    it('docker-compose: two services on the project network reach each other by service name; one reaches allowed.test and nothing else', async () => {
+      const esc = (t: string): string => t.replaceAll('$', '$$$$'); // compose reads $$ as $
+      writeFileSync(path.join(ws, 'compose.hdc-it.yml'), JSON.stringify({
+        version: '3',
+        services: {
+          web: { image: TINY, command: ['/bin/sh', '-c', 'mkdir -p /w && echo compose-web > /w/index.html && exec /bin/busybox httpd -f -p 8085 -h /w'] },
+          client: { image: TINY, depends_on: ['web'], volumes: ['/usr:/usr:ro'], command: ['/bin/sh', '-c', esc(`${until('http://web:8085/')}\n${probe()}`)] },
+        },
+      }, null, 2));
+      chownTree(ws, TEST_UID, TEST_UID);
+      const compose = ['docker-compose', '-f', 'compose.hdc-it.yml', '-p', 'hdcit'];
+      try {
+        const up = await inside([...compose, 'up', '--abort-on-container-exit', '--exit-code-from', 'client'], 240_000);
+        assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+        assert.match(up.stdout, /compose-web/, up.stdout);
+        checkProbe(up, 'compose');
+      } finally {
+        await inside([...compose, 'down'], 120_000);
+      }
+    });
+
+    it('a port is published as itself; another host port is refused with the reason', async () => {
+      const refused = await docker(['run', '--rm', '-p', '8080:80', TINY, 'true']);
+      assert.notEqual(refused.exitCode, 0);
+      assert.match(refused.stderr, /port 80\/tcp cannot be published as 8080\. Publish it as itself/);
+      const p = await docker(['run', '-d', '-p', '8086:8086', '--name', 'hdc-it-port', TINY, '/bin/busybox', 'httpd', '-f', '-p', '8086', '-h', '/bin']);
+      assert.equal(p.exitCode, 0, p.stderr);
+      assert.equal((await docker(['port', 'hdc-it-port', '8086'])).stdout.trim(), '0.0.0.0:8086');
+      await docker(['rm', '-f', 'hdc-it-port']);
+    });
+
+    it('no rule changes through the docker client either: --cap-add NET_ADMIN and --privileged cannot flush; re-probed afterwards', async () => {
+      const flush = ['/usr/sbin/xtables-nft-multi', 'iptables', '-F'];
+      for (const flags of [['--cap-add', 'NET_ADMIN'], ['--privileged'], ['--network', 'hdc-it-net', '--cap-add', 'NET_ADMIN']]) {
+        if (flags.includes('hdc-it-net')) await docker(['network', 'create', 'hdc-it-net']);
+        // Either podman refuses to start it (--privileged: crun cannot mount sysfs in a
+        // namespace it does not own), or it starts and iptables is refused.
+        const r = await docker(['run', '-d', ...flags, '-v', '/usr:/usr:ro', TINY, ...flush]);
+        if (r.exitCode !== 0) {
+          assert.match(r.stderr, /Permission denied|not permitted/i, `${flags.join(' ')}: ${r.stderr}`);
+          continue;
+        }
+        const id = r.stdout.trim();
+        assert.notEqual((await docker(['wait', id])).stdout.trim(), '0', `${flags.join(' ')}: iptables -F succeeded`);
+        const logs = await docker(['logs', id]);
+        assert.match(`${logs.stdout}${logs.stderr}`, /Permission denied|not permitted/i, `${flags.join(' ')}: ${logs.stdout}${logs.stderr}`);
+        await docker(['rm', '-f', id]);
+      }
+      checkProbe(await docker(['run', '--rm', '-v', '/usr:/usr:ro', TINY, '/bin/sh', '-c', probe()]), 'after the attempts');
+      assert.notEqual((await inside(['curl', '-sS', '-m', '3', 'http://blocked.test/'])).exitCode, 0, 'the workspace reached blocked.test');
+    });
+
+    it('a testcontainers-style flow through the Docker API alone: network, container on it, wait for its port, remove both', async () => {
+      const api = async (method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+        const r = await inside(['curl', '-sS', '-m', '60', '--unix-socket', SOCKET, '-X', method, '-H', 'Content-Type: application/json',
+          ...(body === undefined ? [] : ['-d', JSON.stringify(body)]), '-w', '\n%{http_code}', `http://d/v1.41${url}`]);
+        const lines = r.stdout.split('\n');
+        const text = lines.slice(0, -1).join('\n');
+        return { status: Number(lines.at(-1)), json: text ? JSON.parse(text) as unknown : undefined };
+      };
+      const net = await api('POST', '/networks/create', { Name: 'hdc-it-tc', CheckDuplicate: true });
+      assert.equal(net.status, 201, JSON.stringify(net.json));
+      const created = await api('POST', '/containers/create?name=hdc-it-tc-web', {
+        Image: TINY, Cmd: ['/bin/sh', '-c', 'mkdir -p /w && echo tc-ok > /w/index.html && exec /bin/busybox httpd -f -p 8087 -h /w'],
+        ExposedPorts: { '8087/tcp': {} }, Labels: { 'org.testcontainers': 'true' },
+        HostConfig: { NetworkMode: 'hdc-it-tc', PortBindings: { '8087/tcp': [{ HostIp: '', HostPort: '' }] } },
+        NetworkingConfig: { EndpointsConfig: { 'hdc-it-tc': { Aliases: ['tcweb'] } } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      const id = (created.json as { Id: string }).Id;
+      assert.equal((await api('POST', `/containers/${id}/start`)).status, 204);
+      const info = (await api('GET', `/containers/${id}/json`)).json as { NetworkSettings: { Ports: Record<string, { HostPort: string }[]>; Networks: Record<string, unknown> } };
+      assert.equal(info.NetworkSettings.Ports['8087/tcp'][0].HostPort, '8087');
+      assert.deepEqual(Object.keys(info.NetworkSettings.Networks), ['hdc-it-tc']);
+      // Wait for the port as testcontainers does from inside: exec in the container until it answers.
+      let answered = '';
+      for (let i = 0; i < 50 && !answered.includes('tc-ok'); i++) {
+        const exec = await api('POST', `/containers/${id}/exec`, { Cmd: ['/bin/busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8087/'], AttachStdout: true, AttachStderr: true, Tty: true });
+        const start = await inside(['curl', '-sS', '-m', '30', '--unix-socket', SOCKET, '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"Detach":false,"Tty":true}',
+          `http://d/v1.41/exec/${(exec.json as { Id: string }).Id}/start`]);
+        answered = start.stdout;
+        if (!answered.includes('tc-ok')) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.match(answered, /tc-ok/);
+      assert.equal((await api('DELETE', `/containers/${id}?force=true`)).status, 204);
+      assert.equal((await api('DELETE', '/networks/hdc-it-tc')).status, 204);
+      assert.equal((await api('GET', `/containers/${id}/json`)).status, 404);
+    });
+  }
 
   it('gives no way to root through the shared volume: nosuid,noexec there, and the sidecar in a user namespace of its own', async () => {
     const mounts = await inside(['grep', ' /run/hardened-devcontainers/podman ', '/proc/mounts']);

@@ -3,10 +3,10 @@ import { DEFAULT_SETTINGS, fileSource, readSettings, type SidecarSettings } from
 import type { ContainerItem } from '../../src/base/engine';
 import { ANNOTATIONS, LABELS } from '../../src/base/labels';
 import { type HardenedPlan } from '../../src/workspace/plan';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { checkSidecarPlan, workspaceSidecarConfig, writeSidecarFiles, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
+import { checkSidecarPlan, workspaceSidecarConfig, writeGatewayFiles, writeSidecarFiles, parentStorageMounts, sidecarNames, sidecarRunArgs, sidecarWarnings, SIDECAR_SOCKET, SIDECAR_SOCKET_DIR, type SidecarSpec } from '../../src/sidecar/sidecar';
 import { firewallRunArgs } from '../../src/firewall/podmanHook';
 import { buildOverrideConfig } from '../../src/ops/override';
 
@@ -60,6 +60,31 @@ describe('podmanSidecar settings', () => {
 });
 
 describe('sidecar layout', () => {
+  it('the gateway runs from copies in the workspace\'s state: a link planted in their place is replaced, never written through', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hdc-gw-files-'));
+    try {
+      const node = path.join(dir, 'host-node');
+      const script = path.join(dir, 'host-gateway.cjs');
+      const victim = path.join(dir, 'victim');
+      writeFileSync(node, 'NODE');
+      writeFileSync(script, 'SCRIPT');
+      writeFileSync(victim, 'keep');
+      const state = path.join(dir, 'state');
+      const first = await writeGatewayFiles(state, { node, script });
+      assert.deepEqual([first.node, first.script], [path.join(state, 'sidecar', 'gateway', 'node'), path.join(state, 'sidecar', 'gateway', 'sidecar-gateway.cjs')]);
+      assert.equal(readFileSync(first.node, 'utf8'), 'NODE');
+      assert.match(first.digest, /^[0-9a-f]{64}$/);
+      rmSync(first.node);
+      symlinkSync(victim, first.node);
+      await writeGatewayFiles(state, { node, script });
+      assert.equal(readFileSync(victim, 'utf8'), 'keep', 'the copy went through a planted link');
+      assert.ok(lstatSync(first.node).isFile());
+      assert.equal(readFileSync(first.node, 'utf8'), 'NODE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('mounts the socket volume nosuid,nodev,noexec in the workspace, with the client config and the variables', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hdc-sidecar-'));
     try {
@@ -76,7 +101,8 @@ describe('sidecar layout', () => {
   const names = sidecarNames('hdc-app-12345678', DEFAULT_SETTINGS.podmanSidecar);
   const spec = (over: Partial<SidecarSettings> = {}, firewallDir: string | null = '/state/fw'): SidecarSpec => ({
     names, settings: { ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over }, workspaceFolder: '/w/app', configFile: '/w/app/.devcontainer/devcontainer.json', firewallArgs: firewallDir ? firewallRunArgs(firewallDir, 'sidecar') : undefined,
-    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state' });
+    userRunArgs: ['--network', 'corp', '--dns=10.0.0.53', '-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1', '--add-host', 'h:10.0.0.1'], stateDir: '/state',
+    gateway: { node: '/state/sidecar/gateway/node', script: '/state/sidecar/gateway/sidecar-gateway.cjs', digest: 'g1' } });
   const files = { mounts: [], digest: 'd1' };
   const limits = { pids: 4096 };
   const valueAfter = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
@@ -110,7 +136,8 @@ describe('sidecar layout', () => {
     const image = args.indexOf('localhost/hardened-devcontainers/podman:bookworm');
     const net = args.slice(0, image).filter((a, i, all) => ['--network', '--add-host'].includes(a) || ['--network', '--add-host'].includes(all[i - 1]) || a.startsWith('--dns'));
     assert.deepEqual(net, ['--network', 'corp', '--dns=10.0.0.53', '--add-host', 'h:10.0.0.1']);
-    for (const gone of ['-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', '--env', 'A=1']) assert.ok(!args.includes(gone), `${gone} reached the sidecar`);
+    for (const gone of ['-p', '8080:80', '--ip', '10.0.0.9', '--publish=9090:90', 'A=1']) assert.ok(!args.includes(gone), `${gone} reached the sidecar`);
+    assert.deepEqual(valueAfter(args, '--env'), ['ELECTRON_RUN_AS_NODE=1'], 'only hdc\'s own variable (the gateway runs on the editor\'s Node)');
     // Its own user namespace, whose ids skip the workspace root's (rootless id 1), and a pids limit.
     assert.deepEqual(valueAfter(args, '--uidmap'), ['0:0:1', '1:2:65535']);
     assert.deepEqual(valueAfter(args, '--gidmap'), ['0:0:1', '1:2:65535']);
@@ -119,8 +146,12 @@ describe('sidecar layout', () => {
       [`${LABELS.sidecarFor}=/w/app`, `${LABELS.sidecarConfig}=/w/app/.devcontainer/devcontainer.json`]);
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.socketVolume},target=${SIDECAR_SOCKET_DIR}`));
     assert.ok(valueAfter(args, '--mount').includes(`type=volume,source=${names.graphVolume},target=/var/lib/containers`));
-    assert.deepEqual(args.slice(-6), ['localhost/hardened-devcontainers/podman:bookworm', 'system', 'service', '--time', '0', `unix://${SIDECAR_SOCKET}`]);
-    assert.equal(args[args.indexOf('--entrypoint') + 1], 'podman');
+    // The API gateway (the host's Node, hdc's bundle, both read-only) serves the socket, podman's own is behind it.
+    assert.deepEqual(args.slice(-6), ['localhost/hardened-devcontainers/podman:bookworm', '/hdc/sidecar-gateway.cjs', '--listen', SIDECAR_SOCKET, '--podman-socket', '/run/hdc-podman/podman.sock']);
+    assert.equal(args[args.indexOf('--entrypoint') + 1], '/hdc/node');
+    // Copies in the workspace's state, never the host's own Node or bundle (the sidecar could write through a bind).
+    assert.ok(valueAfter(args, '--mount').includes('type=bind,source=/state/sidecar/gateway/node,target=/hdc/node,readonly'));
+    assert.ok(valueAfter(args, '--mount').includes('type=bind,source=/state/sidecar/gateway/sidecar-gateway.cjs,target=/hdc/sidecar-gateway.cjs,readonly'));
     assert.match(hash, /^[0-9a-f]{16}$/);
   });
 
