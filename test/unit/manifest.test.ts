@@ -86,4 +86,12 @@ describe('extension manifest', () => {
     assert.ok(scripts.length >= 6, scripts.join(' '));
     for (const script of scripts) assert.ok(kept.includes(script), `${script} is not in .vscodeignore's allow-list: the installed extension would lack it`);
   });
+
+  it('packs every bundle that esbuild.mjs writes into the VSIX (the sidecar\'s gateway, the resolver, …)', () => {
+    const root = path.join(import.meta.dirname, '..', '..');
+    const kept = readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1).trim());
+    const bundles = [...readFileSync(path.join(root, 'esbuild.mjs'), 'utf8').matchAll(/outfile: '(dist\/[^']+)'/g)].map((m) => m[1]);
+    assert.ok(bundles.includes('dist/sidecar-gateway.cjs'), bundles.join(' '));
+    for (const b of bundles) assert.ok(kept.includes(b), `${b} is not in .vscodeignore's allow-list: the installed extension would lack it`);
+  });
 });
