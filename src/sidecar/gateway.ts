@@ -2,7 +2,7 @@
 // podman's service with Node's child_process (an argv array, no shell), without execa.
 // eslint-disable-next-line no-restricted-imports
 import { spawn } from 'node:child_process';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -74,6 +74,12 @@ function headersFor(req: http.IncomingMessage, body: Buffer): http.OutgoingHttpH
   return h;
 }
 
+/** The hosts file, in place (every nested container mounts this inode), never through a link. */
+function writeHosts(file: string, content: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  try { writeSync(fd, content); } finally { closeSync(fd); }
+}
+
 export class Gateway {
   /** Aliases given by network connect (a running container's labels cannot change). */
   private readonly connected = new Map<string, Set<string>>();
@@ -86,9 +92,7 @@ export class Gateway {
     const list = r.status === 200 ? JSON.parse(r.body.toString('utf8')) as { Labels?: Record<string, string> | null }[] : [];
     const names = list.flatMap((c) => namesOfLabels(c.Labels)?.aliases ?? []);
     for (const set of this.connected.values()) names.push(...set);
-    // In place (every nested container mounts this inode), never through a link.
-    const fd = openSync(this.hosts, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-    try { writeSync(fd, hostsFile(names.slice(0, 10_000))); } finally { closeSync(fd); }
+    writeHosts(this.hosts, hostsFile(names.slice(0, 10_000)));
   }
 
   /** One request: rewritten if it must be, else piped both ways. */
@@ -152,10 +156,10 @@ export class Gateway {
           const text = exit.body.toString('utf8');
           return void res.end(exit.status === 200 ? text : JSON.stringify({ StatusCode: -1, Error: { Message: text.trim() } }));
         }
-        case 'remove': {
+        case 'remove':
+          // The removed container's names leave the hosts file.
           await this.forward(req, res, url);
-          return;
-        }
+          return void await this.refreshHosts().catch(() => undefined);
         case 'build':
           return this.forward(req, res, mapBuildUrl(url));
         default:
@@ -221,7 +225,7 @@ export async function main(argv: string[]): Promise<void> {
   const o = parseArgs(argv);
   mkdirSync(path.dirname(o.podman), { recursive: true, mode: 0o700 });
   mkdirSync(path.dirname(GATEWAY_HOSTS), { recursive: true, mode: 0o755 });
-  writeFileSync(GATEWAY_HOSTS, hostsFile([]), { mode: 0o644 });
+  writeHosts(GATEWAY_HOSTS, hostsFile([]));
   const child = spawn('podman', ['system', 'service', '--time', '0', `unix://${o.podman}`], { stdio: 'inherit' });
   const stop = (): void => { child.kill('SIGTERM'); };
   process.on('SIGTERM', () => { stop(); process.exit(0); });
