@@ -251,16 +251,22 @@ describe('Podman sidecar (rootless podman)', function () {
     it('docker build: a RUN step runs in the sidecar\'s namespace, behind its firewall', async () => {
       writeFileSync(path.join(ws, 'Dockerfile.hdc-it'), [
         `FROM ${TINY}`,
-        // (busybox's nc: the test image has no curl, and a build mounts nothing of the sidecar's.)
-        `RUN for p in 80 22; do /bin/busybox nc -w 3 ${fx.blocked.ip4} $p </dev/null && echo LEAK-build-$p || echo build-blocked-$p; done; /bin/busybox readlink /proc/self/ns/net > /netns`,
+        // busybox's nc and nslookup (its own DNS client): the test image has no curl, and a
+        // build mounts nothing of the sidecar's. allowed.test resolving is the control.
+        `RUN for p in 80 22; do /bin/busybox nc -w 3 ${fx.blocked.ip4} $p </dev/null && echo LEAK-build-$p || echo build-blocked-$p; done; `
+          + `/bin/busybox nc -w 3 ${fx.blocked.ip6} 80 </dev/null && echo LEAK-build-ipv6 || echo build-blocked-ipv6; `
+          + '/bin/busybox nslookup blocked.test >/dev/null 2>&1 && echo LEAK-build-name || echo build-blocked-name; '
+          + `/bin/busybox nslookup rogue-probe.evil.test ${fx.rogueDns} >/dev/null 2>&1 && echo LEAK-build-rogue || echo build-blocked-rogue; `
+          + '/bin/busybox nslookup allowed.test >/dev/null 2>&1 && echo build-allowed-name || echo NOALLOW-build; '
+          + '/bin/busybox readlink /proc/self/ns/net > /netns',
         '',
       ].join('\n'));
       chownTree(ws, TEST_UID, TEST_UID);
       const b = await docker(['build', '-f', 'Dockerfile.hdc-it', '-t', 'hdc-it-built:1', '.'], 180_000);
       assert.equal(b.exitCode, 0, b.stderr);
-      assert.match(b.stdout, /^build-blocked-80$/m);
-      assert.match(b.stdout, /^build-blocked-22$/m);
-      assert.doesNotMatch(b.stdout, /^LEAK/m);
+      for (const what of ['80', '22', 'ipv6', 'name', 'rogue']) assert.match(b.stdout, new RegExp(`^build-blocked-${what}$`, 'm'), b.stdout);
+      assert.match(b.stdout, /^build-allowed-name$/m, `control: allowed.test resolves in a RUN step: ${b.stdout}`);
+      assert.doesNotMatch(b.stdout, /^(LEAK|NOALLOW)/m);
       assert.equal((await docker(['run', '--rm', 'hdc-it-built:1', 'cat', '/netns'])).stdout.trim(), sidecarNetns);
     });
 
