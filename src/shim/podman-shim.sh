@@ -114,7 +114,10 @@ esac
 
 if [ -n "${HDC_SHIM_LOG:-}" ]; then
   # The argv podman really gets, tab-separated: time, then one field per argument.
-  now; { printf '%s' "$started"; printf '\t%s' "$@"; printf '\n'; } >>"$HDC_SHIM_LOG"
+  # One write per call: calls that log at once (the CLI runs several) must not interleave.
+  now; line=$started
+  for a in "$@"; do line="$line	$a"; done
+  printf '%s\n' "$line" >>"$HDC_SHIM_LOG"
 fi
 
 if [ -n "$probe" ]; then
