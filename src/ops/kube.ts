@@ -185,7 +185,7 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a
  * container that anything reaching its socket starts, could remove the workspace's own
  * rules. graphStorage: a claim (cluster) or a volume (podman) of its own, never one of the pod's.
  */
-function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, target: KubeTarget): void {
+export function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, target: KubeTarget): void {
   if (!s.enabled) return;
   if (s.privileged) {
     throw new InputError('hardenedDevcontainers.podmanSidecar.privileged is on, and in a pod the sidecar shares the workspace\'s network namespace: privileged, it (or a container started through its socket) could remove the pod\'s egress rules.',

@@ -112,7 +112,8 @@ export class Gateway {
           }
           const out = Buffer.from(JSON.stringify(mapped.body));
           const r = await upstream(this.podman, method, url, headersFor(req, out), out);
-          if (r.status < 300) await this.refreshHosts();
+          // The container exists now: a hosts file that cannot be refreshed must not make the create look failed.
+          if (r.status < 300) await this.refreshHosts().catch(() => undefined);
           res.writeHead(r.status, { 'Content-Type': r.headers['content-type'] ?? 'application/json', 'Content-Length': r.body.length });
           return void res.end(r.body);
         }

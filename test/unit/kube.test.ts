@@ -10,6 +10,7 @@ import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClai
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { CiliumNetworkPolicy } from '@kubernetes-models/cilium/cilium.io/v2/CiliumNetworkPolicy';
 import { InputError } from '../../src/base/errors';
+import { checkKubeSidecar } from '../../src/ops/kube';
 import { DEFAULT_SETTINGS } from '../../src/config/settings';
 import { lifecycleSteps, unmappedLifecycle } from '../../src/kube/lifecycle';
 import { kubeName, kubeObjects, kubeYaml, lifecycleArgs, memoryQuantity, type KubeSpec } from '../../src/kube/manifests';
@@ -202,5 +203,18 @@ describe('hdc kube: manifests', () => {
 
   it('lifecycle.sh is what the ConfigMap carries (ops reads the file the package ships)', () => {
     assert.match(readFileSync(LIFECYCLE, 'utf8'), /^#!\/bin\/sh\n/);
+  });
+});
+
+describe('hdc kube: the sidecar settings a pod refuses', () => {
+  const sidecar = (over: Partial<typeof DEFAULT_SETTINGS.podmanSidecar>) => ({ ...DEFAULT_SETTINGS.podmanSidecar, enabled: true, ...over });
+  it('privileged, and a graph storage named like this pod\'s or another workspace\'s objects, or no claim name on a cluster', () => {
+    assert.throws(() => checkKubeSidecar(sidecar({ privileged: true }), 'app', 'podman'), (e: unknown) => e instanceof InputError && /shares the workspace's network namespace/.test(e.message));
+    for (const graph of ['app-workspace', 'app-hdc-firewall', 'other-hdc-firewall', 'other-workspace', 'x-hdc-lifecycle', 'y-podman-files']) {
+      assert.throws(() => checkKubeSidecar(sidecar({ graphStorage: graph }), 'app', 'podman'), InputError, graph);
+    }
+    assert.throws(() => checkKubeSidecar(sidecar({ graphStorage: 'Not_A_Claim' }), 'app', 'cluster'), /not a claim name/);
+    for (const graph of ['', 'app-podman-graph', 'my-graph', 'team.graph-1']) assert.doesNotThrow(() => checkKubeSidecar(sidecar({ graphStorage: graph }), 'app', 'cluster'), graph);
+    assert.doesNotThrow(() => checkKubeSidecar({ ...sidecar({ privileged: true }), enabled: false }, 'app', 'podman'), 'the sidecar off: nothing to refuse');
   });
 });
