@@ -1,4 +1,7 @@
+import type { FolderContainerItem, ImageItem } from './engine';
 import { HdcError } from './errors';
+import { CLI_LABELS } from './labels';
+import type { LookupAnswer } from './protocol';
 import { devcontainerCliPath } from './paths';
 import type { CliCall, LogLevel, ProcessOutput } from './runner';
 import { stripAnsi } from './text';
@@ -294,4 +297,22 @@ export interface PrivilegeRequest {
   securityOpt?: string[];
   mounts?: unknown[];
   init?: boolean;
+}
+
+/**
+ * The CLI's engine look-ups before it makes its container, as it spells them (`ps -q -a
+ * --filter label=…` for its container by folder and config file, and by folder alone;
+ * `inspect --type image` of devcontainer.json's image), with the answers podman gives:
+ * computed from hdc's own look-ups moments before, for the shim to give (protocol.ts, 7.).
+ * A look-up that would list more than one container is left to podman (its order).
+ */
+export function cliLookupAnswers(o: { workspaceFolder: string; configFile: string; folderContainers: FolderContainerItem[]; imageName?: string; image?: ImageItem }): LookupAnswer[] {
+  const byFolder = ['--filter', `label=${CLI_LABELS.localFolder}=${o.workspaceFolder}`];
+  const ps = (filters: string[], ids: string[]): LookupAnswer[] =>
+    (ids.length <= 1 ? [{ argv: ['ps', '-q', '-a', ...filters], stdout: ids.map((id) => `${id.slice(0, 12)}\n`).join('') }] : []);
+  return [
+    ...ps([...byFolder, '--filter', `label=${CLI_LABELS.configFile}=${o.configFile}`], o.folderContainers.filter((c) => c.configFile === o.configFile).map((c) => c.id)),
+    ...ps(byFolder, o.folderContainers.map((c) => c.id)),
+    ...(o.imageName && o.image?.inspectOutput !== undefined ? [{ argv: ['inspect', '--type', 'image', o.imageName], stdout: o.image.inspectOutput }] : []),
+  ];
 }

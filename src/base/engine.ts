@@ -32,7 +32,7 @@ export class EngineClient {
       if (r.exitCode !== 0) return undefined;
       const [rec] = json<ImageRecord[]>(r);
       return rec ? { id: rec.Id, user: rec.Config?.User ?? '', metadata: rec.Config?.Labels?.[CLI_LABELS.metadata], annotations: rec.Annotations ?? undefined,
-        hasPath: (rec.Config?.Env ?? []).some((e) => e.startsWith('PATH=')) } : undefined;
+        hasPath: (rec.Config?.Env ?? []).some((e) => e.startsWith('PATH=')), inspectOutput: r.stdout } : undefined;
     }, { acceptExitCodes: [1, 125] });
   }
 
@@ -79,6 +79,15 @@ export class EngineClient {
         const [id, state = ''] = [l.slice(0, l.indexOf(' ') < 0 ? l.length : l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)];
         return { id, running: state === 'running' || /^Up\b/.test(state) };
       }));
+  }
+
+  /**
+   * podman: every container of a workspace folder (the CLI's local_folder label), with the
+   * config file each was made for. One call answers hdc and the CLI's own look-ups.
+   */
+  folderContainers(localFolder: string): CliCall<FolderContainerItem[]> {
+    return this.call(['ps', '-a', '--format', 'json', '--filter', `label=${CLI_LABELS.localFolder}=${localFolder}`],
+      (r) => (json<PodmanPsRecord[] | null>(r) ?? []).map((c) => ({ id: c.Id, running: c.State === 'running', configFile: c.Labels?.[CLI_LABELS.configFile] })));
   }
 
   containerInspect(id: string): CliCall<ContainerItem | undefined> {
@@ -199,6 +208,17 @@ interface ImageRecord {
   /** podman only. */
   Annotations?: Record<string, string> | null;
 }
+interface PodmanPsRecord {
+  Id: string;
+  /** "running", "exited", "created", … */
+  State?: string;
+  Labels?: Record<string, string> | null;
+}
+export interface FolderContainerItem {
+  id: string;
+  running: boolean;
+  configFile?: string;
+}
 export interface ImageItem {
   id: string;
   user: string;
@@ -208,6 +228,8 @@ export interface ImageItem {
   annotations?: Record<string, string>;
   /** Whether the image's environment sets PATH (a pod gives none of its own on podman). */
   hasPath?: boolean;
+  /** What the engine printed (`inspect --type image` prints the same): the shim's answer to the CLI's. */
+  inspectOutput?: string;
 }
 interface ContainerRecord {
   Id: string;

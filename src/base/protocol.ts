@@ -52,6 +52,16 @@ import * as path from 'node:path';
  *    which hdc removes before the up and polls (waitForStart in shim/gate.ts).
  * 6. HDC_SHIM_LOG: if set, the shim appends the argv of each call that reaches podman, a
  *    line per call: the time in seconds, then a tab before each argument.
+ * 7. Look-up answers (HDC_ANSWERS, a new folder per CLI run: $HDC_PREGATE.answers for the
+ *    up, written before the pregate opens; one of its own for `read-configuration`): the
+ *    CLI's look-ups before its container starts that hdc has just made itself (the
+ *    workspace's containers, `ps -q -a --filter …`; the image, `inspect --type image`).
+ *    Each answer is N.key (the argv, an argument per line) and N.out (what podman printed,
+ *    status 0). After the pregate, a `ps` or `inspect` whose argv equals a key (no argument
+ *    with a newline) gets N.out at once, without podman; every other subcommand but
+ *    `events`, `version`, `buildx` and `info` (which change nothing) removes the folder
+ *    first, so that nothing is answered once the CLI may have changed what they say. hdc
+ *    removes it when the CLI run ends (with the pregate).
  */
 
 /** Every variable the shim (and events-wait.sh, sourced by it) reads. */
@@ -66,6 +76,7 @@ export const SHIM_ENV = {
   events: 'HDC_EVENTS',
   eventsWait: 'HDC_EVENTS_WAIT',
   probes: 'HDC_PROBES',
+  answers: 'HDC_ANSWERS',
 } as const;
 
 /**
@@ -127,7 +138,7 @@ export const resolverLog = (role: FirewallRole): string => `resolver-${role}.log
 export const GUARD_RESOLVER_SOCKET = '/tmp/hdc-resolver.sock';
 
 /** What the resolver answers on its control socket (one JSON line in, one out). */
-export type ResolverOp = 'status' | 'reload' | 'blocked';
+export type ResolverOp = 'status' | 'reload' | 'blocked' | 'verify';
 
 export type PregateState = { kind: 'open'; uid: number; gid: number } | { kind: 'open-image' } | { kind: 'closed' };
 /** hdc's answer to a build's `run`/`create`. */
@@ -145,9 +156,10 @@ export type EventsNoteState =
 export interface EventsNote { file: string; waiter: 'hook' | 'run' }
 
 /** A new per-up file in the state dir (its name is never reused). */
-export const newProtocolFile = (stateDir: string, kind: 'pregate' | 'gate' | 'events'): string =>
+export const newProtocolFile = (stateDir: string, kind: 'pregate' | 'gate' | 'events' | 'answers'): string =>
   path.join(stateDir, `${kind}-${randomBytes(6).toString('hex')}`);
 export const runRequestFile = (pregate: string): string => `${pregate}.run`;
+export const answersDir = (pregate: string): string => `${pregate}.answers`;
 export const idsAnswerFile = (pregate: string): string => `${pregate}.ids`;
 
 /** The note for one up: in the hook directory when the hook waits, else a new file in the state dir. */
@@ -225,9 +237,26 @@ export function parseGate(text: string): GateState | undefined {
 
 export const writeGate = (file: string, state: GateState): Promise<void> => writeProtocolFile(file, formatGate(state));
 
-/** Removes a pregate with its handshake files (.run, .ids). */
+/** Removes a pregate with its handshake files (.run, .ids, .answers/). */
 export async function removePregate(file: string): Promise<void> {
-  await Promise.all([file, runRequestFile(file), idsAnswerFile(file)].map((f) => rm(f, { force: true })));
+  await Promise.all([file, runRequestFile(file), idsAnswerFile(file), answersDir(file)].map((f) => rm(f, { force: true, recursive: true })));
+}
+
+/** One look-up the shim answers (7.): the CLI's exact argv, and podman's output to it. */
+export interface LookupAnswer { argv: string[]; stdout: string }
+
+/**
+ * Writes the answers (7.) into a new folder, before the CLI may ask. An answer with a
+ * newline in an argument is left out: the shim never answers such a call.
+ */
+export async function writeLookupAnswers(dir: string, answers: LookupAnswer[]): Promise<void> {
+  const usable = answers.filter((a) => a.argv.length > 0 && a.argv.every((w) => !w.includes('\n')));
+  if (!usable.length) return;
+  await mkdir(dir, { mode: 0o700 });
+  await Promise.all(usable.map(async (a, i) => {
+    await writeFile(path.join(dir, `${i + 1}.out`), a.stdout, { mode: 0o600 });
+    await writeFile(path.join(dir, `${i + 1}.key`), a.argv.map((w) => `${w}\n`).join(''), { mode: 0o600 });
+  }));
 }
 
 export const formatHookMode = (mode: HookMode): string => `${mode}\n`;
@@ -315,6 +344,8 @@ export interface ShimEnvironmentOptions {
   shimLog?: string;
   /** HDC_PROBES: the folder of kept engine probes. */
   probes?: string;
+  /** HDC_ANSWERS: the folder of hdc's answers to this CLI run's look-ups (7.). */
+  answers?: string;
 }
 
 /** The shim's whole environment from hdc (added to the CLI's own). */
@@ -336,5 +367,6 @@ export function shimEnvironment(o: ShimEnvironmentOptions): Record<string, strin
   }
   if (o.shimLog) env[SHIM_ENV.shimLog] = o.shimLog;
   if (o.probes) env[SHIM_ENV.probes] = o.probes;
+  if (o.answers) env[SHIM_ENV.answers] = o.answers;
   return env;
 }

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ConfigurationItem } from '../base/devcontainerCli';
 import { HdcError } from '../base/errors';
+import { writeLookupAnswers, type LookupAnswer } from '../base/protocol';
 import { run, type CliCall, type RunOptions } from '../base/runner';
 import { WorkspaceLayout, parseMount } from '../base/mounts';
 
@@ -25,6 +26,8 @@ export async function readWorkspaceConfiguration(args: {
   imageId?: string;
   cacheable: boolean;
   call: CliCall<ConfigurationItem>;
+  /** hdc's answers to the CLI's look-ups (the call's HDC_ANSWERS folder), written only when the CLI runs. */
+  lookups?: { dir: string; answers: LookupAnswer[] };
   options: RunOptions;
 }): Promise<WorkspaceConfiguration> {
   // The layout depends on the nearest .git above the folder (the CLI mounts the git root).
@@ -42,7 +45,9 @@ export async function readWorkspaceConfiguration(args: {
     const cached = await readFile(cacheFile, 'utf8').then((t) => JSON.parse(t) as WorkspaceConfiguration & { key: string }, () => undefined);
     if (cached?.key === key) return { layout: cached.layout, merged: cached.merged, features: cached.features };
   }
-  const raw = await run(args.call, args.options);
+  const { lookups } = args;
+  if (lookups) await writeLookupAnswers(lookups.dir, lookups.answers);
+  const raw = await run(args.call, args.options).finally(() => (lookups ? rm(lookups.dir, { recursive: true, force: true }) : undefined));
   const { source, target } = parseMount(raw.workspaceMount);
   if (!source || !target) throw new HdcError(`Cannot read the workspace mount "${raw.workspaceMount}" from the devcontainers CLI.`);
   const result: WorkspaceConfiguration = {

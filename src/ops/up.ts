@@ -126,7 +126,7 @@ export async function up(req: UpRequest, deps: UpDeps = {}): Promise<UpResult> {
     () => prepare(planned, setup, req.stateRoot, host, options, (s, d) => clock.announce(s, d)))
     .catch(async (e: unknown) => { await early?.stop(); throw e; });
   const imageIds = early && !prepared.plan.remoteUser ? new ImageIdsAnswer(early.pregate, prepared.userCheck) : undefined;
-  await early?.open(prepared.plan.remoteUser);
+  await early?.open(prepared.plan.remoteUser, prepared.lookups);
 
   const sidecarProgress: SidecarProgress = { createdGraph: false };
   const c: StartContext = { planned, setup, prepared, host, options, clock, sidecarProgress };

@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import type { MergedConfigRecord } from '../base/devcontainerCli';
-import { devcontainerCli } from '../base/devcontainerCli';
+import { cliLookupAnswers, devcontainerCli } from '../base/devcontainerCli';
 import type { WorkspaceLayout } from '../base/mounts';
 import { shimPath } from '../base/paths';
-import { clearStarted, shimEnvironment, writeHookMode } from '../base/protocol';
+import { clearStarted, newProtocolFile, shimEnvironment, SHIM_ENV, writeHookMode, type LookupAnswer } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
 import type { EngineClient, ImageItem } from '../base/engine';
 import { readWorkspaceConfiguration } from '../config/configuration';
@@ -43,6 +43,8 @@ export interface Prepared {
   /** The arguments of the CLI's `up` and `run-user-commands` (docker, and podman's plain up). */
   cliArgs: { workspaceFolder: string; dockerPath: string; overrideConfig: string; env: Record<string, string> };
   userCheck: UserCheck;
+  /** podman: the CLI's look-ups before its container starts, answered by the shim from hdc's own. */
+  lookups: LookupAnswer[];
 }
 
 /**
@@ -54,11 +56,14 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   const { engine, podman, imageName, builds, firewallDir, overrideFile, stateDir } = setup;
   const log = options.log ?? (() => undefined);
   // Independent read-only probes, in parallel: they are most of what we add to a plain up.
-  const [report, inspected, before] = await Promise.all([
+  // podman: the folder's containers, so that the CLI's own look-ups can be answered from it.
+  const [report, inspected, inFolder] = await Promise.all([
     preflight(engine, options, setup.probes),
     imageName ? run(engine.imageInspect(imageName), options) : Promise.resolve(undefined),
-    run(engine.findContainerStates(workspaceLabels(ws.workspaceFolder, ws.file)), options),
+    podman ? run(engine.folderContainers(ws.workspaceFolder), options)
+      : run(engine.findContainerStates(workspaceLabels(ws.workspaceFolder, ws.file)), options).then((l) => l.map((c) => ({ ...c, configFile: ws.file }))),
   ]);
+  const before = inFolder.filter((c) => c.configFile === ws.file);
   const existing = before.map((c) => c.id);
   const stoppedBefore = before.filter((c) => !c.running).map((c) => c.id);
   for (const w of report.findings) log(`warning: ${w.message} (${w.fix})`);
@@ -68,12 +73,15 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
   if (image && podman) checkImageAnnotations(image.annotations, imageName ?? image.id, ws.file);
   if (planned.policy && planned.presets.some((p) => p.name === 'apt')) await expandApt(planned, engine, image, imageName, builds, stateDir, options);
   const { policy } = planned;
+  // podman: the CLI's look-ups before its container, answered from hdc's own (the shim).
+  const answers = podman ? cliLookupAnswers({ workspaceFolder: ws.workspaceFolder, configFile: ws.file, folderContainers: inFolder, imageName, image }) : [];
+  const lookups = podman ? { dir: newProtocolFile(stateDir, 'answers'), answers } : undefined;
   // The CLI's own merge of devcontainer.json, the features' metadata and the image label
   // (cached for a plain image config), and where it mounts the workspace.
   const { layout, merged, features } = await readWorkspaceConfiguration({
     workspaceFolder: ws.workspaceFolder, configFile: ws.file, stateDir, imageId: image?.id, cacheable: !builds,
-    call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: setup.shimEnv }),
-    options,
+    call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: podman ? shimPath() : report.enginePath, env: { ...setup.shimEnv, ...(lookups ? { [SHIM_ENV.answers]: lookups.dir } : {}) } }),
+    lookups, options,
   });
   const checked = checkMergedPrivilege({
     file: ws.file, fileSource: planned.fileSource, features, image, imageName, merged, mountSource: layout.source,
@@ -142,7 +150,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await backend?.discard({ log: options.log, runner: options.runner });
     throw e;
   }
-  return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck };
+  return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck, lookups: answers };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ContainerItem } from '../base/engine';
 import { NotStartedError } from '../base/errors';
 import { shimPath } from '../base/paths';
 import { workspaceLabels } from '../base/labels';
-import { clearStarted, createEventsNote, hookFile, shimEnvironment, type EventsNote } from '../base/protocol';
+import { answersDir, clearStarted, createEventsNote, hookFile, shimEnvironment, type EventsNote, type LookupAnswer } from '../base/protocol';
 import { run } from '../base/runner';
 import { prepareRevokeSudo, type PreparedRevoke } from '../hardening/hardening';
 import { openExecGate, openPregate, waitForStart, type ExecGate, type Pregate } from '../shim/gate';
@@ -52,14 +52,18 @@ export class EarlyCli {
     const signal = setup.cliRunOptions.signal ? AbortSignal.any([setup.cliRunOptions.signal, abort.signal]) : abort.signal;
     const cli = run(devcontainerCli.up({
       workspaceFolder: planned.ws.workspaceFolder, dockerPath: shimPath(), overrideConfig: overrideFile, noUidUpdate: true,
-      env: shimEnvironment({ engine: setup.engine.path, events, shimLog: setup.shimLog, probes: setup.probes, pregate: pregate.file, gate: gate?.file }),
+      env: shimEnvironment({ engine: setup.engine.path, events, shimLog: setup.shimLog, probes: setup.probes, pregate: pregate.file, gate: gate?.file, answers: answersDir(pregate.file) }),
     }), { ...setup.cliRunOptions, signal });
     cli.catch(() => undefined); // awaited later; a failure before then is not unhandled
     return new EarlyCli(pregate, gate, cli, abort, events);
   }
 
-  /** Lets the CLI go on: with the remote user's ids, or the promise to read them from the image it builds. */
-  async open(remoteUser: UserIds | undefined): Promise<void> {
+  /**
+   * Lets the CLI go on: with the remote user's ids, or the promise to read them from the
+   * image it builds; its look-ups that hdc has made already are answered by the shim.
+   */
+  async open(remoteUser: UserIds | undefined, lookups: LookupAnswer[] = []): Promise<void> {
+    await this.pregate.answerLookups(lookups);
     await this.pregate.set(remoteUser ? { kind: 'open', uid: remoteUser.uid, gid: remoteUser.gid } : { kind: 'open-image' });
   }
 

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineClient } from '../base/engine';
 import { NotStartedError } from '../base/errors';
 import {
-  newProtocolFile, parseStarted, readRunRequest, removePregate, writeGate,
-  writeIdsAnswer, writePregate, type GateState, type IdsAnswer, type PregateState,
+  answersDir, newProtocolFile, parseStarted, readRunRequest, removePregate, writeGate,
+  writeIdsAnswer, writeLookupAnswers, writePregate, type GateState, type IdsAnswer, type LookupAnswer, type PregateState,
 } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
 
@@ -21,6 +21,8 @@ export interface Pregate {
   /** A build's `run`/`create` argv, handed over by the shim; undefined until then. */
   readRunRequest(): Promise<string[] | undefined>;
   answerIds(answer: IdsAnswer): Promise<void>;
+  /** The CLI's look-ups that the shim answers (before the pregate opens). */
+  answerLookups(answers: LookupAnswer[]): Promise<void>;
   /** The pregate and its handshake files. */
   remove(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export function openPregate(stateDir: string): Pregate {
     set: (state) => writePregate(file, state),
     readRunRequest: () => readRunRequest(file),
     answerIds: (answer) => writeIdsAnswer(file, answer),
+    answerLookups: (answers) => writeLookupAnswers(answersDir(file), answers),
     remove: () => removePregate(file),
   };
 }

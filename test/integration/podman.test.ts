@@ -18,11 +18,13 @@ describe('rootless podman', function () {
   describe('keep-id shim', () => {
     let ws: string;
     const log = `/tmp/hdc-it-shim-${process.pid}.log`;
+    let upLog = '';
     before(async () => {
       ws = makeWorkspace('podman');
       rmSync(log, { force: true });
-      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log } });
+      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log, HDC_VERBOSE: '1' } });
       assert.equal(r.exitCode, 0, r.stderr);
+      upLog = r.stderr;
     });
     after(async () => {
       await destroyWorkspace('podman', ws);
@@ -41,6 +43,16 @@ describe('rootless podman', function () {
 
     it('never builds a uid-renumbered image', () => {
       assert.deepEqual(calls().filter((argv) => argv[0] === 'build' || (argv[0] === 'buildx' && argv[1] === 'build')), []);
+    });
+
+    it('the CLI\'s look-ups before its run (its container by labels, its image) are answered by the shim from hdc\'s own: none reaches podman', () => {
+      const all = calls();
+      const runAt = all.findIndex((argv) => argv[0] === 'run');
+      assert.ok(runAt > 0, 'the CLI ran the container through the shim');
+      const before = all.slice(0, runAt);
+      assert.deepEqual(before.filter((argv) => argv[0] === 'ps' || (argv[0] === 'inspect' && argv[2] === 'image')), [], before.map((a) => a.join(' ')).join('\n'));
+      // After the run they reach podman again: the CLI finds its new container by its labels.
+      assert.ok(all.slice(runAt).some((argv) => argv[0] === 'ps'), 'the CLI\'s ps after the run reached podman');
     });
 
     it('follows events from the end of the log (file logger: no --since), and runs the container after the follower', () => {
@@ -95,6 +107,11 @@ describe('rootless podman', function () {
         follower.kill();
         rmSync(scratch, { recursive: true, force: true });
       }
+    });
+
+    it('up verifies the firewall through the resolver that the hook started (its `verify`): no agent process', () => {
+      assert.match(upLog, /^\+\d+ms firewall: .*filtering resolver pid \d+; load \d+ ms, verify \d+ ms$/m);
+      assert.equal(upLog.split('\n').filter((l) => l.includes('firewall-agent.cjs') || l.includes('starting the agent')).join('\n'), '');
     });
 
     it('runs the firewall agent straight into the rootless user namespace (nsenter, not podman unshare)', async () => {

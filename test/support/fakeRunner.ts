@@ -265,6 +265,7 @@ export class FakeEngine {
           const at = f.indexOf('=');
           return c.labels[f.slice(0, at)] === f.slice(at + 1);
         }));
+        if (a.includes('json')) return ok(JSON.stringify(ids.map((c) => ({ Id: c.id, State: c.status === 'running' ? 'running' : 'exited', Labels: c.labels }))));
         if (a.includes('--format')) return ok(ids.map((c) => `${c.id} ${c.status}\n`).join(''));
         return ok(ids.map((c) => `${c.id}\n`).join(''));
       }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseUpOutput, renderCliLogLine } from '../../src/base/devcontainerCli';
+import { cliLookupAnswers, parseUpOutput, renderCliLogLine } from '../../src/base/devcontainerCli';
 import { HdcError } from '../../src/base/errors';
 
 const fixture = (name: string): string => readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'up', name), 'utf8');
@@ -43,5 +43,25 @@ describe('devcontainer up result', () => {
     assert.equal(forged?.step, 'Running the postCreateCommand');
     assert.equal(renderCliLogLine('{"type":"text","level":3,"text":"Error: unrecognized command `podman buildx version`"}')?.level, 'trace');
     assert.equal(renderCliLogLine('\u001b[31mred\u001b[0m')?.text, 'red');
+  });
+});
+
+describe('the CLI\'s look-ups, answered from hdc\'s own (cliLookupAnswers)', () => {
+  const base = { workspaceFolder: '/w', configFile: '/w/.devcontainer/devcontainer.json' };
+  const id = (c: string) => c.repeat(64);
+
+  it('spells the CLI\'s ps by folder and config file, and by folder, with podman\'s short ids; the image\'s inspect as printed', () => {
+    const answers = cliLookupAnswers({ ...base, folderContainers: [{ id: id('a'), running: true, configFile: base.configFile }], imageName: 'img:1', image: { id: 'sha256:x', user: '', inspectOutput: '[{"Id":"x"}]\n' } });
+    assert.deepEqual(answers, [
+      { argv: ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w', '--filter', 'label=devcontainer.config_file=/w/.devcontainer/devcontainer.json'], stdout: `${'a'.repeat(12)}\n` },
+      { argv: ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w'], stdout: `${'a'.repeat(12)}\n` },
+      { argv: ['inspect', '--type', 'image', 'img:1'], stdout: '[{"Id":"x"}]\n' },
+    ]);
+  });
+
+  it('no container: empty answers; more than one: left to podman (its order); no image output: no inspect answer', () => {
+    assert.deepEqual(cliLookupAnswers({ ...base, folderContainers: [] }).map((a) => a.stdout), ['', '']);
+    const two = cliLookupAnswers({ ...base, folderContainers: [{ id: id('a'), running: false, configFile: base.configFile }, { id: id('b'), running: true, configFile: '/w/other.json' }], imageName: 'img:1', image: { id: 'x', user: '' } });
+    assert.deepEqual(two, [{ argv: ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w', '--filter', 'label=devcontainer.config_file=/w/.devcontainer/devcontainer.json'], stdout: `${'a'.repeat(12)}\n` }]);
   });
 });

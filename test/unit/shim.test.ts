@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { shimPath } from '../../src/base/paths';
+import { answersDir, removePregate, writeLookupAnswers } from '../../src/base/protocol';
 
 /** Runs the real shim with a fake engine that prints each argument on its own line. */
 describe('podman shim (real script, fake engine)', () => {
@@ -243,6 +244,37 @@ describe('podman shim (real script, fake engine)', () => {
       assert.equal(r.code, 1);
       assert.match(r.err, /hdc refused the image's remote user/);
       assert.equal(r.out, '', 'nothing reached podman');
+    });
+
+    it('answers the CLI\'s look-ups that hdc made (N.key/N.out) without podman, until a call that may change them', async () => {
+      const gate = path.join(dir, 'pregate-answers');
+      const answers = [
+        { argv: ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w s/$(x)'], stdout: '0123456789ab\n' },
+        { argv: ['inspect', '--type', 'image', 'img'], stdout: '[{"Id":"x"}]\n' },
+        { argv: ['ps', '-q', '-a', '--filter', 'label=a\nb'], stdout: 'never\n' },
+      ];
+      await writeLookupAnswers(answersDir(gate), answers);
+      assert.deepEqual(readdirSync(answersDir(gate)).sort(), ['1.key', '1.out', '2.key', '2.out'], 'an argument with a newline is never answered');
+      writeFileSync(gate, 'open 1000 1000\n');
+      const call = async (argv: string[]) => finished(pregated(argv, gate, { HDC_ANSWERS: answersDir(gate) }));
+      const fromPodman = (argv: string[]) => `${argv.join('\n')}\n`;
+      assert.deepEqual(await call(answers[0].argv), { code: 0, out: '0123456789ab\n', err: '' });
+      assert.deepEqual(await call(answers[1].argv), { code: 0, out: '[{"Id":"x"}]\n', err: '' });
+      // Not the same argv: podman answers (a prefix, one more argument, another image).
+      for (const argv of [['ps', '-q', '-a'], [...answers[0].argv, '--no-trunc'], ['inspect', '--type', 'image', 'img2'], ['ps', '-q', '-a', '--filter', 'label=a\nb']]) {
+        assert.equal((await call(argv)).out, fromPodman(argv), argv.join(' '));
+      }
+      // Calls that change nothing leave the answers; a `run` (or any other) removes them first.
+      await call(['events', '--format', 'json']);
+      await call(['version', '--format', '{{.Server.Version}}']);
+      assert.equal((await call(answers[0].argv)).out, '0123456789ab\n');
+      assert.equal((await call(['run', '--userns=keep-id', 'img'])).code, 0);
+      assert.equal(existsSync(answersDir(gate)), false);
+      assert.equal((await call(answers[0].argv)).out, fromPodman(answers[0].argv), 'after the run, podman answers');
+      await writeLookupAnswers(answersDir(gate), answers.slice(1));
+      await call(['exec', 'c1', 'true']);
+      assert.equal(existsSync(answersDir(gate)), false, 'exec removes them too');
+      await removePregate(gate);
     });
 
     it('refuses when hdc closes it, and when hdc is gone', async () => {
