@@ -4,7 +4,7 @@
  * writes .bench/results.json. Needs the host prepared by scripts/setup-host.sh (root).
  */
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { devcontainerCliPath, shimPath } from '../src/base/paths';
 import { randomBytes } from 'node:crypto';
@@ -648,8 +648,44 @@ function printBreakdown(b: Breakdown): void {
   for (let i = 0; i < Math.max(left.length, right.length); i++) console.log(`${(left[i] ?? '').padEnd(width)} | ${right[i] ?? ''}`);
 }
 
+/**
+ * `--cpus 0.9`: the whole run under a CPU quota (this process and everything it starts:
+ * hdc, the CLI, podman, and the containers, which rootless podman on cgroup v1 leaves in
+ * its caller's cgroup), like a slower machine of the same kind, where CPU that hdc spends
+ * beside the CLI becomes wall time (issue 13). Returns the undo.
+ */
+function limitCpus(cpus: number): () => void {
+  if (!(cpus > 0 && cpus <= 64)) throw new Error(`--cpus takes a number of CPUs such as 0.9, got ${cpus}`);
+  const period = 10_000;
+  const v1 = '/sys/fs/cgroup/cpu';
+  const [root, group] = existsSync(path.join(v1, 'cpu.cfs_quota_us')) ? [v1, path.join(v1, `hdc-bench-${process.pid}`)] : ['/sys/fs/cgroup', `/sys/fs/cgroup/hdc-bench-${process.pid}`];
+  mkdirSync(group);
+  if (root === v1) {
+    writeFileSync(path.join(group, 'cpu.cfs_period_us'), String(period));
+    writeFileSync(path.join(group, 'cpu.cfs_quota_us'), String(Math.round(cpus * period)));
+  } else {
+    writeFileSync(path.join(group, 'cpu.max'), `${Math.round(cpus * period)} ${period}`);
+  }
+  writeFileSync(path.join(group, 'cgroup.procs'), String(process.pid));
+  console.log(`(the run is limited to ${cpus} CPUs: ${group})`);
+  return () => {
+    writeFileSync(path.join(root, 'cgroup.procs'), String(process.pid));
+    rmdirSync(group);
+  };
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (it drives the rootless test user): sudo npm run bench');
+  const cpusAt = process.argv.indexOf('--cpus');
+  const unlimit = cpusAt > 0 ? limitCpus(Number(process.argv[cpusAt + 1])) : undefined;
+  try {
+    await measureAll();
+  } finally {
+    unlimit?.();
+  }
+}
+
+async function measureAll(): Promise<void> {
   const groups: Record<string, () => Promise<Figure[]>> = {
     shim: async () => [await shimOverhead()],
     pipeline: async () => [await upVsPlain(false)],
@@ -669,7 +705,8 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   for (const [name, measure] of Object.entries(groups)) if (!only || only.includes(name)) figures.push(...await measure());
   print(figures);
-  if (only) return;
+  // Some figures, or a limited machine: printed only (results.json is the full run's).
+  if (only || process.argv.includes('--cpus')) return;
   const out = path.join(REPO, '.bench');
   mkdirSync(out, { recursive: true });
   const file = path.join(out, quick ? 'results-quick.json' : 'results.json');

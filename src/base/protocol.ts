@@ -58,8 +58,8 @@ import * as path from 'node:path';
  *    workspace's containers, `ps -q -a --filter …`; the image, `inspect --type image`).
  *    Each answer is N.key (the argv, an argument per line) and N.out (what podman printed,
  *    status 0). After the pregate, a `ps` or `inspect` whose argv equals a key (no argument
- *    with a newline) gets N.out at once, without podman; every other subcommand but
- *    `events`, `version`, `buildx` and `info` (which change nothing) removes the folder
+ *    with a newline) gets N.out at once, without podman; every other call but `events`,
+ *    `version`, `info` and `buildx version` (which change nothing) removes the folder
  *    first, so that nothing is answered once the CLI may have changed what they say. hdc
  *    removes it when the CLI run ends (with the pregate).
  */
@@ -138,7 +138,7 @@ export const resolverLog = (role: FirewallRole): string => `resolver-${role}.log
 export const GUARD_RESOLVER_SOCKET = '/tmp/hdc-resolver.sock';
 
 /** What the resolver answers on its control socket (one JSON line in, one out). */
-export type ResolverOp = 'status' | 'reload' | 'blocked' | 'verify';
+export type ResolverOp = 'status' | 'reload' | 'blocked';
 
 export type PregateState = { kind: 'open'; uid: number; gid: number } | { kind: 'open-image' } | { kind: 'closed' };
 /** hdc's answer to a build's `run`/`create`. */

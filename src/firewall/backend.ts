@@ -9,7 +9,7 @@ import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../bas
 export type AgentCall = Omit<AgentRequest, 'resolver'>;
 import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImageId, guardWorkspaceArgs, isGuardedWorkspace, splitNetworkArgs } from './dockerGuard';
 import { workspaceLabels } from '../base/labels';
-import { agentCall, firewallRunArgs, rootlessUserNs, verifyThroughResolver } from './podmanHook';
+import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
 export interface FirewallBackend {
@@ -59,14 +59,6 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
           rootlessUserNs(),
         ]);
         if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
-        // Right after the hook's load: the resolver it started verifies, in its own process.
-        if (call.loadedAtStart && knownPid) {
-          const verified = await verifyThroughResolver(ctx.firewallDir, role, knownPid, request).catch((e: Error) => {
-            options.log?.(`firewall: ${e.message}; starting the agent in the netns instead`);
-            return undefined;
-          });
-          if (verified) return verified;
-        }
         return run(agentCall(engine, container.pid, request, userNs), options);
       },
       async discard() {},

@@ -1,5 +1,4 @@
-import { open, readFile, readlink, stat } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
@@ -8,7 +7,7 @@ import { eventsWaitPath, firewallAgentPath, firewallResolverPath, ociHookSourceP
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
-import { HOOK_SCRIPTS, resolverSocket, type FirewallRole, type ResolverOp } from '../base/protocol';
+import { HOOK_SCRIPTS } from '../base/protocol';
 import type { CliCall, ProcessOutput } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 
@@ -31,8 +30,6 @@ export function hooksHome(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The hook's copy of the filtering resolver's bundle (installOciHook writes it). */
 export const installedResolverPath = (env: NodeJS.ProcessEnv = process.env): string => path.join(hooksHome(env), 'bin', 'firewall-resolver.cjs');
-/** The agent's bundle next to it: the resolver loads it for `verify`. */
-export const installedAgentPath = (env: NodeJS.ProcessEnv = process.env): string => path.join(hooksHome(env), 'bin', 'firewall-agent.cjs');
 
 export function containersConfDropIn(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config'), 'containers', 'containers.conf.d', '99-hardened-devcontainers.conf');
@@ -79,7 +76,6 @@ export async function installOciHook(env: NodeJS.ProcessEnv = process.env): Prom
   // The filtering resolver, next to the hook: what a start by hand runs is this copy, never
   // a file of the package (which may sit in a folder a workspace can write).
   await writeIfChanged(installedResolverPath(env), await readFile(firewallResolverPath(), 'utf8'), 0o644);
-  await writeIfChanged(installedAgentPath(env), await readFile(firewallAgentPath(), 'utf8'), 0o644);
   await writeIfChanged(script, await readFile(ociHookSourcePath(), 'utf8'), 0o755);
   await writeIfChanged(path.join(hooksDir, 'hardened-devcontainers.json'), hookJson(script));
   const dropIn = containersConfDropIn(env);
@@ -132,36 +128,3 @@ export function agentCall(engine: EngineClient, pid: number, request: AgentReque
   return { command: 'nsenter', args: [`--user=${userNs}`, '--preserve-credentials', '--', ...inNetns], parse, ...extra };
 }
 
-
-/**
- * The agent's checks, run by the filtering resolver that the hook has just started in the
- * workspace's netns (its control socket's `verify`): no agent process to start (~0.1 s of
- * CPU). The resolver answers only for the container whose first process it watches, in
- * that process's netns; anything else fails, and the caller starts the agent instead.
- */
-export async function verifyThroughResolver(dir: string, role: FirewallRole, pid: number, request: AgentRequest, timeoutMs = 15_000): Promise<AgentResult> {
-  // The socket through an open descriptor of its folder: the folder's path may be longer
-  // than a socket path may be (107 bytes), and this process must not change directory.
-  const folder = await open(dir, 'r');
-  try {
-    return await new Promise<AgentResult>((resolve, reject) => {
-      const socket = connect({ path: `/proc/self/fd/${folder.fd}/${resolverSocket(role)}` });
-      let text = '';
-      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-      socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid, request })}\n`));
-      socket.on('data', (d) => { text += String(d); });
-      socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
-      socket.on('end', () => {
-        try {
-          const reply = JSON.parse(text) as { ok: boolean; error?: string; result?: AgentResult };
-          if (reply.ok && reply.result) resolve(reply.result);
-          else reject(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`));
-        } catch {
-          reject(new Error('the filtering resolver gave no answer'));
-        }
-      });
-    });
-  } finally {
-    await folder.close();
-  }
-}

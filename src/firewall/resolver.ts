@@ -22,8 +22,7 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { readFile, readlink, unlink } from 'node:fs/promises';
-import * as path from 'node:path';
+import { readFile, unlink } from 'node:fs/promises';
 import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
@@ -58,11 +57,6 @@ export interface ResolverOptions {
   applySets?: (payload: string) => Promise<void>;
   /** Send upstream from ports below 1024 (false in unit tests, as a normal user). */
   privilegedSource: boolean;
-  /**
-   * The agent's checks, run in this process (`verify`): hdc asks for them right after the
-   * hook started this resolver, instead of starting the agent (a Node process) in the netns.
-   */
-  verifier?: () => Promise<(request: unknown) => Promise<unknown>>;
 }
 
 export interface BlockedEntry {
@@ -559,28 +553,14 @@ export class FilteringResolver {
   }
 
   private async control_(line: string): Promise<Record<string, unknown>> {
-    const { op, request, pid } = JSON.parse(line) as { op: string; request?: unknown; pid?: number };
+    const { op } = JSON.parse(line) as { op: string };
     if (op === 'status') return { status: this.status() };
-    if (op === 'verify') return { result: await this.verify(request, pid) };
     if (op === 'reload') return { generation: await this.reload() };
     if (op === 'blocked') {
       await this.pollRecent();
       return { blocked: this.blocked.list() };
     }
     throw new Error(`unknown operation ${JSON.stringify(op)}`);
-  }
-
-  /**
-   * The agent's checks, in this process, for the container whose first process hdc names:
-   * only when this resolver watches that process and serves its network namespace (else
-   * hdc starts the agent in that namespace itself).
-   */
-  private async verify(request: unknown, pid: number | undefined): Promise<unknown> {
-    if (!this.opts.verifier) throw new Error('this resolver does not verify');
-    if (!pid || pid !== this.opts.watchPid) throw new Error(`this resolver watches pid ${this.opts.watchPid ?? 'none'}, not ${pid}`);
-    const theirs = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
-    if (!theirs || theirs !== this.netns) throw new Error(`pid ${pid} is in ${theirs ?? 'no readable'} network namespace, this resolver in ${this.netns}`);
-    return (await this.opts.verifier())(request);
   }
 
   /** Moves new hits of the packet filter's xt_recent lists into the blocked log. */
@@ -692,10 +672,6 @@ async function main(): Promise<void> {
   // The socket is named relative to the firewall directory: a socket path must fit 107
   // bytes, the directory's may not.
   process.chdir(options.dir);
-  // The agent's bundle, installed next to this script (podmanHook.ts), loaded on the first `verify`.
-  const agent = path.join(path.dirname(process.argv[1]), 'firewall-agent.cjs');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  options.verifier = async () => (require(agent) as { runAgent: (request: unknown) => Promise<unknown> }).runAgent;
   const resolver = new FilteringResolver(options);
   await resolver.start();
   // As above: no close, so the socket path (perhaps a newer resolver's) stays.

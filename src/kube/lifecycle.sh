@@ -5,7 +5,13 @@
 # expanded by a shell here: each is one "$@" word):
 #   lifecycle.sh READY THEN [STAGE N WORD1 … WORDN]…
 # READY: a file to wait for first (the filtering resolver's, on podman: it holds the network
-#   namespace that the rules were loaded in, which must be this container's), or "-".
+#   namespace that the rules were loaded in, which must be this container's), or "-". With
+#   it, the resolver must also be listening on 127.0.0.1:53 in this namespace (/proc/net/udp
+#   is per namespace): guard.sh loads the rules before it starts the resolver, and removes
+#   the mark first. The mark alone is not enough: a namespace's inode number is reused once
+#   it is freed, so a mark from an earlier start of the pod can name this one; and a
+#   workspace container started on its own (podman start NAME-workspace) has no egress
+#   container beside it, so no resolver and no rules.
 # THEN: "exit" when the commands are done (an init container, a postStart hook), or "sleep":
 #   stay as the container's process (the workspace, on podman: no native sidecars there).
 # A record: STAGE (onCreate, updateContent, postCreate, postStart: for the log), N, then the
@@ -18,8 +24,15 @@ if [ "$ready" != - ]; then
   # The mark holds the egress container's network namespace: the pod's, which is this one's.
   netns=$(readlink /proc/self/ns/net)
   [ -n "$netns" ] || { echo "hdc: cannot read this container's network namespace (readlink); no lifecycle command ran" >&2; exit 1; }
+  # resolver_listens: a UDP socket bound to 127.0.0.1:53 in this network namespace.
+  resolver_listens() {
+    while read -r _ local _; do
+      [ "$local" != 0100007F:0035 ] || return 0
+    done </proc/net/udp
+    return 1
+  }
   waited=0
-  while [ "$(cat "$ready" 2>/dev/null)" != "$netns" ]; do
+  while [ "$(cat "$ready" 2>/dev/null)" != "$netns" ] || ! resolver_listens; do
     waited=$((waited + 1))
     if [ "$waited" -gt 1200 ]; then echo "hdc: the filtering resolver was not ready after 120 s; no lifecycle command ran" >&2; exit 1; fi
     sleep 0.1

@@ -1,6 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { CiliumNetworkPolicy } from '@kubernetes-models/cilium/cilium.io/v2/CiliumNetworkPolicy';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import { parseDevcontainerConfig } from '../../src/config/devcontainerConfig';
 import { chownTree, containersOf, destroyWorkspace, engine, hdc, REPO, upJson, workspaceOwner, type Runtime } from '../support/testbed';
 
@@ -87,6 +92,7 @@ export function corpusSuite(runtime: Runtime): void {
             assert.ok(message.toLowerCase().includes(expect.refused.toLowerCase()), `the refusal does not name "${expect.refused}":\n${r.stderr}`);
             assert.match(message, /Fix: /, 'the refusal names a fix');
             assert.deepEqual(await containersOf(runtime, ws), [], 'a container was left behind');
+            if (runtime === 'podman') await kubeRefuses(ws, entry, expect.refused);
             return;
           }
           assert.equal(r.exitCode, 0, r.stderr);
@@ -114,12 +120,55 @@ export function corpusSuite(runtime: Runtime): void {
           if (up.withheld.length) {
             assert.ok(up.warnings.some((w) => /was withheld: the workspace never holds it; hdc's egress firewall is in force instead/.test(w)), up.warnings.join('\n'));
           }
+          if (runtime === 'podman') await kubeGenerates(ws, entry);
         } finally {
           await destroyCorpusWorkspace(runtime, ws);
         }
       });
     }
   });
+}
+
+/** Whether the entry's devcontainer.json builds its image (a Dockerfile, or features on an image). */
+function builds(ws: string): boolean {
+  const file = [path.join(ws, '.devcontainer', 'devcontainer.json'), path.join(ws, '.devcontainer.json')].find((f) => existsSync(f));
+  if (!file) return false;
+  const config = parseDevcontainerConfig(readFileSync(file, 'utf8'), file) as { build?: unknown; dockerFile?: unknown; features?: Record<string, unknown> };
+  return config.build !== undefined || config.dockerFile !== undefined || Object.keys(config.features ?? {}).length > 0;
+}
+
+const KUBE_MODELS = { ConfigMap, PersistentVolumeClaim, Pod, CiliumNetworkPolicy } as Record<string, new (d: unknown) => { validate(): void }>;
+
+/**
+ * `hdc kube` of an entry that came up (issue 16, real inputs): the cluster manifests (with
+ * Cilium's policy) are written, every object validates against the schema after the YAML
+ * round trip, and the workspace container runs as the entry's remote user with no way up.
+ * A build's image is the one `up` built (a cluster would pull it by that name).
+ */
+async function kubeGenerates(ws: string, entry: CorpusEntry): Promise<void> {
+  const out = path.join(path.dirname(ws), 'kube.yaml');
+  const image = builds(ws) ? (await engine('podman', ['container', 'inspect', '--format', '{{.ImageName}}', (await containersOf('podman', ws))[0]])).stdout.trim() : undefined;
+  const r = await hdc('podman', ['kube', ws, '--target', 'cluster', '--cilium', '--egress-image', 'localhost/hdc-corpus/egress:1', '--out', out, ...(image ? ['--image', image] : [])]);
+  assert.equal(r.exitCode, 0, `hdc kube: ${r.stderr}`);
+  const docs = parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS() as { kind: string; spec: { containers: { name: string; securityContext: Record<string, unknown> }[] } });
+  for (const d of docs) new KUBE_MODELS[d.kind](d).validate();
+  const pod = docs.find((d) => d.kind === 'Pod');
+  const workspace = pod?.spec.containers.find((c) => c.name === 'workspace');
+  assert.ok(workspace, `no workspace container: ${docs.map((d) => d.kind).join(', ')}`);
+  assert.equal(workspace.securityContext.runAsUser, entry.uid);
+  assert.equal(workspace.securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(workspace.securityContext.capabilities, { drop: ['ALL'] });
+  assert.ok(docs.some((d) => d.kind === 'CiliumNetworkPolicy'), 'no Cilium policy');
+}
+
+/** `hdc kube` of an entry that `up` refuses: refused too, before anything is written (an image entry: for the same reason). */
+async function kubeRefuses(ws: string, entry: CorpusEntry, refused: string): Promise<void> {
+  const out = path.join(path.dirname(ws), 'kube.yaml');
+  const r = await hdc('podman', ['kube', ws, '--target', 'cluster', '--egress-image', 'localhost/hdc-corpus/egress:1', '--out', out]);
+  assert.notEqual(r.exitCode, 0, `hdc kube wrote manifests for an entry that up refuses:\n${r.stderr}`);
+  assert.match(r.stderr, /Fix: /, 'the refusal names a fix');
+  assert.equal(existsSync(out), false, 'a manifest was written');
+  if (entry.kind === 'image') assert.ok(r.stderr.toLowerCase().includes(refused.toLowerCase()), `hdc kube's refusal does not name "${refused}":\n${r.stderr}`);
 }
 
 /** customizations.vscode.extensions of the workspace's devcontainer.json, as written. */

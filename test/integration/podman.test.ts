@@ -18,13 +18,11 @@ describe('rootless podman', function () {
   describe('keep-id shim', () => {
     let ws: string;
     const log = `/tmp/hdc-it-shim-${process.pid}.log`;
-    let upLog = '';
     before(async () => {
       ws = makeWorkspace('podman');
       rmSync(log, { force: true });
-      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log, HDC_VERBOSE: '1' } });
+      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log } });
       assert.equal(r.exitCode, 0, r.stderr);
-      upLog = r.stderr;
     });
     after(async () => {
       await destroyWorkspace('podman', ws);
@@ -107,11 +105,6 @@ describe('rootless podman', function () {
         follower.kill();
         rmSync(scratch, { recursive: true, force: true });
       }
-    });
-
-    it('up verifies the firewall through the resolver that the hook started (its `verify`): no agent process', () => {
-      assert.match(upLog, /^\+\d+ms firewall: .*filtering resolver pid \d+; load \d+ ms, verify \d+ ms$/m);
-      assert.equal(upLog.split('\n').filter((l) => l.includes('firewall-agent.cjs') || l.includes('starting the agent')).join('\n'), '');
     });
 
     it('runs the firewall agent straight into the rootless user namespace (nsenter, not podman unshare)', async () => {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -67,16 +67,25 @@ describe('hdc kube: lifecycle commands as argv', () => {
     assert.match(failed.stderr, /the postCreate command failed \(exit 1\)/);
   });
 
-  it('lifecycle.sh waits for a ready mark that names its own network namespace, not just any file', () => {
+  it('lifecycle.sh waits for a ready mark that names its own network namespace, and for the resolver listening in it', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hdc-kube-ready-'));
     try {
       const mark = path.join(dir, 'ready');
       const args = [LIFECYCLE, mark, 'exit', ...lifecycleArgs([{ stage: 'postCreate', argv: ['echo', 'ran'] }])];
-      writeFileSync(mark, 'net:[1]\n'); // a stale mark (another namespace)
-      const stale = spawnSync('/bin/sh', args, { encoding: 'utf8', timeout: 1500 });
-      assert.equal(stale.stdout, '', 'nothing runs on a stale mark');
-      writeFileSync(mark, `${readlinkSync('/proc/self/ns/net')}\n`);
-      assert.equal(execFileSync('/bin/sh', args, { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] }), 'ran\n');
+      // In a network namespace of its own (a user namespace too: no root needed), as a pod's.
+      const inNetns = (setup: string, timeout: number) => spawnSync('unshare', ['-rn', '/bin/sh', '-c',
+        `ip link set lo up 2>/dev/null; ${setup}; exec /bin/sh "$@"`, 'sh', ...args], { encoding: 'utf8', timeout });
+      // A stand-in resolver: bound to 127.0.0.1:53, gone after 8 s, holding none of the script's pipes.
+      const listen = `"${process.execPath}" -e 'require("dgram").createSocket("udp4").bind(53, "127.0.0.1", () => require("fs").writeFileSync(process.argv[1], "")); setTimeout(process.exit, 8000)' "${dir}/listening" </dev/null >/dev/null 2>&1 &
+        while [ ! -e "${dir}/listening" ]; do sleep 0.05; done`;
+      const ownMark = `readlink /proc/self/ns/net >"${mark}"`;
+      const stale = inNetns(`echo 'net:[1]' >"${mark}"; ${listen}`, 1500);
+      assert.equal(stale.stdout, '', `nothing runs on a mark of another namespace: ${stale.stderr}`);
+      rmSync(`${dir}/listening`, { force: true });
+      const noResolver = inNetns(ownMark, 1500);
+      assert.equal(noResolver.stdout, '', `nothing runs on its own namespace's mark with no resolver listening (a reused inode, or the workspace started alone): ${noResolver.stderr}`);
+      const ready = inNetns(`${ownMark}; ${listen}`, 10_000);
+      assert.equal(ready.stdout, 'ran\n', ready.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

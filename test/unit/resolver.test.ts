@@ -7,9 +7,6 @@ import * as path from 'node:path';
 import * as packet from 'dns-packet';
 import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, LIMITS, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
 import { compileRules, matches, nameAllowed } from '../../src/firewall/names';
-import type { AgentRequest, AgentResult } from '../../src/firewall/agent';
-import { verifyThroughResolver } from '../../src/firewall/podmanHook';
-import { resolverSocket } from '../../src/base/protocol';
 
 /**
  * The filtering resolver, run for real on the loopback against a fake upstream resolver
@@ -215,27 +212,6 @@ describe('filtering resolver', () => {
       assert.equal((await ask(port + 4, 'allowed.test')).rcode, 'SERVFAIL', 'not released: its address is not in the set');
       assert.equal((await ask(port + 4, 'allowed.test')).rcode, 'NOERROR');
       assert.deepEqual(changes, ['add hdc-dyn4 10.0.0.10 timeout 300'], 'the next answer added it again');
-    } finally {
-      r.stop();
-      rmSync(own, { recursive: true, force: true });
-    }
-  });
-
-  it('verify: runs the agent\'s checks in its own process for the pid it watches only (hdc\'s client, through the folder\'s descriptor)', async () => {
-    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-verify-'));
-    writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains: ['allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
-    const seen: unknown[] = [];
-    const fake = { dns: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 0, v6: 0 }, verify: {}, ms: { load: 0, verify: 1 } } satisfies AgentResult;
-    const verifier = async () => async (request: unknown) => { seen.push(request); return fake; };
-    const request: AgentRequest = { policy: { domains: ['allowed.test'], cidrs4: [], cidrs6: [] } as unknown as AgentRequest['policy'], loadedAtStart: true, resolver: { dir: own, socket: resolverSocket('workspace') } };
-    const r = new FilteringResolver({ dir: own, socket: path.join(own, resolverSocket('workspace')), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 6, upstreamPort: upstream.port, sets: false, privilegedSource: false, watchPid: process.pid, verifier });
-    await r.start();
-    try {
-      assert.deepEqual(await verifyThroughResolver(own, 'workspace', process.pid, request), fake);
-      assert.deepEqual(seen, [request]);
-      await assert.rejects(verifyThroughResolver(own, 'workspace', process.pid + 1, request), /watches pid \d+, not \d+/);
-      await assert.rejects(verifyThroughResolver(own, 'sidecar', process.pid, request), /does not answer \(ENOENT\)/);
-      assert.equal(seen.length, 1, 'nothing ran for another pid');
     } finally {
       r.stop();
       rmSync(own, { recursive: true, force: true });

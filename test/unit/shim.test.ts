@@ -267,7 +267,11 @@ describe('podman shim (real script, fake engine)', () => {
       // Calls that change nothing leave the answers; a `run` (or any other) removes them first.
       await call(['events', '--format', 'json']);
       await call(['version', '--format', '{{.Server.Version}}']);
+      await call(['buildx', 'version']);
       assert.equal((await call(answers[0].argv)).out, '0123456789ab\n');
+      await call(['buildx', 'build', '-t', 'img', '.']);
+      assert.equal(existsSync(answersDir(gate)), false, 'a buildx build removes them');
+      await writeLookupAnswers(answersDir(gate), answers.slice(0, 2));
       assert.equal((await call(['run', '--userns=keep-id', 'img'])).code, 0);
       assert.equal(existsSync(answersDir(gate)), false);
       assert.equal((await call(answers[0].argv)).out, fromPodman(answers[0].argv), 'after the run, podman answers');
