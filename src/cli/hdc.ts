@@ -106,6 +106,16 @@ function parse(argv: string[]): Invocation {
 type KubeEntry = typeof import('./kubeEntry');
 
 /**
+ * An error of the kube bundle, which has its own copy of HdcError (instanceof fails across
+ * bundles): as this bundle's, so that its fix and exit code reach the user.
+ */
+function fromKubeBundle(e: unknown): unknown {
+  if (e instanceof HdcError || !(e instanceof Error)) return e;
+  const { fix, exitCode, detail } = e as Partial<HdcError>;
+  return typeof exitCode === 'number' ? new HdcError(e.message, { fix, exitCode, detail, cause: e }) : e;
+}
+
+/**
  * `hdc kube`'s code, with its Kubernetes schemas (~1.4 MB), from its own bundle next to this
  * one: every other command starts without parsing it. From the sources (tsx), the module.
  */
@@ -214,7 +224,7 @@ async function main(argv: string[]): Promise<number> {
       const { kube } = await kubeEntry();
       const result = await kube(inv.folder, await loadSettings(inv), defaultStateRoot(), {
         target: k.target, namespace: k.namespace, image: k.image, name: k.name, egressImage: k.egressImage, cilium: k.cilium, claimSize: k.storage,
-      }, log, controller.signal);
+      }, log, controller.signal).catch((e: unknown) => { throw fromKubeBundle(e); });
       for (const n of result.notes) process.stderr.write(`${n}\n`);
       if (k.out) {
         writeFileSync(k.out, result.yaml, { mode: 0o644 });

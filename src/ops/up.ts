@@ -1,6 +1,8 @@
+import * as path from 'node:path';
 import type { UpResultItem } from '../base/devcontainerCli';
 import { renderCliLogLine } from '../base/devcontainerCli';
 import { fateOf, HdcError } from '../base/errors';
+import { takeLock } from '../base/files';
 import { run, type LogFn, type RunOptions } from '../base/runner';
 import type { Settings } from '../config/settings';
 import type { AgentResult } from '../firewall/agent';
@@ -15,7 +17,7 @@ import type { Finding } from '../workspace/preflight';
 import type { UserIds } from '../workspace/remoteUser';
 import type { SidecarProgress, SidecarResult, StartContext } from './upAfterStart';
 import { realHost, removeNewContainers, type UpHost } from './upHost';
-import { planUp, setUp } from './upPlan';
+import { planUp, setUp, type UpPlanned, type UpSetup } from './upPlan';
 import { prepare, type Prepared } from './upPrepare';
 import { EarlyCli, startDocker, startGated, startPlain, SudoRevocation, type Started } from './upStart';
 import { ImageIdsAnswer } from './upUser';
@@ -120,6 +122,24 @@ export async function up(req: UpRequest, deps: UpDeps = {}): Promise<UpResult> {
 
   const planned = await clock.time('plan', `reading devcontainer.json in ${req.workspaceFolder}`, () => planUp(req.workspaceFolder, settings, req.stateRoot, options));
   const setup = await clock.time('preflight', `checking ${settings.runtime}`, () => setUp(planned, req.stateRoot, options, cliRunOptions, deps.engine, req.shimLog));
+  // One up of a workspace at a time (the extension and a terminal, or two clicks): a second
+  // would share this one's state files and answers, and its clean-up could take this one's
+  // container for its own.
+  const lock = await takeLock(path.join(setup.stateDir, 'up.lock'));
+  if ('heldBy' in lock) {
+    throw new HdcError(`Another up of ${req.workspaceFolder} is running (pid ${lock.heldBy}); this one made nothing.`,
+      { exitCode: 2, fix: 'wait for it to end, or stop it (Ctrl-C in its terminal); then run up again' });
+  }
+  try {
+    return await upHeld(req, clock, host, options, planned, setup);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The rest of `up`, while it holds the workspace's lock. */
+async function upHeld(req: UpRequest, clock: StepClock, host: UpHost, options: RunOptions, planned: UpPlanned, setup: UpSetup): Promise<UpResult> {
+  const { settings, log } = req;
   const early = setup.podman ? await EarlyCli.launch(planned, setup) : undefined;
   // A failure before the pregate opens stops the early CLI (it has made nothing yet).
   const prepared = await clock.time('prepare', 'probes, image, merged configuration, privilege, remote user, override',

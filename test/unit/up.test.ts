@@ -8,6 +8,7 @@ import { EngineClient, type Runtime } from '../../src/base/engine';
 import { EnvironmentError, HdcError, InputError } from '../../src/base/errors';
 import { ANNOTATIONS, LABELS } from '../../src/base/labels';
 import { workspaceStateDir } from '../../src/base/state';
+import { takeLock } from '../../src/base/files';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/config/settings';
 import { up, type UpResult, type UpStep } from '../../src/ops/up';
 import { summarizeUp } from '../../src/ops/upSummary';
@@ -227,7 +228,7 @@ async function runUp(d: Dirs, fake: FakeEngine, combo: Combo, settings: Partial<
   assert.deepEqual(fake.unexpected, [], 'calls the fake has no rule for');
   // podman's per-run protocol files (pregate, gate, events note) are gone.
   const stateDir = await workspaceStateDir(d.stateRoot, d.ws);
-  const left = [...await readdir(stateDir), ...await readdir(path.join(stateDir, 'firewall')).catch(() => [])].filter((f) => /^(pregate|gate|events)(-|$)/.test(f));
+  const left = [...await readdir(stateDir), ...await readdir(path.join(stateDir, 'firewall')).catch(() => [])].filter((f) => /^(pregate|gate|events|answers)(-|$)|^up\.lock$/.test(f));
   assert.deepEqual(left, [], 'protocol files left in the state dir');
   return { ...outcome, log };
 }
@@ -420,6 +421,24 @@ describe('up with a fake engine', function () {
         if (c.faults?.lifecycle) assert.ok(result.notes.some((n) => /postCreateCommand from devcontainer\.json failed/.test(n)), 'the tolerated failure is a warning');
       });
     }
+  });
+
+  it('one up of a workspace at a time: a second is refused before it starts anything; a stale lock (its process gone) is taken over', async () => {
+    const { d, fake } = await setUpCase(CONFIG, 'podman');
+    const lockFile = path.join(await workspaceStateDir(d.stateRoot, d.ws), 'up.lock');
+    const held = await takeLock(lockFile);
+    assert.ok('release' in held);
+    const error = await up({ workspaceFolder: d.ws, settings: settingsFor(P_FW), stateRoot: d.stateRoot, log: () => undefined },
+      { runner: fake.runner, engine: new EngineClient('podman', '/usr/bin/podman'), host: fake.host }).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof HdcError && /^Another up of .* is running \(pid \d+\); this one made nothing\.$/.test(error.message), String(error));
+    assert.equal((error as HdcError).exitCode, 2);
+    assert.deepEqual(fake.calls.filter((c) => /^cli |create|^run/.test(c.what)).map((c) => c.what), [], 'no CLI and no container');
+    assert.deepEqual(await takeLock(lockFile), { heldBy: process.pid }, 'the refused up left the lock as it was');
+    await held.release();
+    await writeFile(lockFile, '999999999 1\n');
+    const ok = await runUp(d, fake, P_FW);
+    assert.ok(ok.result, String(ok.error));
+    await assert.rejects(readFile(lockFile), /ENOENT/, 'the lock goes with the up');
   });
 
   describe('firewall presets', () => {
