@@ -96,6 +96,9 @@ export const KUBE_PATHS = {
   dist: '/hdc/dist',
 } as const;
 
+/** hdc's own mounts in the workspace container (the workspace's mount point must keep clear of them). */
+export const HDC_WORKSPACE_MOUNTS = [KUBE_PATHS.lifecycle, KUBE_PATHS.ready, path.posix.dirname(SIDECAR_SOCKET_DIR)] as const;
+
 export const KUBE_CONTAINERS = { egress: 'hdc-egress', rules: 'hdc-egress-rules', lifecycle: 'hdc-lifecycle', workspace: 'workspace', sidecar: 'podman', graphOwner: 'hdc-graph-owner' } as const;
 
 const LABEL_INSTANCE = 'app.kubernetes.io/instance';

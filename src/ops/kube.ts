@@ -14,7 +14,7 @@ import { selfContainedEgress } from './egressImage';
 import { policyFromSettings } from '../firewall/policy';
 import { LIMITS_NOT_ENFORCED, limitsEnforceable, protectedPaths } from '../hardening/hardening';
 import { lifecycleSteps, unmappedLifecycle } from '../kube/lifecycle';
-import { kubeName, kubeObjects, kubeYaml, sidecarFileTargets, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
+import { HDC_WORKSPACE_MOUNTS, kubeName, kubeObjects, kubeYaml, sidecarFileTargets, type KubeSidecar, type KubeSpec, type KubeTarget } from '../kube/manifests';
 import { SIDECAR_CLIENT_CONF } from '../sidecar/sidecar';
 import { writeIfChanged } from '../base/files';
 import { ensureImage } from '../workspace/imageUser';
@@ -107,6 +107,7 @@ export async function kube(folder: string, settings: Settings, stateRoot: string
     call: devcontainerCli.readConfiguration({ workspaceFolder: ws.workspaceFolder, dockerPath: engine.path, overrideConfig, env: {} }),
     options,
   });
+  checkKubeWorkspaceTarget(layout.target, ws.file);
   // The folder the pod mounts (podman: as a hostPath, writable) is checked as `up` checks it.
   checkMergedPrivilege({
     file: ws.file, fileSource: planned.fileSource, features, image, imageName: imageRef, merged, mountSource: layout.source,
@@ -198,6 +199,21 @@ export function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, tar
   if (graph && ((graph.startsWith(`${name}-`) && graph !== `${name}-podman-graph`) || /-(hdc-firewall|hdc-lifecycle|workspace|podman-files)$/.test(graph))) {
     throw new InputError(`hardenedDevcontainers.podmanSidecar.graphStorage ${JSON.stringify(graph)} could name one of the pod's own objects, or another workspace's (they are named "${name}-…", "…-hdc-firewall", "…-workspace").`,
       `choose another name, or leave it empty for "${name}-podman-graph"`);
+  }
+}
+
+/**
+ * The workspace's mount point in the pod (devcontainer.json's workspaceMount/workspaceFolder,
+ * which the repository chooses) must not be, hold or lie inside one of hdc's own mounts in
+ * the workspace container (the lifecycle script, the ready mark, the sidecar's socket and
+ * client config): the writable source there could stand in for what hdc put there.
+ */
+export function checkKubeWorkspaceTarget(target: string, file: string): void {
+  const t = path.posix.normalize(target).replace(/\/+$/, '') || '/';
+  const clash = HDC_WORKSPACE_MOUNTS.find((p) => t === p || p.startsWith(`${t === '/' ? '' : t}/`) || t.startsWith(`${p}/`));
+  if (!path.posix.isAbsolute(t) || clash) {
+    throw new InputError(`${file}: the workspace would be mounted at ${JSON.stringify(target)} in the pod, ${clash ? `which is or holds hdc's own ${clash}` : 'not an absolute path'}.`,
+      'mount the workspace under /workspaces (the devcontainers CLI\'s default), or another folder of its own');
   }
 }
 

@@ -10,7 +10,7 @@ import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClai
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { CiliumNetworkPolicy } from '@kubernetes-models/cilium/cilium.io/v2/CiliumNetworkPolicy';
 import { InputError } from '../../src/base/errors';
-import { checkKubeSidecar } from '../../src/ops/kube';
+import { checkKubeSidecar, checkKubeWorkspaceTarget } from '../../src/ops/kube';
 import { DEFAULT_SETTINGS } from '../../src/config/settings';
 import { lifecycleSteps, unmappedLifecycle } from '../../src/kube/lifecycle';
 import { kubeName, kubeObjects, kubeYaml, lifecycleArgs, memoryQuantity, type KubeSpec } from '../../src/kube/manifests';
@@ -212,6 +212,15 @@ describe('hdc kube: manifests', () => {
 
   it('lifecycle.sh is what the ConfigMap carries (ops reads the file the package ships)', () => {
     assert.match(readFileSync(LIFECYCLE, 'utf8'), /^#!\/bin\/sh\n/);
+  });
+});
+
+describe('hdc kube: the workspace\'s mount point', () => {
+  it('keeps clear of hdc\'s own mounts in the workspace container (the repository chooses it)', () => {
+    for (const ok of ['/workspaces/app', '/work', '/hdc-readyx', '/run/other', '/srv/hdc-ready']) checkKubeWorkspaceTarget(ok, 'dc.json');
+    for (const bad of ['/', '/hdc-ready', '/hdc-ready/', '/hdc-ready/ready', '/hdc-lifecycle/x', '/run', '/run/hardened-devcontainers', '/run/hardened-devcontainers/podman', '/./hdc-ready', 'relative']) {
+      assert.throws(() => checkKubeWorkspaceTarget(bad, 'dc.json'), (e: Error) => e instanceof InputError && /^dc\.json: the workspace would be mounted at /.test(e.message), bad);
+    }
   });
 });
 
