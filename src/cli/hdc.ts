@@ -112,7 +112,9 @@ type KubeEntry = typeof import('./kubeEntry');
 function fromKubeBundle(e: unknown): unknown {
   if (e instanceof HdcError || !(e instanceof Error)) return e;
   const { fix, exitCode, detail } = e as Partial<HdcError>;
-  return typeof exitCode === 'number' ? new HdcError(e.message, { fix, exitCode, detail, cause: e }) : e;
+  // Only the shape of an HdcError, with an exit code that says failure.
+  const ours = typeof exitCode === 'number' && Number.isInteger(exitCode) && exitCode >= 1 && exitCode <= 255 && (fix === undefined || typeof fix === 'string');
+  return ours ? new HdcError(e.message, { fix, exitCode, detail, cause: e }) : e;
 }
 
 /**

@@ -11,7 +11,9 @@
 #   the mark first. The mark alone is not enough: a namespace's inode number is reused once
 #   it is freed, so a mark from an earlier start of the pod can name this one; and a
 #   workspace container started on its own (podman start NAME-workspace) has no egress
-#   container beside it, so no resolver and no rules.
+#   container beside it, so no resolver and no rules. This wait keeps devcontainer.json's
+#   commands from starting early; it is not a boundary: it runs with the image's shell and
+#   devcontainer.json's containerEnv, which can run code before it (README).
 # THEN: "exit" when the commands are done (an init container, a postStart hook), or "sleep":
 #   stay as the container's process (the workspace, on podman: no native sidecars there).
 # A record: STAGE (onCreate, updateContent, postCreate, postStart: for the log), N, then the
@@ -27,7 +29,8 @@ if [ "$ready" != - ]; then
   # resolver_listens: a UDP socket bound to 127.0.0.1:53 in this network namespace.
   resolver_listens() {
     while read -r _ local _; do
-      [ "$local" != 0100007F:0035 ] || return 0
+      # 127.0.0.1 as the kernel prints it: little-endian hosts, then big-endian ones.
+      case $local in 0100007F:0035|7F000001:0035) return 0 ;; esac
     done </proc/net/udp
     return 1
   }

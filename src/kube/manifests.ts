@@ -96,8 +96,14 @@ export const KUBE_PATHS = {
   dist: '/hdc/dist',
 } as const;
 
-/** hdc's own mounts in the workspace container (the workspace's mount point must keep clear of them). */
-export const HDC_WORKSPACE_MOUNTS = [KUBE_PATHS.lifecycle, KUBE_PATHS.ready, path.posix.dirname(SIDECAR_SOCKET_DIR)] as const;
+/**
+ * Where the workspace's mount point may not be, hold or lie: hdc's own mounts in the
+ * workspace container; the sidecar's configuration and storage (with parentStorages the
+ * workspace is mounted there too); and the system's folders, whose programs and loader
+ * configuration run before anything of hdc's in the container.
+ */
+export const HDC_WORKSPACE_MOUNTS = [KUBE_PATHS.lifecycle, KUBE_PATHS.ready, KUBE_PATHS.firewall, path.posix.dirname(SIDECAR_SOCKET_DIR),
+  '/etc', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/proc', '/sys', '/dev', '/run', '/var/run', '/var/lib/containers', '/boot'] as const;
 
 export const KUBE_CONTAINERS = { egress: 'hdc-egress', rules: 'hdc-egress-rules', lifecycle: 'hdc-lifecycle', workspace: 'workspace', sidecar: 'podman', graphOwner: 'hdc-graph-owner' } as const;
 

@@ -204,15 +204,15 @@ export function checkKubeSidecar(s: Settings['podmanSidecar'], name: string, tar
 
 /**
  * The workspace's mount point in the pod (devcontainer.json's workspaceMount/workspaceFolder,
- * which the repository chooses) must not be, hold or lie inside one of hdc's own mounts in
- * the workspace container (the lifecycle script, the ready mark, the sidecar's socket and
- * client config): the writable source there could stand in for what hdc put there.
+ * which the repository chooses) must not be, hold or lie inside one of HDC_WORKSPACE_MOUNTS:
+ * the writable source there could stand in for what hdc, the sidecar or the image put there.
+ * As written: a symlink of the image's on the way is not followed.
  */
 export function checkKubeWorkspaceTarget(target: string, file: string): void {
   const t = path.posix.normalize(target).replace(/\/+$/, '') || '/';
   const clash = HDC_WORKSPACE_MOUNTS.find((p) => t === p || p.startsWith(`${t === '/' ? '' : t}/`) || t.startsWith(`${p}/`));
   if (!path.posix.isAbsolute(t) || clash) {
-    throw new InputError(`${file}: the workspace would be mounted at ${JSON.stringify(target)} in the pod, ${clash ? `which is or holds hdc's own ${clash}` : 'not an absolute path'}.`,
+    throw new InputError(`${file}: the workspace would be mounted at ${JSON.stringify(target)} in the pod, ${clash ? `which is, holds or lies inside ${clash} (hdc's own mounts, the sidecar's and the system's folders)` : 'not an absolute path'}.`,
       'mount the workspace under /workspaces (the devcontainers CLI\'s default), or another folder of its own');
   }
 }

@@ -207,6 +207,29 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
       assert.notEqual((await curl(`http://${fx.blocked.ip4}/`)).stdout, '200');
     });
 
+    it('the workspace container started on its own (podman start NAME-workspace) runs nothing of devcontainer.json without the rules: it waits for the resolver', async function () {
+      this.timeout(120_000);
+      const ran = async (): Promise<number> => {
+        const logs = await engine('podman', ['logs', `${pod}-workspace`]);
+        return `${logs.stdout}${logs.stderr}`.split('hdc: running the postCreate command').length - 1;
+      };
+      assert.equal((await engine('podman', ['pod', 'stop', '-t', '0', pod])).exitCode, 0);
+      const before = await ran();
+      const start = await engine('podman', ['start', `${pod}-workspace`], 60_000);
+      assert.equal(start.exitCode, 0, start.stderr);
+      await new Promise((r) => setTimeout(r, 5000));
+      const states = (await engine('podman', ['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `pod=${pod}`])).stdout;
+      assert.match(states, new RegExp(`^${pod}-workspace running$`, 'm'), states);
+      if (new RegExp(`^${pod}-hdc-egress running$`, 'm').test(states)) {
+        // Should podman start the egress container with it, that container loads the rules first.
+        assert.notEqual((await curl('http://blocked.test/')).stdout, '200', `blocked.test answered:\n${states}`);
+      } else {
+        assert.equal(await ran(), before, `a lifecycle command ran with no egress container:\n${states}`);
+        const first = await inside(['cat', '/proc/1/cmdline']);
+        assert.match(first.stdout, /lifecycle\.sh/, 'the first process is the lifecycle script, still waiting');
+      }
+    });
+
     it('podman kube down removes the pod and its containers', async () => {
       const down = await engine('podman', ['kube', 'down', file]);
       assert.equal(down.exitCode, 0, down.stderr);

@@ -217,8 +217,9 @@ describe('hdc kube: manifests', () => {
 
 describe('hdc kube: the workspace\'s mount point', () => {
   it('keeps clear of hdc\'s own mounts in the workspace container (the repository chooses it)', () => {
-    for (const ok of ['/workspaces/app', '/work', '/hdc-readyx', '/run/other', '/srv/hdc-ready']) checkKubeWorkspaceTarget(ok, 'dc.json');
-    for (const bad of ['/', '/hdc-ready', '/hdc-ready/', '/hdc-ready/ready', '/hdc-lifecycle/x', '/run', '/run/hardened-devcontainers', '/run/hardened-devcontainers/podman', '/./hdc-ready', 'relative']) {
+    for (const ok of ['/workspaces/app', '/work', '/hdc-readyx', '/runner', '/srv/hdc-ready', '/home/vscode/src', '/app']) checkKubeWorkspaceTarget(ok, 'dc.json');
+    for (const bad of ['/', '/hdc-ready', '/hdc-ready/', '/hdc-ready/ready', '/hdc-lifecycle/x', '/run', '/run/hardened-devcontainers', '/run/hardened-devcontainers/podman', '/./hdc-ready', 'relative',
+      '/etc', '/etc/containers', '/usr/local/app', '/bin', '/lib64', '/var/run/x', '/var/lib/containers', '/proc', '/workspaces/../etc', '/hdc-firewall']) {
       assert.throws(() => checkKubeWorkspaceTarget(bad, 'dc.json'), (e: Error) => e instanceof InputError && /^dc\.json: the workspace would be mounted at /.test(e.message), bad);
     }
   });
