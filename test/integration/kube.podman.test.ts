@@ -219,8 +219,9 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
       assert.equal(start.exitCode, 0, start.stderr);
       await new Promise((r) => setTimeout(r, 5000));
       const states = (await engine('podman', ['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `pod=${pod}`])).stdout;
-      assert.match(states, new RegExp(`^${pod}-workspace running$`, 'm'), states);
-      if (new RegExp(`^${pod}-hdc-egress running$`, 'm').test(states)) {
+      // podman 4's {{.State}} is its status text ("Up 5 seconds ago").
+      assert.match(states, new RegExp(`^${pod}-workspace (Up|running)\\b`, 'm'), states);
+      if (new RegExp(`^${pod}-hdc-egress (Up|running)\\b`, 'm').test(states)) {
         // Should podman start the egress container with it, that container loads the rules first.
         assert.notEqual((await curl('http://blocked.test/')).stdout, '200', `blocked.test answered:\n${states}`);
       } else {

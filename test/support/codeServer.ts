@@ -401,7 +401,13 @@ function makeWorkbench(browser: Browser, context: BrowserContext, page: Page): W
           await quickInput.waitFor({ state: 'hidden' });
         }
         await page.keyboard.press('F1');
-        await quickInput.waitFor({ state: 'visible' });
+        // F1 can go nowhere: to a webview that just closed (a Markdown preview), or while
+        // focus is in no part. Then the workbench gets focus (the editor area) and F1 again.
+        if (!await quickInput.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) {
+          await page.locator('.part.editor').click();
+          await page.keyboard.press('F1');
+          await quickInput.waitFor({ state: 'visible' });
+        }
         await quickInput.fill(`>${title}`);
         try {
           await pickExact(page, title, attempt < 3 ? 5_000 : 15_000);
