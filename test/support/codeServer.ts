@@ -402,14 +402,19 @@ function makeWorkbench(browser: Browser, context: BrowserContext, page: Page): W
         }
         await page.keyboard.press('F1');
         // F1 can go nowhere: to a webview that just closed (a Markdown preview), or while
-        // focus is in no part. Then the workbench gets focus (the editor area) and F1 again.
-        if (!await quickInput.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) {
+        // focus is in no part. Then (and only then: on a loaded machine the palette can take
+        // seconds to open, and a click would close it) the editor area gets focus, and F1 again.
+        const opened = (ms: number) => quickInput.waitFor({ state: 'visible', timeout: ms }).then(() => true, () => false);
+        if (!await opened(15_000)) {
           await page.locator('.part.editor').click();
           await page.keyboard.press('F1');
-          await quickInput.waitFor({ state: 'visible' });
+          if (!await opened(15_000)) {
+            if (attempt >= 3) throw new Error(`the command palette did not open for "${title}"`);
+            continue;
+          }
         }
-        await quickInput.fill(`>${title}`);
         try {
+          await quickInput.fill(`>${title}`);
           await pickExact(page, title, attempt < 3 ? 5_000 : 15_000);
           return;
         } catch (e) {
