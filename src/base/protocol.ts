@@ -48,8 +48,9 @@ import * as path from 'node:path';
  *    The hook fails the start (exit 1: podman does not start the container) when `mode` is
  *    missing or unknown, a firewall file is missing or does not load, or (not for the
  *    sidecar) the spec is weaker than `privilege` allows. Then, not for the sidecar, it
- *    waits for $dir/events if that exists, and writes the container's pid to `started`,
- *    which hdc removes before the up and polls (waitForStart in shim/gate.ts).
+ *    waits for $dir/events if that exists, and writes "PID ID" to `started` (the
+ *    container's pid and its full id from the OCI state), which hdc removes before the up
+ *    and polls (waitForStart in shim/gate.ts).
  * 6. HDC_SHIM_LOG: if set, the shim appends the argv of each call that reaches podman, a
  *    line per call: the time in seconds, then a tab before each argument.
  * 7. Look-up answers (HDC_ANSWERS, a new folder per CLI run: $HDC_PREGATE.answers for the
@@ -62,6 +63,15 @@ import * as path from 'node:path';
  *    `version`, `info` and `buildx version` (which change nothing) removes the folder
  *    first, so that nothing is answered once the CLI may have changed what they say. hdc
  *    removes it when the CLI run ends (with the pregate).
+ *    After the start: once `started` names a new container (the workspace had none), hdc
+ *    adds the answers to the same `ps` look-ups, now naming it (started-N.key/.out; the
+ *    folder is made again, `run` removed it). The shim itself keeps podman's answer to
+ *    `inspect --type container ID` (ID: 64 hex digits, status 0) for that argv and for the
+ *    same with the 12-digit id (inspect-PID-N.key/.out), if the folder exists. A key is
+ *    written last and renamed into place. Both are true until a call changes the container,
+ *    and every such call removes the folder first, as above; hdc writes its own before it
+ *    opens the exec gate, and an `exec` removes the folder again once the gate has let it
+ *    through.
  */
 
 /** Every variable the shim (and events-wait.sh, sourced by it) reads. */
@@ -249,13 +259,16 @@ export interface LookupAnswer { argv: string[]; stdout: string }
  * Writes the answers (7.) into a new folder, before the CLI may ask. An answer with a
  * newline in an argument is left out: the shim never answers such a call.
  */
-export async function writeLookupAnswers(dir: string, answers: LookupAnswer[]): Promise<void> {
+export async function writeLookupAnswers(dir: string, answers: LookupAnswer[], prefix = ''): Promise<void> {
   const usable = answers.filter((a) => a.argv.length > 0 && a.argv.every((w) => !w.includes('\n')));
   if (!usable.length) return;
-  await mkdir(dir, { mode: 0o700 });
+  await mkdir(dir, { mode: 0o700, recursive: prefix !== '' });
+  // N.out before N.key, and the key whole (renamed into place): the shim reads a key first.
   await Promise.all(usable.map(async (a, i) => {
-    await writeFile(path.join(dir, `${i + 1}.out`), a.stdout, { mode: 0o600 });
-    await writeFile(path.join(dir, `${i + 1}.key`), a.argv.map((w) => `${w}\n`).join(''), { mode: 0o600 });
+    const base = path.join(dir, `${prefix}${i + 1}`);
+    await writeFile(`${base}.out`, a.stdout, { mode: 0o600 });
+    await writeFile(`${base}.k`, a.argv.map((w) => `${w}\n`).join(''), { mode: 0o600 });
+    await rename(`${base}.k`, `${base}.key`);
   }));
 }
 
@@ -277,13 +290,16 @@ export async function clearStarted(dir: string): Promise<void> {
   await rm(hookFile(dir, 'started'), { force: true });
 }
 
-/** The pid in the hook's `started`; undefined while it is missing or not (yet) a pid. */
-export function parseStarted(text: string): number | undefined {
-  const t = text.trim();
-  return /^[1-9]\d{0,9}$/.test(t) ? Number(t) : undefined;
+/** What the hook's `started` says: the container's pid and, from the OCI state, its full id. */
+export interface StartedNote { pid: number; id?: string }
+
+/** The hook's `started`, "PID" or "PID ID"; undefined while it is missing or not (yet) whole. */
+export function parseStarted(text: string): StartedNote | undefined {
+  const m = /^([1-9]\d{0,9})(?: ([0-9a-f]{64}))?$/.exec(text.trim());
+  return m ? { pid: Number(m[1]), ...(m[2] ? { id: m[2] } : {}) } : undefined;
 }
 
-export async function readStarted(dir: string): Promise<number | undefined> {
+export async function readStarted(dir: string): Promise<StartedNote | undefined> {
   return parseStarted(await readFile(hookFile(dir, 'started'), 'utf8').catch(() => ''));
 }
 

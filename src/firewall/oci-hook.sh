@@ -34,6 +34,9 @@ field() {
 }
 field pid; pid=$value
 field bundle; bundle=$value
+field id; cid=$value   # the container's full id (64 hex digits), or left out
+case $cid in *[!0-9a-f]*) cid= ;; esac
+[ "${#cid}" -eq 64 ] || cid=
 # annotation KEY: sets $value to hdc's annotation KEY, set last on every container it creates
 # (the engine keeps the last of a key). A key is read only where a key begins ({ or , then
 # "), so a key of the workspace's (an image's annotation, a quoted runArgs one) that merely
@@ -140,6 +143,6 @@ if [ "$role" != sidecar ] && [ -e "$dir/events" ]; then
   . "${0%/*}/events-wait.sh"
   hdc_wait_for_events "$dir/events"
 fi
-# Tells a waiting `hdc up` that the workspace container was created, and its pid (an event,
-# not a poll). The sidecar shares the directory, not this file.
-if [ "$role" != sidecar ]; then echo "$pid" >"$dir/started" 2>/dev/null || true; fi
+# Tells a waiting `hdc up` that the workspace container was created, its pid and its id (an
+# event, not a poll). The sidecar shares the directory, not this file.
+if [ "$role" != sidecar ]; then echo "$pid${cid:+ $cid}" >"$dir/started" 2>/dev/null || true; fi

@@ -5,7 +5,7 @@ import type { WorkspaceLayout } from '../base/mounts';
 import { shimPath } from '../base/paths';
 import { clearStarted, newProtocolFile, shimEnvironment, SHIM_ENV, writeHookMode, type LookupAnswer } from '../base/protocol';
 import { run, type RunOptions } from '../base/runner';
-import type { EngineClient, ImageItem } from '../base/engine';
+import type { EngineClient, FolderContainerItem, ImageItem } from '../base/engine';
 import { readWorkspaceConfiguration } from '../config/configuration';
 import { firewallBackend, type FirewallBackend } from '../firewall/backend';
 import { egressImageDir } from '../firewall/egressImage';
@@ -45,6 +45,8 @@ export interface Prepared {
   userCheck: UserCheck;
   /** podman: the CLI's look-ups before its container starts, answered by the shim from hdc's own. */
   lookups: LookupAnswer[];
+  /** podman: every container of the workspace folder before this up (any config file). */
+  folderContainers: FolderContainerItem[];
 }
 
 /**
@@ -150,7 +152,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     await backend?.discard({ log: options.log, runner: options.runner });
     throw e;
   }
-  return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck, lookups: answers };
+  return { report, existing, stoppedBefore, plan, merged, layout, readOnly, sidecar, backend, cliArgs, userCheck, lookups: answers, folderContainers: podman ? inFolder : [] };
 }
 
 /**

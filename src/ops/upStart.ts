@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { devcontainerCli, LifecycleCommandError, type UpResultItem } from '../base/devcontainerCli';
+import { cliLookupAnswers, devcontainerCli, LifecycleCommandError, type UpResultItem } from '../base/devcontainerCli';
 import type { ContainerItem } from '../base/engine';
 import { NotStartedError } from '../base/errors';
 import { shimPath } from '../base/paths';
@@ -90,11 +90,12 @@ export async function startGated(c: StartContext, early: EarlyCli, gate: ExecGat
   lifecycleStep: () => void): Promise<Started> {
   const cliDone = new AbortController();
   const cli = early.cli.finally(() => cliDone.abort());
-  let started: { id: string; pid: number; fromHook: boolean } | undefined;
+  let started: { id: string; pid: number; fromHook: boolean; containerId?: string } | undefined;
   let remoteUser: UserIds | undefined;
   const verified = (async () => {
     started = await waitForStart(c.setup.engine, containerNameOf(c.prepared.plan), hookFile(c.setup.firewallDir, 'started'), cliDone.signal, c.options,
       workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file), c.prepared.existing.length > 0);
+    await answerStartedLookups(c, early, started.containerId);
     remoteUser = await remoteUserOf(c.prepared.userCheck, started.id, c.prepared.plan.remoteUser, imageIds);
     const user = remoteUser;
     const [checked] = await Promise.all([afterStart(c, started.id, started.pid, false, started.fromHook), revocation.open(c, started.id, user)]);
@@ -116,6 +117,19 @@ export async function startGated(c: StartContext, early: EarlyCli, gate: ExecGat
     return { ...v.value, remoteUser: remoteUser as UserIds, result: { containerId, remoteUser: remoteUser?.user ?? 'root', remoteWorkspaceFolder: c.prepared.layout.workspaceFolder } };
   }
   return { ...v.value, remoteUser: remoteUser as UserIds, result: r.value };
+}
+
+/**
+ * The CLI's `ps` look-ups right after the start, answered (by the shim) from the hook's note:
+ * only for a new container, the workspace's only one for its config file. Best effort: an
+ * unanswered look-up goes to podman.
+ */
+async function answerStartedLookups(c: StartContext, early: EarlyCli, containerId: string | undefined): Promise<void> {
+  if (!containerId || c.prepared.existing.length > 0) return;
+  const { workspaceFolder, file } = c.planned.ws;
+  const folderContainers = [...c.prepared.folderContainers, { id: containerId, running: true, configFile: file }];
+  await early.pregate.answerStartedLookups(cliLookupAnswers({ workspaceFolder, configFile: file, folderContainers }))
+    .catch((e: Error) => c.options.log?.(`could not write the answers to the CLI's look-ups (${e.message}); podman answers them`));
 }
 
 /** The workspace's container by name or id, only if it carries this workspace's labels. */

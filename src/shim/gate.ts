@@ -23,6 +23,8 @@ export interface Pregate {
   answerIds(answer: IdsAnswer): Promise<void>;
   /** The CLI's look-ups that the shim answers (before the pregate opens). */
   answerLookups(answers: LookupAnswer[]): Promise<void>;
+  /** Its look-ups after the start, once the hook named a new container (before the exec gate opens). */
+  answerStartedLookups(answers: LookupAnswer[]): Promise<void>;
   /** The pregate and its handshake files. */
   remove(): Promise<void>;
 }
@@ -43,6 +45,7 @@ export function openPregate(stateDir: string): Pregate {
     readRunRequest: () => readRunRequest(file),
     answerIds: (answer) => writeIdsAnswer(file, answer),
     answerLookups: (answers) => writeLookupAnswers(answersDir(file), answers),
+    answerStartedLookups: (answers) => writeLookupAnswers(answersDir(file), answers, 'started-'),
     remove: () => removePregate(file),
   };
 }
@@ -66,11 +69,11 @@ export function openExecGate(stateDir: string): ExecGate {
  * finished without a start).
  */
 export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions,
-  owner: Record<string, string>, mayBeRunning: boolean): Promise<{ id: string; pid: number; fromHook: boolean }> {
+  owner: Record<string, string>, mayBeRunning: boolean): Promise<{ id: string; pid: number; fromHook: boolean; containerId?: string }> {
   for (let i = 0; ; i++) {
     if (until.aborted || options.signal?.aborted) throw new NotStartedError();
-    const pid = parseStarted(await readFile(startedFile, 'utf8').catch(() => ''));
-    if (pid !== undefined) return { id: name, pid, fromHook: true };
+    const note = parseStarted(await readFile(startedFile, 'utf8').catch(() => ''));
+    if (note !== undefined) return { id: name, pid: note.pid, fromHook: true, ...(note.id ? { containerId: note.id } : {}) };
     // Only when a container of this workspace existed before the up: a new one always starts
     // through the hook (each inspect is a podman process, ~0.15 s of CPU in the CLI's busiest time).
     if (mayBeRunning && i % 40 === 0) {

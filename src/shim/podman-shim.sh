@@ -76,6 +76,17 @@ if [ -n "$answers" ] && [ -d "$answers" ]; then
           if [ "$key" = "$asked" ]; then cat "${k%.key}.out"; exit 0; fi
         done
       fi ;;
+  esac
+fi
+# Not answered: podman's answer to `inspect --type container ID` (the full id) is kept, for
+# that argv and for the same with the 12-digit id (the CLI asks three times after the start).
+keep_inspect=
+if [ -n "$answers" ] && [ "$#" -eq 4 ] && [ "$1 $2 $3" = 'inspect --type container' ]; then
+  case $4 in *[!0-9a-f]*) ;; ????????????????????????????????????????????????????????????????) keep_inspect=$4 ;; esac
+fi
+if [ -n "$answers" ] && [ -d "$answers" ]; then
+  case $sub in
+    ps|inspect) ;;
     ''|events|version|info) ;;
     buildx) [ "$*" = 'buildx version' ] || rm -rf "$answers" ;;
     *) rm -rf "$answers" ;;
@@ -138,7 +149,9 @@ case $sub in
       done
       read -r g <"$HDC_GATE" || :
       [ "$g" = open ] || { echo "hardened-devcontainers: the firewall was not verified; refusing exec" >&2; exit 1; }
-    fi ;;
+    fi
+    # Answers written while this call waited (hdc's after the start) go before it runs.
+    [ -z "$answers" ] || rm -rf "$answers" ;;
 esac
 
 if [ -n "${HDC_SHIM_LOG:-}" ]; then
@@ -219,5 +232,19 @@ if [ -n "$follow_log" ]; then
     sleep 0.2
     hdc_follow "$@" --since "$started"
   done
+fi
+if [ -n "$keep_inspect" ] && [ -d "$answers" ]; then
+  tmp=$answers.$$.out rc=0
+  "$engine" "$@" >"$tmp" || rc=$?
+  cat "$tmp"
+  if [ "$rc" -eq 0 ]; then
+    n=0
+    for id in "$keep_inspect" "$(printf %.12s "$keep_inspect")"; do
+      n=$((n + 1)) k=$answers/inspect-$$-$n
+      { cp "$tmp" "$k.out" && printf 'inspect\n--type\ncontainer\n%s\n' "$id" >"$k.k" && mv "$k.k" "$k.key"; } 2>/dev/null || :
+    done
+  fi
+  rm -f "$tmp"
+  exit "$rc"
 fi
 exec "$engine" "$@"

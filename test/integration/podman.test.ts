@@ -49,8 +49,17 @@ describe('rootless podman', function () {
       assert.ok(runAt > 0, 'the CLI ran the container through the shim');
       const before = all.slice(0, runAt);
       assert.deepEqual(before.filter((argv) => argv[0] === 'ps' || (argv[0] === 'inspect' && argv[2] === 'image')), [], before.map((a) => a.join(' ')).join('\n'));
-      // After the run they reach podman again: the CLI finds its new container by its labels.
-      assert.ok(all.slice(runAt).some((argv) => argv[0] === 'ps'), 'the CLI\'s ps after the run reached podman');
+    });
+
+    it('after the start, its `ps` by labels is answered from the hook\'s note and its inspects from the first one: one inspect reaches podman', () => {
+      const all = calls();
+      const after = all.slice(all.findIndex((argv) => argv[0] === 'run') + 1);
+      const firstExec = after.findIndex((argv) => argv[0] === 'exec');
+      assert.ok(firstExec > 0, after.map((a) => a.join(' ')).join('\n'));
+      const lookups = after.slice(0, firstExec);
+      // The CLI asks: inspect (full id), ps by labels, inspect (12-digit id), inspect (full id).
+      assert.deepEqual(lookups.map((argv) => argv.slice(0, 3)), [['inspect', '--type', 'container']], lookups.map((a) => a.join(' ')).join('\n'));
+      assert.match(lookups[0][3], /^[0-9a-f]{64}$/);
     });
 
     it('follows events from the end of the log (file logger: no --since), and runs the container after the follower', () => {

@@ -103,7 +103,9 @@ describe('protocol (base/protocol.ts)', function () {
       assert.deepEqual([parseGate('open\n'), parseGate('closed'), parseGate('opened'), parseGate('')], ['open', 'closed', undefined, undefined]);
       assert.deepEqual([formatHookMode('firewall'), formatHookMode('check')], ['firewall\n', 'check\n']);
       assert.deepEqual([parseHookMode('check\n'), parseHookMode('firewall'), parseHookMode(' check')], ['check', 'firewall', undefined]);
-      assert.deepEqual([parseStarted('4242\n'), parseStarted(''), parseStarted('0'), parseStarted('12x')], [4242, undefined, undefined, undefined]);
+      const id = 'c0ffee'.repeat(10).concat('abcd');
+      assert.deepEqual([parseStarted('4242\n'), parseStarted(`4242 ${id}\n`), parseStarted(''), parseStarted('0'), parseStarted('12x'), parseStarted(`4242 ${id}x`), parseStarted('4242 c0ffee')],
+        [{ pid: 4242 }, { pid: 4242, id }, undefined, undefined, undefined, undefined, undefined]);
       assert.deepEqual(parseRunRequest('run\0a b\0\0-c\0echo x\ny\0'), ['run', 'a b', '', '-c', 'echo x\ny']);
       assert.deepEqual(['', '\n', 'since\n', 'none\n', '123 /run/e.log\n', 'x'].map(parseEventsNote),
         [{ kind: 'empty' }, { kind: 'empty' }, { kind: 'since' }, { kind: 'none' }, { kind: 'follower', pid: 123, log: '/run/e.log' }, { kind: 'unknown', text: 'x' }]);
@@ -196,7 +198,7 @@ describe('protocol (base/protocol.ts)', function () {
       const fw = path.join(dir, 'hookdir');
       mkdirSync(fw, { recursive: true });
       writeFileSync(hookFile(fw, 'started'), '77\n');
-      assert.equal(await readStarted(fw), 77);
+      assert.equal((await readStarted(fw))?.pid, 77);
       await clearStarted(fw);
       assert.equal(await readStarted(fw), undefined);
     });
@@ -511,21 +513,25 @@ describe('protocol (base/protocol.ts)', function () {
       return d;
     }
     /** podman's state on stdin: the container's pid, its bundle, its annotations. */
-    const runHook = (d: string, o: { pid?: number | string; role?: string; bundleDir?: string; extra?: Record<string, string> } = {}): Proc => {
+    const runHook = (d: string, o: { pid?: number | string; role?: string; bundleDir?: string; extra?: Record<string, string>; id?: string } = {}): Proc => {
       const annotations: Record<string, string> = { [ANNOTATIONS.firewall]: d, ...o.extra };
       annotations[ANNOTATIONS.role] = o.role ?? 'workspace';
-      const state = JSON.stringify({ ociVersion: '1.0.2', id: 'c0ffee', status: 'created', pid: o.pid ?? 4242, bundle: o.bundleDir ?? bundle, annotations });
+      const state = JSON.stringify({ ociVersion: '1.0.2', id: o.id ?? 'c0ffee', status: 'created', pid: o.pid ?? 4242, bundle: o.bundleDir ?? bundle, annotations });
       const p = start(hook, [], {}, state);
       children.push(p.child);
       return p;
     };
 
-    it('mode "check": reads the privilege back, then writes the container\'s pid to `started`', async () => {
+    it('mode "check": reads the privilege back, then writes the container\'s pid (and its id, if a full one) to `started`', async () => {
       const d = await hookDir('check');
       const r = await runHook(d, { pid: 4242 }).done;
       assert.equal(r.code, 0, r.err);
-      assert.equal(read(hookFile(d, 'started')), '4242\n');
-      assert.equal(await readStarted(d), 4242);
+      assert.equal(read(hookFile(d, 'started')), '4242\n', 'an id that is not 64 hex digits is left out');
+      assert.deepEqual(await readStarted(d), { pid: 4242 });
+      const id = '9c0fe25115f7'.repeat(5).concat('0eef');
+      const again = await runHook(d, { pid: 4243, id }).done;
+      assert.equal(again.code, 0, again.err);
+      assert.deepEqual(await readStarted(d), { pid: 4243, id });
     });
 
     it('refuses the start (no `started`) without a mode file, with an unknown mode, or with a spec weaker than the policy', async () => {
@@ -573,7 +579,7 @@ describe('protocol (base/protocol.ts)', function () {
       withSysctl({ 'net.ipv4.tcp_keepalive_time': '600', 'net.core.somaxconn': '1024' });
       const r = await runHook(ok, { bundleDir: sysctlBundle, pid: 4343 }).done;
       assert.equal(r.code, 0, r.err);
-      assert.equal(await readStarted(ok), 4343);
+      assert.equal((await readStarted(ok))?.pid, 4343);
     });
 
     it('reads pid and bundle from the runtime\'s own fields, never from an annotation of the same name (runArgs --annotation pid=1)', async () => {
@@ -588,7 +594,7 @@ describe('protocol (base/protocol.ts)', function () {
       // The real pid is reported, not the annotation's.
       const r = await runHook(d, { pid: 4242, extra: { pid: '1', bundle: weakBundle } }).done;
       assert.equal(r.code, 0, r.err);
-      assert.equal(await readStarted(d), 4242);
+      assert.equal((await readStarted(d))?.pid, 4242);
       // Annotations before the runtime's fields: nothing is trusted, the start is refused.
       const state = `{"annotations":{"${ANNOTATIONS.firewall}":"${d}","pid":"1","bundle":"${bundle}"},"ociVersion":"1.0.2","id":"c0ffee","status":"created","pid":4242,"bundle":"${bundle}"}`;
       const first = start(hook, [], {}, state);
@@ -607,7 +613,7 @@ describe('protocol (base/protocol.ts)', function () {
       children.push(ok.child);
       const r = await ok.done;
       assert.equal(r.code, 0, r.err);
-      assert.equal(await readStarted(d), 4242, 'hdc\'s directory, and the workspace role (started written)');
+      assert.equal((await readStarted(d))?.pid, 4242, 'hdc\'s directory, and the workspace role (started written)');
       assert.equal(await readStarted(evil), undefined);
       const noRole = start(hook, [], {}, forged());
       children.push(noRole.child);
@@ -644,7 +650,7 @@ describe('protocol (base/protocol.ts)', function () {
       };
       const ok = await run(state(`"${ANNOTATIONS.firewall}": "${d}","${ANNOTATIONS.role}":  "workspace"`));
       assert.equal(ok.code, 0, ok.err);
-      assert.equal(await readStarted(d), 4545);
+      assert.equal((await readStarted(d))?.pid, 4545);
       const twice = await run(state(`"${ANNOTATIONS.firewall}":"${d}","${ANNOTATIONS.role}":"workspace","${ANNOTATIONS.firewall}":"${d}"`));
       assert.match(twice.err, /an annotation of hdc's appears twice/);
       const escaped = await run(state(`"${ANNOTATIONS.firewall}":"${d}\\"x","${ANNOTATIONS.role}":"workspace"`));
@@ -694,7 +700,7 @@ describe('protocol (base/protocol.ts)', function () {
         assert.equal(r.code, 0, r.err);
         assert.ok(existsSync(ready), 'the hook reported the start before the follower was ready');
         assert.ok(statSync(hookFile(d, 'started')).mtimeMs >= statSync(ready).mtimeMs);
-        assert.equal(await readStarted(d), 4242);
+        assert.equal((await readStarted(d))?.pid, 4242);
       });
 
       it('present but empty (no follower came): waits ~1 s, then reports the start; "none": no wait', async () => {
@@ -705,11 +711,11 @@ describe('protocol (base/protocol.ts)', function () {
         const r = await runHook(d).done;
         assert.equal(r.code, 0, r.err);
         assert.ok(Date.now() - t0 >= 900, `the hook waited ${Date.now() - t0} ms`);
-        assert.equal(await readStarted(d), 4242);
+        assert.equal((await readStarted(d))?.pid, 4242);
         await clearStarted(d);
         writeFileSync(note.file, 'none\n');
         assert.equal((await runHook(d, { pid: 4243 }).done).code, 0);
-        assert.equal(await readStarted(d), 4243);
+        assert.equal((await readStarted(d))?.pid, 4243);
       });
 
       it('absent (a start by hand): reports the start', async () => {
@@ -717,7 +723,7 @@ describe('protocol (base/protocol.ts)', function () {
         assert.equal(await readEventsNote(hookFile(d, 'events')), undefined);
         const r = await runHook(d, { pid: 77 }).done;
         assert.equal(r.code, 0, r.err);
-        assert.equal(await readStarted(d), 77);
+        assert.equal((await readStarted(d))?.pid, 77);
       });
     });
   });

@@ -281,6 +281,60 @@ describe('podman shim (real script, fake engine)', () => {
       await removePregate(gate);
     });
 
+    it('after the start: keeps podman\'s answer to `inspect --type container FULLID` (and the 12-digit form) while the folder exists; an exec that passed the gate removes what was added while it waited', async () => {
+      const gate = path.join(dir, 'pregate-started');
+      const calls = path.join(dir, 'started-calls.log');
+      const counting = path.join(dir, 'fake-podman-counting');
+      // Prints its argv and logs the call; `inspect` of the container dead…dead fails.
+      writeFileSync(counting, `#!/bin/sh\necho "$*" >>'${calls}'\ncase "$*" in *deaddead*) echo "no such container" >&2; exit 125 ;; esac\nfor a in "$@"; do printf "%s\\n" "$a"; done\n`);
+      chmodSync(counting, 0o755);
+      writeFileSync(gate, 'open 1000 1000\n');
+      const answers = answersDir(gate);
+      const call = async (argv: string[], env: Record<string, string> = {}) => finished(execFile(shimPath(), argv, {
+        env: { PATH: process.env.PATH, HDC_ENGINE: counting, HDC_PREGATE: gate, HDC_PID: String(process.pid), HDC_ANSWERS: answers, ...env }, encoding: 'utf8' }));
+      const podmanCalls = (): string[] => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').slice(0, -1) : []);
+      const full = '9c0fe25115f7'.repeat(5).concat('0eef');
+      const inspect = (id: string): string[] => ['inspect', '--type', 'container', id];
+      const printed = (argv: string[]): string => `${argv.join('\n')}\n`;
+      // No folder (the run removed it, hdc has not written yet): nothing is kept.
+      assert.equal((await call(inspect(full))).out, printed(inspect(full)));
+      assert.equal(existsSync(answers), false);
+      // hdc's answers after the start make the folder again; the shim's inspect joins them.
+      const ps = ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w'];
+      await writeLookupAnswers(answers, [{ argv: ps, stdout: `${full.slice(0, 12)}\n` }], 'started-');
+      assert.deepEqual(await call(ps), { code: 0, out: `${full.slice(0, 12)}\n`, err: '' });
+      assert.deepEqual(await call(inspect(full)), { code: 0, out: printed(inspect(full)), err: '' });
+      const before = podmanCalls().length;
+      assert.deepEqual(await call(inspect(full)), { code: 0, out: printed(inspect(full)), err: '' }, 'the same call again');
+      assert.deepEqual(await call(inspect(full.slice(0, 12))), { code: 0, out: printed(inspect(full)), err: '' }, 'the 12-digit id: the full id\'s answer');
+      assert.equal(podmanCalls().length, before, 'both answered without podman');
+      // Not kept: a short or non-hex id, another form, a failure (podman's status and message pass on).
+      for (const argv of [inspect(full.slice(0, 12).replace('9', 'a')), inspect(`${full.slice(0, 63)}g`), ['inspect', full], ['container', 'inspect', full]]) {
+        const n = podmanCalls().length;
+        await call(argv);
+        await call(argv);
+        assert.equal(podmanCalls().length, n + 2, argv.join(' '));
+      }
+      const dead = inspect('dead'.repeat(16));
+      const n = podmanCalls().length;
+      for (let i = 0; i < 2; i++) {
+        const missing = await call(dead);
+        assert.deepEqual([missing.code, missing.out, missing.err], [125, '', 'no such container\n']);
+      }
+      assert.equal(podmanCalls().length, n + 2, 'a failed inspect is never kept');
+      // An exec held at the gate removes the answers again once it passes: hdc may have written
+      // some while it waited (hdc writes its own before it opens the gate).
+      const execGate = path.join(dir, 'gate-started');
+      const exec = call(['exec', 'c1', 'true'], { HDC_GATE: execGate });
+      await new Promise((r) => setTimeout(r, 200));
+      await writeLookupAnswers(answers, [{ argv: ps, stdout: 'written while exec waited\n' }], 'started-');
+      writeFileSync(execGate, 'open\n');
+      assert.equal((await exec).code, 0);
+      assert.equal(existsSync(answers), false, 'exec removed them after the gate');
+      assert.equal((await call(ps)).out, printed(ps), 'podman answers');
+      await removePregate(gate);
+    });
+
     it('refuses when hdc closes it, and when hdc is gone', async () => {
       const gate = path.join(dir, 'pregate-closed');
       writeFileSync(gate, 'closed');
