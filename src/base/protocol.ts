@@ -148,7 +148,7 @@ export const resolverLog = (role: FirewallRole): string => `resolver-${role}.log
 export const GUARD_RESOLVER_SOCKET = '/tmp/hdc-resolver.sock';
 
 /** What the resolver answers on its control socket (one JSON line in, one out). */
-export type ResolverOp = 'status' | 'reload' | 'blocked';
+export type ResolverOp = 'status' | 'reload' | 'blocked' | 'verify';
 
 export type PregateState = { kind: 'open'; uid: number; gid: number } | { kind: 'open-image' } | { kind: 'closed' };
 /** hdc's answer to a build's `run`/`create`. */

@@ -88,6 +88,8 @@ export interface AgentResult {
   ms: { load: number; verify: number };
   /** The default policy of OUTPUT for IPv4 and IPv6, as loaded now (dry runs only). */
   policies?: { v4: string; v6: string };
+  /** Who ran the checks: the filtering resolver in its own process (`verify`), else the agent. */
+  verifiedBy?: 'resolver';
 }
 
 const ms = (t0: number): number => Math.round(performance.now() - t0);

@@ -9,7 +9,8 @@ import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../bas
 export type AgentCall = Omit<AgentRequest, 'resolver'>;
 import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImageId, guardWorkspaceArgs, isGuardedWorkspace, splitNetworkArgs } from './dockerGuard';
 import { workspaceLabels } from '../base/labels';
-import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
+import { agentCall, firewallRunArgs, rootlessUserNs, verifyThroughResolver } from './podmanHook';
+import { checkVerification } from './firewall';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
 export interface FirewallBackend {
@@ -59,6 +60,20 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
           rootlessUserNs(),
         ]);
         if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
+        // Right after the hook's load: the resolver it started verifies, in its own process.
+        // Its result counts only if it passes; otherwise (or no answer) the agent checks again.
+        if (call.loadedAtStart && knownPid && !call.dryRun && !call.blockedOnly && call.lookup === undefined) {
+          const verified = await verifyThroughResolver(ctx.firewallDir, role, { pid: knownPid, policy: call.policy, verify: call.verify })
+            .then((result) => {
+              checkVerification(result, call);
+              return result;
+            })
+            .catch((e: Error) => {
+              options.log?.(`firewall: not verified by the filtering resolver (${e.message}); the agent checks in the netns`);
+              return undefined;
+            });
+          if (verified) return { ...verified, verifiedBy: 'resolver' };
+        }
         return run(agentCall(engine, container.pid, request, userNs), options);
       },
       async discard() {},

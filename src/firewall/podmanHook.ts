@@ -1,4 +1,5 @@
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { open, readFile, readlink, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
@@ -7,9 +8,10 @@ import { eventsWaitPath, firewallAgentPath, firewallResolverPath, ociHookSourceP
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
-import { HOOK_SCRIPTS } from '../base/protocol';
+import { HOOK_SCRIPTS, resolverSocket, type FirewallRole, type ResolverOp } from '../base/protocol';
 import type { CliCall, ProcessOutput } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
+import type { VerifyAsk } from './resolver';
 
 /**
  * The egress firewall's start-time mechanism on rootless podman: an OCI createRuntime hook.
@@ -128,3 +130,36 @@ export function agentCall(engine: EngineClient, pid: number, request: AgentReque
   return { command: 'nsenter', args: [`--user=${userNs}`, '--preserve-credentials', '--', ...inNetns], parse, ...extra };
 }
 
+/**
+ * The agent's checks, run by the filtering resolver that the hook has just started in the
+ * workspace's netns (its control socket's `verify`): no agent process to start (~0.1 s of
+ * CPU). The resolver takes only the policy and the targets, and answers only for the
+ * container whose first process it watches, in that process's netns. Anything else fails
+ * (the caller then starts the agent).
+ */
+export async function verifyThroughResolver(dir: string, role: FirewallRole, ask: VerifyAsk, timeoutMs = 5000): Promise<AgentResult> {
+  // The socket through an open descriptor of its folder: the folder's path may be longer
+  // than a socket path may be (107 bytes), and this process must not change directory.
+  const folder = await open(dir, 'r');
+  try {
+    return await new Promise<AgentResult>((resolve, reject) => {
+      const socket = connect({ path: `/proc/self/fd/${folder.fd}/${resolverSocket(role)}` });
+      let text = '';
+      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
+      socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid: ask.pid, policy: ask.policy, verify: ask.verify })}\n`));
+      socket.on('data', (d) => { text += String(d); });
+      socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
+      socket.on('end', () => {
+        try {
+          const reply = JSON.parse(text) as { ok: boolean; error?: string; result?: AgentResult };
+          if (reply.ok && reply.result) resolve(reply.result);
+          else reject(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`));
+        } catch {
+          reject(new Error('the filtering resolver gave no answer'));
+        }
+      });
+    });
+  } finally {
+    await folder.close();
+  }
+}

@@ -22,10 +22,11 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { readFile, unlink } from 'node:fs/promises';
+import { readFile, readlink, unlink } from 'node:fs/promises';
 import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
+import { runAgent, type AgentRequest, type AgentResult } from './agent';
 import { routeGateways } from './route';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
 
@@ -57,7 +58,18 @@ export interface ResolverOptions {
   applySets?: (payload: string) => Promise<void>;
   /** Send upstream from ports below 1024 (false in unit tests, as a normal user). */
   privilegedSource: boolean;
+  /**
+   * The agent's checks, run in this process for `verify` (runAgent; a recorder in unit
+   * tests): right after the hook started this resolver, hdc asks for them instead of
+   * starting the agent, a Node process, in the netns (~0.1 s of CPU). Unset: no `verify`.
+   */
+  verifier?: (request: AgentRequest) => Promise<AgentResult>;
+  /** How long `verify` waits for a route to the upstream (slirp4netns sets it up after the hook). */
+  routeWaitMs?: number;
 }
+
+/** What hdc sends with `verify`: the policy (for the counts it reports) and the targets, nothing else is taken. */
+export interface VerifyAsk { pid: number; policy: AgentRequest['policy']; verify?: AgentRequest['verify'] }
 
 export interface BlockedEntry {
   kind: 'name' | 'address';
@@ -553,14 +565,33 @@ export class FilteringResolver {
   }
 
   private async control_(line: string): Promise<Record<string, unknown>> {
-    const { op } = JSON.parse(line) as { op: string };
+    const { op, ...rest } = JSON.parse(line) as { op: string } & Partial<VerifyAsk>;
     if (op === 'status') return { status: this.status() };
+    if (op === 'verify') return { result: await this.verify(rest) };
     if (op === 'reload') return { generation: await this.reload() };
     if (op === 'blocked') {
       await this.pollRecent();
       return { blocked: this.blocked.list() };
     }
     throw new Error(`unknown operation ${JSON.stringify(op)}`);
+  }
+
+  /**
+   * The agent's checks, in this process, for the container whose first process hdc names:
+   * only when this resolver watches that process and serves its network namespace. The
+   * request is built here: only checks (the hook loaded the sets at this start), against
+   * this resolver, with hdc's policy and targets; no other field of the ask is read.
+   */
+  private async verify(ask: Partial<VerifyAsk>): Promise<AgentResult> {
+    const { verifier, watchPid } = this.opts;
+    if (!verifier) throw new Error('this resolver does not verify');
+    if (!ask.pid || ask.pid !== watchPid) throw new Error(`this resolver watches pid ${watchPid ?? 'none'}, not ${ask.pid}`);
+    const theirs = await readlink(`/proc/${ask.pid}/ns/net`).catch(() => undefined);
+    if (!theirs || theirs !== this.netns) throw new Error(`pid ${ask.pid} is in ${theirs ?? 'no readable'} network namespace, this resolver in ${this.netns}`);
+    if (!ask.policy || !Array.isArray(ask.policy.cidrs4) || !Array.isArray(ask.policy.cidrs6)) throw new Error('verify needs the policy');
+    await routeToUpstream(this.opts.upstream, this.opts.upstreamPort, this.opts.routeWaitMs ?? 3000);
+    const { allowed, blocked, allowedExplicit } = ask.verify ?? {};
+    return verifier({ policy: ask.policy, verify: { allowed, blocked, allowedExplicit }, loadedAtStart: true, resolver: { dir: this.opts.dir, socket: this.opts.socket } });
   }
 
   /** Moves new hits of the packet filter's xt_recent lists into the blocked log. */
@@ -575,6 +606,37 @@ export class FilteringResolver {
         this.blocked.record('address', address, fresh.length);
       }
     }
+  }
+}
+
+/**
+ * Waits (up to `ms`) until this netns has a route to every upstream: right after the hook,
+ * rootless podman's network (slirp4netns) may not have set up the namespace's route yet, and
+ * a query sent then fails at once (ENETUNREACH, which c-ares reports as a refusal). A UDP
+ * connect only looks the route up; nothing is sent. Past the wait the checks run anyway,
+ * and fail if there is still no route.
+ */
+export async function routeToUpstream(upstream: string[], port: number, ms: number): Promise<void> {
+  const routed = (address: string): Promise<boolean> => new Promise((resolve) => {
+    const s = dgram.createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+    let settled = false;
+    const done = (ok: boolean): void => {
+      if (settled) return;
+      settled = true;
+      s.close();
+      resolve(ok);
+    };
+    s.once('error', () => done(false));
+    // The callback gets the connect's error (ENETUNREACH without a route).
+    s.connect(port, address, (e?: Error) => done(!e));
+  });
+  const until = Date.now() + ms;
+  let waiting = [...upstream];
+  while (waiting.length) {
+    const ok = await Promise.all(waiting.map(routed));
+    waiting = waiting.filter((_, i) => !ok[i]);
+    if (!waiting.length || Date.now() >= until) return;
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -672,6 +734,7 @@ async function main(): Promise<void> {
   // The socket is named relative to the firewall directory: a socket path must fit 107
   // bytes, the directory's may not.
   process.chdir(options.dir);
+  options.verifier = runAgent;
   const resolver = new FilteringResolver(options);
   await resolver.start();
   // As above: no close, so the socket path (perhaps a newer resolver's) stays.

@@ -111,7 +111,7 @@ async function workspaceFirewall(c: StartContext, containerId: string, pid?: num
     const check = async (): Promise<{ firewall: AgentResult; notes?: string[]; error?: unknown }> => {
       const firewall = await backend.agent(containerId, { policy, verify, loadedAtStart }, c.options, pid);
       c.options.log?.(`firewall: ${firewall.loaded.v4} IPv4 and ${firewall.loaded.v6} IPv6 CIDRs; upstream resolvers ${[...firewall.dns.v4, ...firewall.dns.v6].join(', ') || 'none'}; `
-        + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms`);
+        + `filtering resolver pid ${firewall.resolver?.pid ?? 'none'}; load ${firewall.ms.load} ms, verify ${firewall.ms.verify} ms${firewall.verifiedBy ? ` (by the ${firewall.verifiedBy})` : ''}`);
       try {
         return { firewall, notes: checkVerification(firewall, { policy, verify }) };
       } catch (error) {

@@ -58,6 +58,11 @@ done
 # as hdc asked it moments before gets podman's answer at once (each podman process costs
 # ~60 ms of CPU); every call that may change what they say removes them first.
 answers=${HDC_ANSWERS:-}
+# drop_answers: the folder goes at once (a rename), then its files. The CLI's calls run side
+# by side, and two `rm -rf` of one folder can fail each other (set -e would end the call).
+drop_answers() {
+  if mv "$answers" "$answers.gone.$$" 2>/dev/null; then rm -rf "$answers.gone.$$" 2>/dev/null || :; fi
+}
 if [ -n "$answers" ] && [ -d "$answers" ]; then
   case $sub in
     ps|inspect)
@@ -69,11 +74,11 @@ if [ -n "$answers" ] && [ -d "$answers" ]; then
         asked=$asked$a$nl
       done
       if [ -n "$asked" ]; then
+        # The folder may go while this reads (a call beside this one dropped it): then podman answers.
         for k in "$answers"/*.key; do
-          [ -f "$k" ] || continue
           key=
-          while IFS= read -r l; do key=$key$l$nl; done <"$k"
-          if [ "$key" = "$asked" ]; then cat "${k%.key}.out"; exit 0; fi
+          { while IFS= read -r l; do key=$key$l$nl; done <"$k"; } 2>/dev/null || continue
+          if [ "$key" = "$asked" ] && cat "${k%.key}.out" 2>/dev/null; then exit 0; fi
         done
       fi ;;
   esac
@@ -88,8 +93,8 @@ if [ -n "$answers" ] && [ -d "$answers" ]; then
   case $sub in
     ps|inspect) ;;
     ''|events|version|info) ;;
-    buildx) [ "$*" = 'buildx version' ] || rm -rf "$answers" ;;
-    *) rm -rf "$answers" ;;
+    buildx) [ "$*" = 'buildx version' ] || drop_answers ;;
+    *) drop_answers ;;
   esac
 fi
 
@@ -151,7 +156,7 @@ case $sub in
       [ "$g" = open ] || { echo "hardened-devcontainers: the firewall was not verified; refusing exec" >&2; exit 1; }
     fi
     # Answers written while this call waited (hdc's after the start) go before it runs.
-    [ -z "$answers" ] || rm -rf "$answers" ;;
+    [ -z "$answers" ] || drop_answers ;;
 esac
 
 if [ -n "${HDC_SHIM_LOG:-}" ]; then

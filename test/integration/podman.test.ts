@@ -18,11 +18,13 @@ describe('rootless podman', function () {
   describe('keep-id shim', () => {
     let ws: string;
     const log = `/tmp/hdc-it-shim-${process.pid}.log`;
+    let upLog = '';
     before(async () => {
       ws = makeWorkspace('podman');
       rmSync(log, { force: true });
-      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log } });
+      const r = await hdc('podman', ['up', ws], { env: { HDC_SHIM_LOG: log, HDC_VERBOSE: '1' } });
       assert.equal(r.exitCode, 0, r.stderr);
+      upLog = r.stderr;
     });
     after(async () => {
       await destroyWorkspace('podman', ws);
@@ -114,6 +116,11 @@ describe('rootless podman', function () {
         follower.kill();
         rmSync(scratch, { recursive: true, force: true });
       }
+    });
+
+    it('up has the firewall verified by the resolver that the hook started (its `verify`), in the workspace\'s netns: no agent process', () => {
+      assert.match(upLog, /^\+\d+ms firewall: .*filtering resolver pid \d+; load \d+ ms, verify \d+ ms \(by the resolver\)$/m);
+      assert.doesNotMatch(upLog, /not verified by the filtering resolver|firewall-agent\.cjs/);
     });
 
     it('runs the firewall agent straight into the rootless user namespace (nsenter, not podman unshare)', async () => {

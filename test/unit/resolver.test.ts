@@ -5,7 +5,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as packet from 'dns-packet';
-import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, LIMITS, parseArgs, parseRecent, refusal, tcpExchange, TTL } from '../../src/firewall/resolver';
+import { spawnSync } from 'node:child_process';
+import { answerAddresses, BlockedLog, clampTtl, FilteringResolver, LIMITS, parseArgs, parseRecent, refusal, routeToUpstream, tcpExchange, TTL } from '../../src/firewall/resolver';
+import type { AgentRequest, AgentResult } from '../../src/firewall/agent';
+import { verifyThroughResolver } from '../../src/firewall/podmanHook';
+import { resolverSocket } from '../../src/base/protocol';
 import { compileRules, matches, nameAllowed } from '../../src/firewall/names';
 
 /**
@@ -216,6 +220,47 @@ describe('filtering resolver', () => {
       r.stop();
       rmSync(own, { recursive: true, force: true });
     }
+  });
+
+  it('verify: runs the agent\'s checks in its own process, for the pid it watches only, from a request it builds itself (hdc\'s client, through the folder\'s descriptor)', async () => {
+    const own = mkdtempSync(path.join(tmpdir(), 'hdc-resolver-verify-'));
+    writeFileSync(path.join(own, 'policy.json'), JSON.stringify({ policy: { domains: ['allowed.test'], denied: [], cidrs4: [], cidrs6: [] } }));
+    const seen: AgentRequest[] = [];
+    const fake = { dns: { v4: [], v6: [] }, unresolved: [], loaded: { v4: 1, v6: 0 }, verify: {}, ms: { load: 0, verify: 1 } } satisfies AgentResult;
+    const verifier = async (request: AgentRequest): Promise<AgentResult> => { seen.push(request); return fake; };
+    const policy = { domains: ['allowed.test'], cidrs4: ['10.9.9.9/32'], cidrs6: [] } as unknown as AgentRequest['policy'];
+    const socket = resolverSocket('workspace');
+    const r = new FilteringResolver({ dir: own, socket: path.join(own, socket), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 6, upstreamPort: upstream.port, sets: false, privilegedSource: false, watchPid: process.pid, verifier });
+    await r.start();
+    try {
+      // An ask with more in it (a load, a dry run, another socket) gets only checks, against this resolver.
+      const ask = { pid: process.pid, policy, verify: { blocked: { host: '10.0.2.2', port: 9 } }, loadedAtStart: false, dryRun: true, resolver: { dir: '/elsewhere', socket: 'x.sock' } };
+      assert.deepEqual(await verifyThroughResolver(own, 'workspace', ask), fake);
+      assert.deepEqual(seen, [{ policy, verify: { allowed: undefined, blocked: { host: '10.0.2.2', port: 9 }, allowedExplicit: undefined }, loadedAtStart: true, resolver: { dir: own, socket: path.join(own, socket) } }]);
+      await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, pid: process.pid + 1 }), /watches pid \d+, not \d+/);
+      await assert.rejects(verifyThroughResolver(own, 'sidecar', ask), /does not answer \(ENOENT\)/);
+      await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, policy: undefined as unknown as AgentRequest['policy'] }), /verify needs the policy/);
+      assert.equal(seen.length, 1, 'nothing ran for another pid or without the policy');
+    } finally {
+      r.stop();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it('verify waits (bounded) for a route to the upstream: none in a new network namespace, at once where there is one', async () => {
+    const script = `import { routeToUpstream } from ${JSON.stringify(path.resolve('src/firewall/resolver.ts'))};
+      const t = Date.now(); await routeToUpstream(['10.0.2.3'], 53, 400); const none = Date.now() - t;
+      const u = Date.now(); await routeToUpstream(['127.0.0.1'], 53, 400); console.log(JSON.stringify({ none, loopback: Date.now() - u }));`;
+    // A new netns (unshare -rn): no route at all, the loopback down too.
+    const r = spawnSync('unshare', ['-rn', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { none, loopback } = JSON.parse(r.stdout) as { none: number; loopback: number };
+    assert.ok(none >= 390, `waited ${none} ms without a route`);
+    assert.ok(loopback >= 390, `the loopback is down in a new netns too: waited ${loopback} ms`);
+    // Here (the loopback is up): no wait.
+    const t = Date.now();
+    await routeToUpstream(['127.0.0.1'], 53, 5000);
+    assert.ok(Date.now() - t < 390, `waited ${Date.now() - t} ms with a route`);
   });
 
   it('answers SERVFAIL when no upstream answers', async () => {

@@ -335,6 +335,25 @@ describe('podman shim (real script, fake engine)', () => {
       await removePregate(gate);
     });
 
+    it('calls side by side while the answers go (execs dropping them, look-ups reading them) all succeed', async () => {
+      const gate = path.join(dir, 'pregate-race');
+      writeFileSync(gate, 'open 1000 1000\n');
+      const ps = ['ps', '-q', '-a', '--filter', 'label=devcontainer.local_folder=/w'];
+      const call = async (argv: string[]) => finished(pregated(argv, gate, { HDC_ANSWERS: answersDir(gate) }));
+      for (let round = 0; round < 15; round++) {
+        await writeLookupAnswers(answersDir(gate), [{ argv: ps, stdout: 'answered\n' }, { argv: ['inspect', 'x'], stdout: 'x\n' }], 'started-');
+        const results = await Promise.all([
+          ...Array.from({ length: 4 }, () => call(['exec', 'c1', 'true'])),
+          ...Array.from({ length: 4 }, () => call(ps)),
+        ]);
+        for (const r of results) assert.equal(r.code, 0, r.err);
+        for (const r of results.slice(4)) assert.ok(['answered\n', `${ps.join('\n')}\n`].includes(r.out), r.out);
+        assert.equal(existsSync(answersDir(gate)), false, `round ${round}: the execs dropped them`);
+      }
+      await removePregate(gate);
+      assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.gone.')), [], 'nothing is left of the dropped folders');
+    });
+
     it('refuses when hdc closes it, and when hdc is gone', async () => {
       const gate = path.join(dir, 'pregate-closed');
       writeFileSync(gate, 'closed');
