@@ -32,7 +32,8 @@ export async function takeLock(file: string): Promise<{ release: () => Promise<v
 }
 
 /** Field 22 of /proc/PID/stat (the start time, in clock ticks since boot), or '' when there is no such process. */
-async function startTime(pid: number): Promise<string> {
+/** A process's start time (field 22 of /proc/PID/stat), '' when it is gone: a pid is the same process only with the same start time. */
+export async function startTime(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // The command (field 2) is in parentheses and may hold spaces: count after its last ')'.
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';

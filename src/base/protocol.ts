@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /**
@@ -50,7 +50,8 @@ import * as path from 'node:path';
  *    sidecar) the spec is weaker than `privilege` allows. Then, not for the sidecar, it
  *    waits for $dir/events if that exists, and writes "PID ID" to `started` (the
  *    container's pid and its full id from the OCI state), which hdc removes before the up
- *    and polls (waitForStart in shim/gate.ts).
+ *    and polls (waitForStart in shim/gate.ts). The directory is the workspace folder's: a
+ *    note naming another container of the folder (another config file's) is not taken.
  * 6. HDC_SHIM_LOG: if set, the shim appends the argv of each call that reaches podman, a
  *    line per call: the time in seconds, then a tab before each argument.
  * 7. Look-up answers (HDC_ANSWERS, a new folder per CLI run: $HDC_PREGATE.answers for the
@@ -247,9 +248,11 @@ export function parseGate(text: string): GateState | undefined {
 
 export const writeGate = (file: string, state: GateState): Promise<void> => writeProtocolFile(file, formatGate(state));
 
-/** Removes a pregate with its handshake files (.run, .ids, .answers/). */
+/** Removes a pregate with its handshake files (.run, .ids, .answers/, and what a killed shim left of them: .answers.*). */
 export async function removePregate(file: string): Promise<void> {
-  await Promise.all([file, runRequestFile(file), idsAnswerFile(file), answersDir(file)].map((f) => rm(f, { force: true, recursive: true })));
+  const left = `${path.basename(answersDir(file))}.`;
+  const leftovers = (await readdir(path.dirname(file)).catch(() => [])).filter((f) => f.startsWith(left)).map((f) => path.join(path.dirname(file), f));
+  await Promise.all([file, runRequestFile(file), idsAnswerFile(file), answersDir(file), ...leftovers].map((f) => rm(f, { force: true, recursive: true })));
 }
 
 /** One look-up the shim answers (7.): the CLI's exact argv, and podman's output to it. */

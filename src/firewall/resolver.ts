@@ -27,6 +27,7 @@ import { BlockList, createServer, isIPv4, isIPv6, connect as tcpConnect, type Se
 import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
 import { runAgent, type AgentRequest, type AgentResult } from './agent';
+import { startTime } from '../base/files';
 import { routeGateways } from './route';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
 
@@ -275,10 +276,10 @@ export class FilteringResolver {
     });
     this.timers.push(setInterval(() => void this.pollRecent(), 1000));
     if (this.opts.watchPid) {
-      const startTime = await processStart(this.opts.watchPid);
+      const born = await startTime(this.opts.watchPid);
       this.timers.push(setInterval(() => {
-        void processStart(this.opts.watchPid as number).then((t) => {
-          if (t !== startTime) {
+        void startTime(this.opts.watchPid as number).then((t) => {
+          if (t === '' || t !== born) {
             // Exit without closing the control server: Node would unlink its socket path,
             // which the resolver of the container's next start may already listen on.
             process.exit(0);
@@ -684,11 +685,6 @@ export function answersQuestion(answer: Buffer, q: packet.Question): boolean {
 }
 
 /** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
-async function processStart(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
 /** `--key value` arguments (the hook and the guard pass them; no shell in between). */
 export function parseArgs(argv: string[]): ResolverOptions {
   const get = (key: string): string | undefined => {

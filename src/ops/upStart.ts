@@ -94,7 +94,8 @@ export async function startGated(c: StartContext, early: EarlyCli, gate: ExecGat
   let remoteUser: UserIds | undefined;
   const verified = (async () => {
     started = await waitForStart(c.setup.engine, containerNameOf(c.prepared.plan), hookFile(c.setup.firewallDir, 'started'), cliDone.signal, c.options,
-      workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file), c.prepared.existing.length > 0);
+      workspaceLabels(c.planned.ws.workspaceFolder, c.planned.ws.file), c.prepared.existing.length > 0,
+      c.prepared.folderContainers.filter((x) => x.configFile !== c.planned.ws.file).map((x) => x.id));
     await answerStartedLookups(c, early, started.containerId);
     remoteUser = await remoteUserOf(c.prepared.userCheck, started.id, c.prepared.plan.remoteUser, imageIds);
     const user = remoteUser;

@@ -62,21 +62,32 @@ export function openExecGate(stateDir: string): ExecGate {
 
 /**
  * Waits until the workspace container runs. The hook's "started" file (read every 25 ms, no
- * process) says it was created and gives its pid; the container is then addressed by its
- * name. An inspect every second covers a container that was running already (no start, so
- * no hook) — only if it carries this workspace's labels: a container of someone else's with
+ * process) says it was created and gives its pid and id; the container is then addressed by
+ * its name. The file is the workspace folder's: a note naming another container of the
+ * folder (`others`: another config file's, which may restart on its own) is not this one's,
+ * nor is a note without an id while there are such containers. An inspect every second
+ * covers a container that was running already (no start, so no hook), or a note that was
+ * not ours — only if it carries this workspace's labels: a container of someone else's with
  * the same name (runArgs --name) is never taken for it. Ends when `until` aborts (the CLI
  * finished without a start).
  */
 export async function waitForStart(engine: EngineClient, name: string, startedFile: string, until: AbortSignal, options: RunOptions,
-  owner: Record<string, string>, mayBeRunning: boolean): Promise<{ id: string; pid: number; fromHook: boolean; containerId?: string }> {
+  owner: Record<string, string>, mayBeRunning: boolean, others: string[] = []): Promise<{ id: string; pid: number; fromHook: boolean; containerId?: string }> {
+  let foreign = false;
   for (let i = 0; ; i++) {
     if (until.aborted || options.signal?.aborted) throw new NotStartedError();
     const note = parseStarted(await readFile(startedFile, 'utf8').catch(() => ''));
-    if (note !== undefined) return { id: name, pid: note.pid, fromHook: true, ...(note.id ? { containerId: note.id } : {}) };
-    // Only when a container of this workspace existed before the up: a new one always starts
-    // through the hook (each inspect is a podman process, ~0.15 s of CPU in the CLI's busiest time).
-    if (mayBeRunning && i % 40 === 0) {
+    if (note !== undefined && (others.length ? note.id !== undefined && !others.includes(note.id) : true)) {
+      return { id: name, pid: note.pid, fromHook: true, ...(note.id ? { containerId: note.id } : {}) };
+    }
+    if (note !== undefined && !foreign) {
+      foreign = true;
+      options.log?.(`the OCI hook reported the start of another container of this folder (${note.id?.slice(0, 12) ?? 'no id'}); waiting for this one`);
+    }
+    // Only when a container of this workspace existed before the up, or another's start was
+    // reported: a new one always starts through the hook (each inspect is a podman process,
+    // ~0.15 s of CPU in the CLI's busiest time).
+    if ((mayBeRunning || foreign) && i % 40 === 0) {
       const item = await run(engine.containerInspect(name), options);
       const ours = item && Object.entries(owner).every(([k, v]) => item.labels[k] === v);
       if (item?.running && item.pid > 0 && ours) return { id: item.id, pid: item.pid, fromHook: false };

@@ -61,7 +61,9 @@ answers=${HDC_ANSWERS:-}
 # drop_answers: the folder goes at once (a rename), then its files. The CLI's calls run side
 # by side, and two `rm -rf` of one folder can fail each other (set -e would end the call).
 drop_answers() {
-  if mv "$answers" "$answers.gone.$$" 2>/dev/null; then rm -rf "$answers.gone.$$" 2>/dev/null || :; fi
+  if mv "$answers" "$answers.gone.$$" 2>/dev/null; then rm -rf "$answers.gone.$$" 2>/dev/null || :
+  elif [ -e "$answers" ]; then echo "hardened-devcontainers: cannot remove hdc's answers ($answers); refusing" >&2; exit 1
+  fi
 }
 if [ -n "$answers" ] && [ -d "$answers" ]; then
   case $sub in

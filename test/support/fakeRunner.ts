@@ -570,7 +570,7 @@ export class FakeEngine {
       this.unexpected.push(`the hook found no usable "${mode}" files in ${dir}`);
       return;
     }
-    await writeFile(path.join(dir, 'started'), `${c.pid}\n`, { mode: 0o600 });
+    await writeFile(path.join(dir, 'started'), `${c.pid} ${c.id}\n`, { mode: 0o600 });
     this.record('event started', [], c.name, String(c.pid));
   }
 

@@ -350,8 +350,12 @@ describe('podman shim (real script, fake engine)', () => {
         for (const r of results.slice(4)) assert.ok(['answered\n', `${ps.join('\n')}\n`].includes(r.out), r.out);
         assert.equal(existsSync(answersDir(gate)), false, `round ${round}: the execs dropped them`);
       }
-      await removePregate(gate);
       assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.gone.')), [], 'nothing is left of the dropped folders');
+      // What a killed shim would leave (a renamed folder, a kept inspect's output) goes with the pregate.
+      mkdirSync(`${answersDir(gate)}.gone.123`);
+      writeFileSync(`${answersDir(gate)}.123.out`, '[]');
+      await removePregate(gate);
+      assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(path.basename(gate))), []);
     });
 
     it('refuses when hdc closes it, and when hdc is gone', async () => {
