@@ -340,6 +340,28 @@ describe('hdc kube: the manifests under podman kube play (egress fixture)', func
       assert.notEqual((await nestedCurl('http://blocked.test/')).exitCode, 0, 'blocked.test answered after the attempt');
     });
 
+    it('a nested container cannot lower ip_unprivileged_port_start in the pod\'s namespace (then a process could send DNS past the resolver from a low port): not with NET_ADMIN, --sysctl or --privileged', async () => {
+      const portStart = async (): Promise<string> => (await engine('podman', ['exec', `${pod}-workspace`, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'])).stdout.trim();
+      assert.equal(await portStart(), '1024');
+      const write = ['sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && cat /proc/sys/net/ipv4/ip_unprivileged_port_start'];
+      // In the pod's own namespace (--network host, as the sidecar sees it) and in the default
+      // one; a nested namespace of its own may set its own value, which is not the pod's.
+      const attempts: Result[] = [];
+      for (const net of [['--network', 'host'], []]) {
+        attempts.push(await nested(['run', '--rm', ...net, '--cap-add', 'NET_ADMIN', TINY_IMAGE, ...write]));
+        attempts.push(await nested(['run', '--rm', ...net, '--privileged', TINY_IMAGE, ...write]));
+        attempts.push(await nested(['run', '--rm', ...net, '--sysctl', 'net.ipv4.ip_unprivileged_port_start=0', TINY_IMAGE, 'true']));
+      }
+      // Past podman's read-only /proc/sys: a proc of its own (SYS_ADMIN), where only the kernel's
+      // rule stands (a net sysctl is writable with NET_ADMIN over the namespace's owner only).
+      attempts.push(await nested(['run', '--rm', '--network', 'host', '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', TINY_IMAGE, 'sh', '-c',
+        'mkdir -p /tmp/p && mount -t proc proc /tmp/p && echo 0 > /tmp/p/sys/net/ipv4/ip_unprivileged_port_start']));
+      const said = attempts.map((a) => `${a.exitCode}: ${a.stdout}${a.stderr}`).join('\n');
+      assert.notEqual(attempts[0].exitCode, 0, `NET_ADMIN in the pod's namespace wrote it:\n${said}`);
+      assert.notEqual(attempts[attempts.length - 1].exitCode, 0, `a proc of its own wrote it:\n${said}`);
+      assert.equal(await portStart(), '1024', said);
+    });
+
     it('podman kube down removes the pod; the graph storage (a claim: a podman volume) stays', async () => {
       assert.equal((await engine('podman', ['kube', 'down', file])).exitCode, 0);
       assert.notEqual((await engine('podman', ['pod', 'exists', pod])).exitCode, 0, 'the pod is still there');
