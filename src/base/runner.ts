@@ -17,6 +17,13 @@ export interface CliCall<T> {
   /** A non-zero exit is an answer, not a failure (e.g. `image exists`). */
   acceptExitCodes?: number[];
   cwd?: string;
+  /**
+   * The answer is whole once this holds on the stdout so far (a last line that only a
+   * successful run prints): the call then ends with it, as with status 0, and the process
+   * ends on its own (not waited for, and not killed when hdc exits: `podman exec` spends
+   * ~60 ms tearing its session down after the command ended). Otherwise as usual.
+   */
+  doneWhen?: (stdoutSoFar: string) => boolean;
 }
 
 export interface ProcessOutput {
@@ -73,6 +80,7 @@ export async function execute<T>(call: CliCall<T>, options: RunOptions = {}): Pr
     timeout: timeoutMs,
     forceKillAfterDelay: 5_000,
     stdin: call.input === undefined ? 'ignore' : 'pipe',
+    cleanup: call.doneWhen === undefined,
   });
   if (later) {
     // The process may be gone before its input comes (EPIPE): its exit code tells that.
@@ -88,6 +96,20 @@ export async function execute<T>(call: CliCall<T>, options: RunOptions = {}): Pr
       for (const line of lines) options.onStderrLine?.(line);
     });
     child.stderr?.on('end', () => pending && options.onStderrLine?.(pending));
+  }
+  if (call.doneWhen) {
+    const doneWhen = call.doneWhen;
+    let soFar = '';
+    const whole = new Promise<'whole'>((resolve) => child.stdout?.on('data', (chunk: Buffer) => {
+      soFar += chunk.toString('utf8');
+      if (doneWhen(soFar)) resolve('whole');
+    }));
+    if (await Promise.race([whole, child.then(() => 'ended' as const, () => 'ended' as const)]) === 'whole') {
+      void child.then((r) => {
+        if (r.exitCode !== 0) options.log?.(`${call.command} ${call.args[0] ?? ''} ended with status ${r.exitCode ?? r.signal} after its answer`, 'debug');
+      }, () => undefined);
+      return call.parse({ stdout: soFar, stderr: '', exitCode: 0 });
+    }
   }
   const result = await child;
   const out: ProcessOutput = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };

@@ -71,7 +71,8 @@ export function readOnlyMounts(paths: string[], layout: WorkspaceLayout): string
 /** The revocation script, fed on stdin; the user name is an argument, never text in a script. */
 export async function revokeSudoCall(engine: EngineClient, containerId: string, user: string): Promise<CliCall<string>> {
   const script = await readFile(path.join(packageRoot(), 'src', 'hardening', 'revoke-sudo.sh'), 'utf8');
-  return engine.execWithInput(containerId, ['sh', '-s', '--', user], script, (r) => r.stdout.trim(), { user: 'root' });
+  // Its last line, "revoked", comes only after every step and check passed.
+  return { ...engine.execWithInput(containerId, ['sh', '-s', '--', user], script, (r) => r.stdout.trim(), { user: 'root' }), doneWhen: (out) => /(^|\n)revoked\n$/.test(out) };
 }
 
 /**

@@ -48,6 +48,25 @@ describe('runner', () => {
     assert.equal(await run({ command: 'sh', args: ['-c', 'cat; echo "eof, exit 0"'], input, parse: text }), 'eof, exit 0');
   });
 
+  it('doneWhen: ends the call once stdout says the answer is whole, and leaves the process to end on its own; otherwise as usual', async () => {
+    const done = (out: string): boolean => /(^|\n)revoked\n$/.test(out);
+    const dir = await import('node:fs').then((fs) => fs.mkdtempSync('/tmp/hdc-runner-'));
+    const mark = `${dir}/ended`;
+    const t0 = Date.now();
+    // The process writes its mark 0.5 s after its answer: the call ended before, and the process still ends.
+    const out = await run({ command: 'sh', args: ['-c', `echo one; echo revoked; sleep 0.5; echo late; touch '${mark}'; exit 7`], parse: (r) => r, doneWhen: done });
+    assert.ok(Date.now() - t0 < 450, `waited ${Date.now() - t0} ms for the process's end`);
+    assert.deepEqual(out, { stdout: 'one\nrevoked\n', stderr: '', exitCode: 0 });
+    const fs = await import('node:fs');
+    for (let i = 0; i < 50 && !fs.existsSync(mark); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.existsSync(mark), 'the process went on to its end');
+    fs.rmSync(dir, { recursive: true, force: true });
+    // Never whole: the usual result (the whole stdout), and a failure stays a failure.
+    assert.deepEqual(await run({ command: 'sh', args: ['-c', 'echo one; echo revoked-not; echo two'], parse: (r) => r, doneWhen: done }), { stdout: 'one\nrevoked-not\ntwo\n', stderr: '', exitCode: 0 });
+    await assert.rejects(run({ command: 'sh', args: ['-c', 'echo one; echo nope >&2; exit 3'], parse: text, doneWhen: done }),
+      (e: CommandFailedError) => e instanceof CommandFailedError && e.exitStatus === 3 && /nope/.test(e.message));
+  });
+
   it('streams stderr lines as they come', async () => {
     const lines: string[] = [];
     await run({ command: 'sh', args: ['-c', 'echo one >&2; echo two >&2'], parse: text }, { onStderrLine: (l) => lines.push(l) });
