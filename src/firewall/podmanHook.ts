@@ -137,28 +137,41 @@ export function agentCall(engine: EngineClient, pid: number, request: AgentReque
  * container whose first process it watches, in that process's netns. Anything else fails
  * (the caller then starts the agent).
  */
-export async function verifyThroughResolver(dir: string, role: FirewallRole, ask: VerifyAsk, timeoutMs = 5000): Promise<AgentResult> {
+export async function verifyThroughResolver(dir: string, role: FirewallRole, ask: VerifyAsk, timeoutMs = 5000, startWaitMs = 10_000): Promise<AgentResult> {
   // The socket through an open descriptor of its folder: the folder's path may be longer
   // than a socket path may be (107 bytes), and this process must not change directory.
   const folder = await open(dir, 'r');
-  try {
-    return await new Promise<AgentResult>((resolve, reject) => {
-      const socket = connect({ path: `/proc/self/fd/${folder.fd}/${resolverSocket(role)}` });
-      let text = '';
-      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-      socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid: ask.pid, policy: ask.policy, verify: ask.verify })}\n`));
-      socket.on('data', (d) => { text += String(d); });
-      socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
-      socket.on('end', () => {
-        try {
-          const reply = JSON.parse(text) as { ok: boolean; error?: string; result?: AgentResult };
-          if (reply.ok && reply.result) resolve(reply.result);
-          else reject(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`));
-        } catch {
-          reject(new Error('the filtering resolver gave no answer'));
-        }
-      });
+  const path = `/proc/self/fd/${folder.fd}/${resolverSocket(role)}`;
+  const once = (): Promise<AgentResult> => new Promise<AgentResult>((resolve, reject) => {
+    const socket = connect({ path });
+    let text = '';
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
+    socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid: ask.pid, policy: ask.policy, verify: ask.verify })}\n`));
+    socket.on('data', (d) => { text += String(d); });
+    socket.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`), { code: e.code })));
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(text) as { ok: boolean; error?: string; result?: AgentResult };
+        if (reply.ok && reply.result) resolve(reply.result);
+        else reject(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`));
+      } catch {
+        reject(new Error('the filtering resolver gave no answer'));
+      }
     });
+  });
+  try {
+    // During an up the hook does not wait for the resolver's start: until it listens there
+    // is no socket, or an earlier start's, so a refused connection is tried again a while.
+    const until = Date.now() + startWaitMs;
+    for (;;) {
+      try {
+        return await once();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (!(code === 'ENOENT' || code === 'ECONNREFUSED') || Date.now() >= until) throw e;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   } finally {
     await folder.close();
   }

@@ -232,17 +232,32 @@ describe('filtering resolver', () => {
     const socket = resolverSocket('workspace');
     const r = new FilteringResolver({ dir: own, socket: path.join(own, socket), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 6, upstreamPort: upstream.port, sets: false, privilegedSource: false, watchPid: process.pid, verifier });
     await r.start();
+    let stopped = false;
     try {
       // An ask with more in it (a load, a dry run, another socket) gets only checks, against this resolver.
       const ask = { pid: process.pid, policy, verify: { blocked: { host: '10.0.2.2', port: 9 } }, loadedAtStart: false, dryRun: true, resolver: { dir: '/elsewhere', socket: 'x.sock' } };
       assert.deepEqual(await verifyThroughResolver(own, 'workspace', ask), fake);
       assert.deepEqual(seen, [{ policy, verify: { allowed: undefined, blocked: { host: '10.0.2.2', port: 9 }, allowedExplicit: undefined }, loadedAtStart: true, resolver: { dir: own, socket: path.join(own, socket) } }]);
       await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, pid: process.pid + 1 }), /watches pid \d+, not \d+/);
-      await assert.rejects(verifyThroughResolver(own, 'sidecar', ask), /does not answer \(ENOENT\)/);
+      const t0 = Date.now();
+      await assert.rejects(verifyThroughResolver(own, 'sidecar', ask, 5000, 300), /does not answer \(ENOENT\)/);
+      assert.ok(Date.now() - t0 >= 290, 'a missing socket is tried again until the start wait ends');
       await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, policy: undefined as unknown as AgentRequest['policy'] }), /verify needs the policy/);
       assert.equal(seen.length, 1, 'nothing ran for another pid or without the policy');
-    } finally {
+      // A resolver that starts after the ask (the hook does not wait for it during an up) is waited for.
       r.stop();
+      stopped = true;
+      const late = verifyThroughResolver(own, 'workspace', ask, 5000, 5000);
+      await new Promise((res) => setTimeout(res, 200));
+      const again = new FilteringResolver({ dir: own, socket: path.join(own, socket), upstream: ['127.0.0.1'], listen: ['127.0.0.1'], port: port + 7, upstreamPort: upstream.port, sets: false, privilegedSource: false, watchPid: process.pid, verifier });
+      await again.start();
+      try {
+        assert.deepEqual(await late, fake);
+      } finally {
+        again.stop();
+      }
+    } finally {
+      if (!stopped) r.stop();
       rmSync(own, { recursive: true, force: true });
     }
   });
