@@ -9,7 +9,8 @@ import { GUARD_RESOLVER_SOCKET, resolverSocket, type FirewallRole } from '../bas
 export type AgentCall = Omit<AgentRequest, 'resolver'>;
 import { cutOffFromGuard, dockerAgentCall, ensureGuard, guardImageId, guardWorkspaceArgs, isGuardedWorkspace, splitNetworkArgs } from './dockerGuard';
 import { workspaceLabels } from '../base/labels';
-import { agentCall, firewallRunArgs, rootlessUserNs, verifyThroughResolver } from './podmanHook';
+import { agentCall, firewallRunArgs, rootlessUserNs } from './podmanHook';
+import type { VerifyAsk } from './resolver';
 import { checkVerification } from './firewall';
 
 /** One engine's way of putting the firewall in place and of reaching the workspace's netns. */
@@ -39,6 +40,12 @@ export interface BackendContext {
   containerName: string;
   /** hardenedDevcontainers.firewall.dnsServers: the upstream the resolver asks ([] = the engine's). */
   dnsServers?: string[];
+  /**
+   * podman, right after a start seen through the hook: the checks run by the filtering
+   * resolver the hook started (verifyThroughResolver; passed in, as the runner is). Absent:
+   * the agent always checks.
+   */
+  verifyInResolver?: (dir: string, role: FirewallRole, ask: VerifyAsk) => Promise<AgentResult>;
 }
 
 /** `--dns` for each configured upstream server: hdc's own flags, never the workspace's. */
@@ -62,8 +69,8 @@ export function firewallBackend(engine: EngineClient, ctx: BackendContext): Fire
         if (!container?.running || !container.pid) throw new HdcError(`The container ${containerId.slice(0, 12)} is not running.`);
         // Right after the hook's load: the resolver it started verifies, in its own process.
         // Its result counts only if it passes; otherwise (or no answer) the agent checks again.
-        if (call.loadedAtStart && knownPid && !call.dryRun && !call.blockedOnly && call.lookup === undefined) {
-          const verified = await verifyThroughResolver(ctx.firewallDir, role, { pid: knownPid, policy: call.policy, verify: call.verify })
+        if (ctx.verifyInResolver && call.loadedAtStart && knownPid && !call.dryRun && !call.blockedOnly && call.lookup === undefined) {
+          const verified = await ctx.verifyInResolver(ctx.firewallDir, role, { pid: knownPid, policy: call.policy, verify: call.verify })
             .then((result) => {
               checkVerification(result, call);
               return result;

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { ImageItem, EngineClient, Runtime } from '../base/engine';
 import { EnvironmentError, InputError } from '../base/errors';
 import { run, type RunOptions } from '../base/runner';
-import { containersConfDropIn, hooksHome, installOciHook } from '../firewall/podmanHook';
+import { containersConfDropIn, hooksHome, installOciHook, verifyThroughResolver } from '../firewall/podmanHook';
+import type { BackendContext } from '../firewall/backend';
 import type { PrivilegeRequest } from '../base/devcontainerCli';
 import { checkPrivilegeSources, checkRunArgs, hostPathWhy, mountProblem, readProcStatus, type HostPathContext, type PrivilegeSource, type ProcPrivilege, type Withheld } from '../hardening/privilege';
 import type { MergedConfigRecord } from '../base/devcontainerCli';
@@ -24,9 +25,14 @@ export interface UpHost {
   podmanStoreRoots(): Promise<string[]>;
   /** podman's init (catatonit) for "init": true. */
   requireCatatonit(file: string): Promise<void>;
+  /** The firewall's checks by the filtering resolver the hook started (its control socket). */
+  verifyInResolver: NonNullable<BackendContext['verifyInResolver']>;
 }
 
-export const realHost: UpHost = { installOciHook: async () => { await installOciHook(); }, readProcStatus: (pid) => readProcStatus(pid), podmanStoreRoots, requireCatatonit };
+export const realHost: UpHost = {
+  installOciHook: async () => { await installOciHook(); }, readProcStatus: (pid) => readProcStatus(pid), podmanStoreRoots, requireCatatonit,
+  verifyInResolver: (dir, role, ask) => verifyThroughResolver(dir, role, ask),
+};
 
 /**
  * Host paths no mount may reach, and how to see a path as the kernel follows it: podman's

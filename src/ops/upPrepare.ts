@@ -141,7 +141,7 @@ export async function prepare(planned: UpPlanned, setup: UpSetup, stateRoot: str
     backend = firewallBackend(engine, {
       firewallDir, workspaceFolder: ws.workspaceFolder, configFile: ws.file, userRunArgs: planned.userArgs.runArgs,
       guardImageSetting: settings.firewall.guardImage, progress: (what) => onStep('firewall', what), egressDir: egressImageDir(stateRoot),
-      containerName: containerNameOf(plan), dnsServers: settings.firewall.dnsServers,
+      containerName: containerNameOf(plan), dnsServers: settings.firewall.dnsServers, verifyInResolver: host.verifyInResolver,
     });
   }
   try {

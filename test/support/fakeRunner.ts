@@ -156,6 +156,8 @@ export class FakeEngine {
     },
     podmanStoreRoots: async () => ['/nonexistent/hdc-fake/storage'],
     requireCatatonit: async () => undefined,
+    // No resolver runs here: its checks fail at once (no socket), and the agent checks.
+    verifyInResolver: async () => { throw Object.assign(new Error('the filtering resolver does not answer (ENOENT)'), { code: 'ENOENT' }); },
   };
 
   /** A container that exists before the up. */
