@@ -46,7 +46,9 @@ import * as path from 'node:path';
  *    container's netns; "check": the privilege check only) and `privilege` (the policy
  *    privilege-check.sh reads; written by writePrivilegePolicy in hardening/privilege.ts).
  *    The hook fails the start (exit 1: podman does not start the container) when `mode` is
- *    missing or unknown, a firewall file is missing or does not load, or (not for the
+ *    missing or unknown, a firewall file is missing or does not load, the filtering
+ *    resolver does not say it listens (not waited for with role=workspace while
+ *    $dir/events exists: an up then waits for its control socket), or (not for the
  *    sidecar) the spec is weaker than `privilege` allows. Then, not for the sidecar, it
  *    waits for $dir/events if that exists, and writes "PID ID" to `started` (the
  *    container's pid and its full id from the OCI state), which hdc removes before the up
