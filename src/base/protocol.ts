@@ -150,6 +150,9 @@ export const resolverSocket = (role: FirewallRole): string => `resolver-${role}.
 export const resolverLog = (role: FirewallRole): string => `resolver-${role}.log`;
 export const GUARD_RESOLVER_SOCKET = '/tmp/hdc-resolver.sock';
 
+/** `verify`'s refusal (the reply's `code`) when the resolver watches another pid: another start's. */
+export const VERIFY_OTHER_PID = 'EOTHERPID';
+
 /** What the resolver answers on its control socket (one JSON line in, one out). */
 export type ResolverOp = 'status' | 'reload' | 'blocked' | 'verify';
 

@@ -135,8 +135,12 @@ loads=$!
 ups=
 for a in $upstream; do ups=${ups:+$ups,}$a; done
 if [ "$role" = workspace ] && [ -e "$dir/events" ]; then
-  ELECTRON_RUN_AS_NODE=1 nsenter -t "$pid" -n -- setsid "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
+  # The namespace is taken now, while no workspace process exists (fd 3): the resolver must
+  # not join one that the first process makes for itself (unshare -n) if it runs first.
+  exec 3<"/proc/$pid/ns/net" || fail "cannot open the container's network namespace"
+  ELECTRON_RUN_AS_NODE=1 nsenter --net=/proc/self/fd/3 -- setsid "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \
     --upstream "$ups" --watch-pid "$pid" </dev/null >/dev/null 2>>"$dir/resolver-$role.log" &
+  exec 3<&-
   ready="ready (hdc up verifies it)"
 else
   ready=$( { ELECTRON_RUN_AS_NODE=1 nsenter -t "$pid" -n -- setsid "$node" "$script" --dir "$dir" --socket "resolver-$role.sock" \

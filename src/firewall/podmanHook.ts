@@ -8,7 +8,7 @@ import { eventsWaitPath, firewallAgentPath, firewallResolverPath, ociHookSourceP
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
-import { HOOK_SCRIPTS, resolverSocket, type FirewallRole, type ResolverOp } from '../base/protocol';
+import { HOOK_SCRIPTS, resolverSocket, VERIFY_OTHER_PID, type FirewallRole, type ResolverOp } from '../base/protocol';
 import type { CliCall, ProcessOutput } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import type { VerifyAsk } from './resolver';
@@ -151,9 +151,9 @@ export async function verifyThroughResolver(dir: string, role: FirewallRole, ask
     socket.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`), { code: e.code })));
     socket.on('end', () => {
       try {
-        const reply = JSON.parse(text) as { ok: boolean; error?: string; result?: AgentResult };
+        const reply = JSON.parse(text) as { ok: boolean; error?: string; code?: string; result?: AgentResult };
         if (reply.ok && reply.result) resolve(reply.result);
-        else reject(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`));
+        else reject(Object.assign(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`), { code: reply.code }));
       } catch {
         reject(new Error('the filtering resolver gave no answer'));
       }
@@ -161,14 +161,15 @@ export async function verifyThroughResolver(dir: string, role: FirewallRole, ask
   });
   try {
     // During an up the hook does not wait for the resolver's start: until it listens there
-    // is no socket, or an earlier start's, so a refused connection is tried again a while.
+    // is no socket, or an earlier start's (refused, or its resolver, which watches another
+    // pid, still answers for up to a second), so those are tried again a while.
     const until = Date.now() + startWaitMs;
     for (;;) {
       try {
         return await once();
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (!(code === 'ENOENT' || code === 'ECONNREFUSED') || Date.now() >= until) throw e;
+        if (!(code === 'ENOENT' || code === 'ECONNREFUSED' || code === VERIFY_OTHER_PID) || Date.now() >= until) throw e;
       }
       await new Promise((r) => setTimeout(r, 20));
     }

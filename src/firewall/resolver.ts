@@ -28,6 +28,7 @@ import * as packet from 'dns-packet';
 import { compileRules, nameAllowed, canonicalName, type NameRules } from './names';
 import { runAgent, type AgentRequest, type AgentResult } from './agent';
 import { startTime } from '../base/files';
+import { VERIFY_OTHER_PID } from '../base/protocol';
 import { routeGateways } from './route';
 import { DYN_TIMEOUT_MAX, RECENT_LISTS, SETS } from './sets';
 
@@ -560,7 +561,7 @@ export class FilteringResolver {
       const line = text.slice(0, nl);
       void this.control_(line).then(
         (reply) => socket.end(`${JSON.stringify({ ok: true, ...reply })}\n`),
-        (e: unknown) => socket.end(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`),
+        (e: unknown) => socket.end(`${JSON.stringify({ ok: false, error: (e as Error).message, code: (e as NodeJS.ErrnoException).code })}\n`),
       );
     });
   }
@@ -586,7 +587,8 @@ export class FilteringResolver {
   private async verify(ask: Partial<VerifyAsk>): Promise<AgentResult> {
     const { verifier, watchPid } = this.opts;
     if (!verifier) throw new Error('this resolver does not verify');
-    if (!ask.pid || ask.pid !== watchPid) throw new Error(`this resolver watches pid ${watchPid ?? 'none'}, not ${ask.pid}`);
+    // Another start's resolver (it leaves within a second of its container): hdc asks again.
+    if (!ask.pid || ask.pid !== watchPid) throw Object.assign(new Error(`this resolver watches pid ${watchPid ?? 'none'}, not ${ask.pid}`), { code: VERIFY_OTHER_PID });
     const theirs = await readlink(`/proc/${ask.pid}/ns/net`).catch(() => undefined);
     if (!theirs || theirs !== this.netns) throw new Error(`pid ${ask.pid} is in ${theirs ?? 'no readable'} network namespace, this resolver in ${this.netns}`);
     if (!ask.policy || !Array.isArray(ask.policy.cidrs4) || !Array.isArray(ask.policy.cidrs6)) throw new Error('verify needs the policy');

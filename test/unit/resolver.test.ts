@@ -238,7 +238,10 @@ describe('filtering resolver', () => {
       const ask = { pid: process.pid, policy, verify: { blocked: { host: '10.0.2.2', port: 9 } }, loadedAtStart: false, dryRun: true, resolver: { dir: '/elsewhere', socket: 'x.sock' } };
       assert.deepEqual(await verifyThroughResolver(own, 'workspace', ask), fake);
       assert.deepEqual(seen, [{ policy, verify: { allowed: undefined, blocked: { host: '10.0.2.2', port: 9 }, allowedExplicit: undefined }, loadedAtStart: true, resolver: { dir: own, socket: path.join(own, socket) } }]);
-      await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, pid: process.pid + 1 }), /watches pid \d+, not \d+/);
+      // Another start's resolver: asked again until the start wait ends (then its refusal stands).
+      const t1 = Date.now();
+      await assert.rejects(verifyThroughResolver(own, 'workspace', { ...ask, pid: process.pid + 1 }, 5000, 300), /watches pid \d+, not \d+/);
+      assert.ok(Date.now() - t1 >= 290, 'a resolver that watches another pid is asked again until the start wait ends');
       const t0 = Date.now();
       await assert.rejects(verifyThroughResolver(own, 'sidecar', ask, 5000, 300), /does not answer \(ENOENT\)/);
       assert.ok(Date.now() - t0 >= 290, 'a missing socket is tried again until the start wait ends');
