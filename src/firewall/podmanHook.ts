@@ -137,7 +137,8 @@ export function agentCall(engine: EngineClient, pid: number, request: AgentReque
  * container whose first process it watches, in that process's netns. Anything else fails
  * (the caller then starts the agent).
  */
-export async function verifyThroughResolver(dir: string, role: FirewallRole, ask: VerifyAsk, timeoutMs = 5000, startWaitMs = 10_000): Promise<AgentResult> {
+export async function verifyThroughResolver(dir: string, role: FirewallRole, ask: VerifyAsk, timeoutMs = 12_000, startWaitMs = 10_000): Promise<AgentResult> {
+  // timeoutMs: its wait for a route (3 s at most) and the checks' own limits (~6 s at most).
   // The socket through an open descriptor of its folder: the folder's path may be longer
   // than a socket path may be (107 bytes), and this process must not change directory.
   const folder = await open(dir, 'r');
