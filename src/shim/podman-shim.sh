@@ -229,13 +229,16 @@ if [ -n "$follow_log" ]; then
   shim=$$
   hdc_follow "$@"
   printf '%s %s\n' "$child" "$follow_log" >"$HDC_EVENTS"
+  # A follower that follows again replays the log from the call's start, and can meet the
+  # same half-written line: podman then fails ("unexpected end of JSON input", status 125).
+  # So only the first follower's failure is passed on; a replay's is followed again too.
   n=0
   while :; do
     rc=0; wait "$child" || rc=$?
-    [ "$rc" -eq 0 ] || exit "$rc"
+    [ "$rc" -eq 0 ] || [ "$n" -gt 0 ] || exit "$rc"
     n=$((n + 1))
     [ "$n" -le 10 ] || { echo "hardened-devcontainers: podman's events follower kept ending; giving up" >&2; exit 1; }
-    echo "hardened-devcontainers: podman's events follower ended on its own (status 0); following again since the call's start" >&2
+    echo "hardened-devcontainers: podman's events follower ended on its own (status $rc); following again since the call's start" >&2
     sleep 0.2
     hdc_follow "$@" --since "$started"
   done

@@ -296,6 +296,8 @@ describe('rootless podman', function () {
       // Where podman has the fault, the shim saw its follower end and followed again.
       if (bareEnded) assert.match(viaShim.err(), /events follower ended on its own \(status 0\); following again/);
       // The CLI ends the shim with SIGKILL once it has its event: no follower is left behind.
+      // Gone already: say how it ended (a rare failure here, in 2 of ~20 runs on 2026-12-01).
+      assert.ok(existsSync(`/proc/${shimPid}`), `the shim ended before the CLI would end it (status ${viaShim.child.exitCode}, signal ${viaShim.child.signalCode}); its stderr: ${JSON.stringify(viaShim.err())}; the note: ${JSON.stringify(readFileSync(path.join(dir, 'note'), 'utf8'))}`);
       const followers = readFileSync(`/proc/${shimPid}/task/${shimPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
       process.kill(shimPid, 'SIGKILL');
       for (let waited = 0; followers.some((pid) => existsSync(`/proc/${pid}`) && !/^\S+ \S+ Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x'))); waited += 100) {

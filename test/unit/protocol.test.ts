@@ -464,6 +464,28 @@ describe('protocol (base/protocol.ts)', function () {
         assert.match(err, /events follower ended on its own \(status 0\); following again/);
       });
 
+      it('a replay that fails on the same half-written line (status 125) is followed again too; only the first follower\'s failure is passed on', async () => {
+        // Without --since: ends at once (status 0). The first replay fails as podman 4.3 does
+        // on a line still being written; the next prints the start event and waits.
+        const count = path.join(dir, 'replays');
+        const flaky = path.join(dir, 'flaky-replay-podman');
+        writeFileSync(flaky, `#!/bin/sh\ncase " $* " in *" --since "*) n=$(cat '${count}' 2>/dev/null || echo 0); echo $((n + 1)) >'${count}'
+  if [ "$n" -eq 0 ]; then echo "Error: unexpected end of JSON input" >&2; exit 125; fi
+  echo '{"ID":"c1","Status":"start"}'; while :; do sleep 0.1; done ;; esac\n`);
+        chmodSync(flaky, 0o755);
+        const note = eventsNote(stateDir);
+        await createEventsNote(note);
+        const p = shim(['events', '--format', 'json', '--filter', 'event=start'], { ...shimEnvironment({ engine: flaky, ids: { uid: 1, gid: 1 }, events: note }), XDG_RUNTIME_DIR: xdg });
+        let out = '';
+        p.child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+        await until('the start event from the second replay', () => out.includes('"Status":"start"'));
+        assert.equal(p.child.exitCode, null, 'the shim still follows');
+        assert.equal(readFileSync(count, 'utf8').trim(), '2');
+        p.child.kill('SIGKILL');
+        const { err } = await p.done;
+        assert.match(err, /ended on its own \(status 0\); following again[\s\S]*Error: unexpected end of JSON input\n[\s\S]*ended on its own \(status 125\); following again/);
+      });
+
       it('run, waiter "run": an empty note (no follower came) holds run ~1 s, then run goes on; no note: no wait', async () => {
         const note = eventsNote(stateDir);
         await createEventsNote(note);
