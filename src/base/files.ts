@@ -31,8 +31,10 @@ export async function takeLock(file: string): Promise<{ release: () => Promise<v
   return { heldBy: Number(pid) };
 }
 
-/** Field 22 of /proc/PID/stat (the start time, in clock ticks since boot), or '' when there is no such process. */
-/** A process's start time (field 22 of /proc/PID/stat), '' when it is gone: a pid is the same process only with the same start time. */
+/**
+ * A process's start time (field 22 of /proc/PID/stat, in clock ticks since boot), or ''
+ * when there is no such process: a pid is the same process only with the same start time.
+ */
 export async function startTime(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // The command (field 2) is in parentheses and may hold spaces: count after its last ')'.

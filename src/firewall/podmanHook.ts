@@ -142,9 +142,9 @@ export async function verifyThroughResolver(dir: string, role: FirewallRole, ask
   // The socket through an open descriptor of its folder: the folder's path may be longer
   // than a socket path may be (107 bytes), and this process must not change directory.
   const folder = await open(dir, 'r');
-  const path = `/proc/self/fd/${folder.fd}/${resolverSocket(role)}`;
+  const socketPath = `/proc/self/fd/${folder.fd}/${resolverSocket(role)}`;
   const once = (): Promise<AgentResult> => new Promise<AgentResult>((resolve, reject) => {
-    const socket = connect({ path });
+    const socket = connect({ path: socketPath });
     let text = '';
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
     socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid: ask.pid, policy: ask.policy, verify: ask.verify })}\n`));

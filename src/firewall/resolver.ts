@@ -686,7 +686,6 @@ export function answersQuestion(answer: Buffer, q: packet.Question): boolean {
   }
 }
 
-/** The start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 /** `--key value` arguments (the hook and the guard pass them; no shell in between). */
 export function parseArgs(argv: string[]): ResolverOptions {
   const get = (key: string): string | undefined => {
