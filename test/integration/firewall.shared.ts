@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ANNOTATIONS } from '../../src/base/labels';
 import { dnsQueries, moveName, startEgressFixture, removeStaleEgressFixtures, type EgressFixture } from '../support/egressFixture';
 import { randomBytes } from 'node:crypto';
-import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, workspaceOwner, type Result, type Runtime } from '../support/testbed';
+import { asUser, BASE_IMAGE, chownTree, containersOf, destroyWorkspace, engine, hdc, makeWorkspace, REPO, requireEngine, TEST_UID, workspaceOwner, type Result, type Runtime } from '../support/testbed';
 import { execa } from 'execa';
 
 /**
@@ -278,6 +278,39 @@ describe(`egress firewall (${runtime})`, function () {
       }
     });
   });
+
+  if (runtime === 'podman') {
+    describe('verification, when the filtering resolver cannot start during an up', () => {
+      it('the up (whose hook does not wait for the resolver) fails: the container is stopped and no lifecycle command ran', async function () {
+        this.timeout(300_000);
+        const dir = firewalledWorkspace({ postCreateCommand: 'touch .lifecycle-ran' });
+        try {
+          assert.equal((await hdc(runtime, ['up', dir])).exitCode, 0);
+          const [first] = await containersOf(runtime, dir);
+          const fwDir = (await engine('podman', ['container', 'inspect', '--format', `{{index .Config.Annotations "${ANNOTATIONS.firewall}"}}`, first])).stdout.trim();
+          assert.match(fwDir, /^\/.+\/firewall$/);
+          assert.equal((await hdc(runtime, ['down', dir])).exitCode, 0);
+          rmSync(path.join(dir, '.lifecycle-ran'), { force: true });
+          // The resolver's control socket path taken by a folder: the next resolver cannot listen, and exits.
+          await new Promise((r) => setTimeout(r, 1500)); // the old resolver leaves with its container
+          const sock = path.join(fwDir, 'resolver-workspace.sock');
+          rmSync(sock, { recursive: true, force: true });
+          mkdirSync(path.join(sock, 'taken'), { recursive: true });
+          chownTree(sock, TEST_UID, TEST_UID);
+          const r = await hdc(runtime, ['up', dir]);
+          assert.equal(r.exitCode, 1, r.stderr);
+          assert.match(r.stderr, /Firewall verification failed: .*the filtering resolver does not answer/);
+          const [cid] = await containersOf(runtime, dir);
+          assert.ok(cid, 'the container is kept for inspection');
+          assert.equal((await engine(runtime, ['container', 'inspect', '--format', '{{.State.Running}}', cid])).stdout.trim(), 'false');
+          assert.ok(!existsSync(path.join(dir, '.lifecycle-ran')), 'no lifecycle command ran without a verified resolver');
+          rmSync(sock, { recursive: true, force: true });
+        } finally {
+          await destroyWorkspace(runtime, dir);
+        }
+      });
+    });
+  }
 
   describe('bad input is rejected before anything is applied', () => {
     for (const bad of [['evil.com;rm -rf /', 'allowedDomains'], ['a..b', 'allowedDomains'], [`${'x'.repeat(64)}.test`, 'allowedDomains'], ['10.0.0.0/33', 'allowedCidrs'], ['*.com', 'allowedDomains'], ['*.co.uk', 'deniedDomains']]) {
