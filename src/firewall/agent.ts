@@ -25,6 +25,7 @@ import { execFile } from 'node:child_process';
 import { allowSet, ipsetPayload, parseSetMembers, type AllowSet, type FirewallPolicy } from './policy';
 import { defaultGateway } from './route';
 import { SETS } from './sets';
+import { controlRequest } from './control';
 import type { ResolverOp } from '../base/protocol';
 import type { BlockedEntry, ResolverStatus } from './resolver';
 
@@ -188,26 +189,10 @@ async function outputPolicies(): Promise<{ v4: string; v6: string }> {
 
 /** One request to the filtering resolver's control socket. */
 export function askResolver<T>(where: AgentRequest['resolver'], op: ResolverOp): Promise<T> {
-  return new Promise((resolve, reject) => {
-    // From inside the firewall directory: its path may be longer than a socket's may (107
-    // bytes). The agent is a process of its own; nothing else in it uses the working directory.
-    if (!path.isAbsolute(where.socket)) process.chdir(where.dir);
-    const socket = connect({ path: where.socket });
-    let text = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
-    socket.on('connect', () => socket.write(`${JSON.stringify({ op })}\n`));
-    socket.on('data', (d) => { text += String(d); });
-    socket.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`)));
-    socket.on('end', () => {
-      try {
-        const reply = JSON.parse(text) as { ok: boolean; error?: string } & T;
-        if (reply.ok) resolve(reply);
-        else reject(new Error(`the filtering resolver refused "${op}": ${reply.error}`));
-      } catch {
-        reject(new Error('the filtering resolver gave no answer'));
-      }
-    });
-  });
+  // From inside the firewall directory: its path may be longer than a socket's may (107
+  // bytes). The agent is a process of its own; nothing else in it uses the working directory.
+  if (!path.isAbsolute(where.socket)) process.chdir(where.dir);
+  return controlRequest<T>(where.socket, { op }, 5000);
 }
 
 /**

@@ -1,5 +1,4 @@
 import { open, readFile, readlink, stat } from 'node:fs/promises';
-import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EngineClient } from '../base/engine';
@@ -8,7 +7,8 @@ import { eventsWaitPath, firewallAgentPath, firewallResolverPath, ociHookSourceP
 import { resolveExecutable } from '../base/executables';
 import { ANNOTATIONS } from '../base/labels';
 import { writeIfChanged } from '../base/files';
-import { HOOK_SCRIPTS, resolverSocket, VERIFY_OTHER_PID, type FirewallRole, type ResolverOp } from '../base/protocol';
+import { HOOK_SCRIPTS, resolverSocket, VERIFY_OTHER_PID, type FirewallRole } from '../base/protocol';
+import { controlRequest } from './control';
 import type { CliCall, ProcessOutput } from '../base/runner';
 import type { AgentRequest, AgentResult } from './agent';
 import type { VerifyAsk } from './resolver';
@@ -143,23 +143,11 @@ export async function verifyThroughResolver(dir: string, role: FirewallRole, ask
   // than a socket path may be (107 bytes), and this process must not change directory.
   const folder = await open(dir, 'r');
   const socketPath = `/proc/self/fd/${folder.fd}/${resolverSocket(role)}`;
-  const once = (): Promise<AgentResult> => new Promise<AgentResult>((resolve, reject) => {
-    const socket = connect({ path: socketPath });
-    let text = '';
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    socket.on('connect', () => socket.write(`${JSON.stringify({ op: 'verify' satisfies ResolverOp, pid: ask.pid, policy: ask.policy, verify: ask.verify })}\n`));
-    socket.on('data', (d) => { text += String(d); });
-    socket.on('error', (e: NodeJS.ErrnoException) => reject(Object.assign(new Error(`the filtering resolver does not answer (${e.code ?? e.message})`), { code: e.code })));
-    socket.on('end', () => {
-      try {
-        const reply = JSON.parse(text) as { ok: boolean; error?: string; code?: string; result?: AgentResult };
-        if (reply.ok && reply.result) resolve(reply.result);
-        else reject(Object.assign(new Error(`the filtering resolver did not verify: ${reply.error ?? 'no result'}`), { code: reply.code }));
-      } catch {
-        reject(new Error('the filtering resolver gave no answer'));
-      }
-    });
-  });
+  const once = async (): Promise<AgentResult> => {
+    const reply = await controlRequest<{ result?: AgentResult }>(socketPath, { op: 'verify', pid: ask.pid, policy: ask.policy, verify: ask.verify }, timeoutMs);
+    if (!reply.result) throw new Error('the filtering resolver did not verify: no result');
+    return reply.result;
+  };
   try {
     // During an up the hook does not wait for the resolver's start: until it listens there
     // is no socket, or an earlier start's (refused, or its resolver, which watches another
